@@ -1,0 +1,69 @@
+"""Reading app config files. Cheap and local: safe to call at DAG-parse time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from provisioning.config.errors import ConfigError
+from provisioning.config.models import AppConfig
+
+APPS_DIR = Path(os.environ.get("PROVISIONING_APPS_DIR", Path(__file__).resolve().parents[2] / "apps"))
+
+
+def app_config_paths(apps_dir: Path | None = None) -> list[Path]:
+    """Every app config file, sorted so DAG order and validate output are stable."""
+    folder = Path(apps_dir or APPS_DIR)
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def load_app_config(path: Path | str) -> AppConfig:
+    """Load and validate one app config; raise ConfigError naming the file and every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, [("", f"cannot read file: {exc.strerror or exc}")]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, [("", f"YAML syntax error at {where}{problem}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(path, [("", "the file must hold a mapping of settings, e.g. 'app: name'")])
+    raw.setdefault("app", path.stem)
+    if raw["app"] != path.stem:
+        raise ConfigError(path, [("app", f"{raw['app']!r} must equal the file name {path.stem!r}")])
+    try:
+        config = AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, [(_location(err["loc"]), _message(err)) for err in exc.errors()]) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError(path, problems)
+    return config
+
+
+def _location(loc: tuple[str | int, ...]) -> str:
+    """pydantic's ('users', 'mappings', 2, 'direct', 'target') -> users.mappings[2].target."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("direct", "constant", "expression") or part.startswith("function-"):
+            continue  # union branch tags, not user-facing field names
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _message(err: dict) -> str:
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown setting (check the spelling; see docs/configuration.md)"
+    if err["type"] == "missing":
+        return "required setting is missing"
+    return message

@@ -1,0 +1,1 @@
+"""Connectors: the SQL directory reader and one hook per app API."""

@@ -1,0 +1,1 @@
+"""The directory (source of truth) read through SQLAlchemy."""

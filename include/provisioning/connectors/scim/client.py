@@ -1,0 +1,222 @@
+"""The one HTTP path to a SCIM 2.0 app: auth, timeouts, retries, error mapping, pagination.
+
+Kept free of Airflow so the transport can be exercised alone; ``ScimHook`` builds it from an
+Airflow Connection. The client is thread-safe (one pooled ``httpx.Client``), which is how apply
+pushes many requests at once while the pool size caps concurrency per app.
+
+Retry policy: idempotent requests (GET, PATCH with absolute values, DELETE) are retried on
+connection errors, timeouts, 429 and 5xx. A POST is retried only when the app certainly did
+not act on it (connection refused, 429, 503); after a timeout or another 5xx the account may
+exist, so the error surfaces and the next match step finds the account instead of creating a
+duplicate. A ``Retry-After`` header (seconds or HTTP date) always wins over our own backoff.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from scim2_models import Error as ScimErrorMessage
+from scim2_models import ServiceProviderConfig
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from provisioning.connectors.scim.errors import (
+    ScimAuthError,
+    ScimConflictError,
+    ScimError,
+    ScimNotFoundError,
+    ScimProtocolError,
+    ScimTransientError,
+)
+
+SCIM_CONTENT_TYPE = "application/scim+json"
+MAX_RETRY_AFTER_SECONDS = 300.0
+_NOT_ACTED_ON = (429, 503)
+
+
+def escape_filter_value(value: str) -> str:
+    """Quote a value for a SCIM filter string literal (RFC 7644 3.4.2.2, JSON string rules)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def parse_retry_after(header: str | None) -> float | None:
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return min(float(header), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(when.timestamp() - time.time(), MAX_RETRY_AFTER_SECONDS))
+
+
+class ScimClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        max_connections: int = 8,
+        page_size: int = 200,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        headers = {"Accept": SCIM_CONTENT_TYPE, "Content-Type": SCIM_CONTENT_TYPE}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.max_retries = max_retries
+        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ScimClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ScimError) and error.retry_after is not None:
+            return error.retry_after
+        return self._backoff(state)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request with retries; return the successful response or raise a ScimError."""
+        idempotent = method != "POST"
+
+        def retryable(error: BaseException) -> bool:
+            if not isinstance(error, ScimTransientError):
+                return False
+            return idempotent or error.status in _NOT_ACTED_ON or error.scim_type == "connect"
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(retryable),
+            reraise=True,
+        )
+        return retrying(self._send, method, path, **kwargs)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ScimTransientError(
+                f"cannot connect to {self.base_url}: {exc}", method=method, path=path, scim_type="connect"
+            ) from None
+        except httpx.TimeoutException:
+            raise ScimTransientError("request timed out", method=method, path=path, scim_type="timeout") from None
+        except httpx.TransportError as exc:
+            raise ScimTransientError(
+                f"transport error: {type(exc).__name__}", method=method, path=path, scim_type="transport"
+            ) from None
+        if response.is_success:
+            return response
+        raise self._error(response, method, path)
+
+    def _error(self, response: httpx.Response, method: str, path: str) -> ScimError:
+        status = response.status_code
+        scim_type = detail = None
+        try:
+            message = ScimErrorMessage.model_validate(response.json())
+            scim_type, detail = message.scim_type, message.detail
+        except (ValueError, ValidationError):
+            detail = response.text[:300] or None
+        kwargs = {"status": status, "scim_type": scim_type, "detail": detail, "method": method, "path": path}
+        if status in (401, 403):
+            return ScimAuthError("the app refused our credentials", **kwargs)
+        if status == 404:
+            return ScimNotFoundError("not found", **kwargs)
+        if status == 409:
+            return ScimConflictError("conflict", **kwargs)
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return ScimTransientError("the app is unavailable or throttling", retry_after=retry_after, **kwargs)
+        return ScimError("the app rejected the request", **kwargs)
+
+    def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            raise ScimProtocolError(
+                "the app answered with invalid JSON", status=response.status_code, method=method, path=path
+            ) from None
+        if not isinstance(data, dict):
+            raise ScimProtocolError("the app answered with a non-object JSON value", method=method, path=path)
+        return data
+
+    # --- SCIM operations -------------------------------------------------------------------
+
+    def service_provider_config(self) -> ServiceProviderConfig:
+        """The app's announced features; a malformed answer yields safe defaults, not a failure."""
+        data = self._json(self.request("GET", "/ServiceProviderConfig"), "GET", "/ServiceProviderConfig")
+        try:
+            return ServiceProviderConfig.model_validate(data)
+        except ValidationError:
+            return ServiceProviderConfig()
+
+    def list_users(self, attributes: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        yield from self._list("/Users", None, attributes)
+
+    def find_users(self, attribute: str, value: str) -> list[dict[str, Any]]:
+        """Users whose ``attribute`` equals ``value`` (the app applies the attribute's case rules)."""
+        return list(self._list("/Users", f'{attribute} eq "{escape_filter_value(value)}"', None))
+
+    def _list(self, path: str, filter_: str | None, attributes: list[str] | None) -> Iterator[dict[str, Any]]:
+        start = 1
+        while True:
+            params: dict[str, Any] = {"startIndex": start, "count": self.page_size}
+            if filter_:
+                params["filter"] = filter_
+            if attributes:
+                params["attributes"] = ",".join(attributes)
+            page = self._json(self.request("GET", path, params=params), "GET", path)
+            resources = page.get("Resources", [])
+            total = page.get("totalResults")
+            if not isinstance(resources, list) or not isinstance(total, int):
+                raise ScimProtocolError("list response lacks Resources/totalResults", method="GET", path=path)
+            for resource in resources:
+                if not isinstance(resource, dict) or not resource.get("id"):
+                    raise ScimProtocolError("list response holds a resource without an id", method="GET", path=path)
+                yield resource
+            start += len(resources)
+            if not resources or start > total:
+                return
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        path = f"/Users/{user_id}"
+        return self._json(self.request("GET", path), "GET", path)
+
+    def create_user(self, resource: dict[str, Any]) -> dict[str, Any]:
+        created = self._json(self.request("POST", "/Users", json=resource), "POST", "/Users")
+        if not created.get("id"):
+            raise ScimProtocolError("created user has no id", method="POST", path="/Users")
+        return created
+
+    def patch_user(self, user_id: str, patch: dict[str, Any]) -> None:
+        self.request("PATCH", f"/Users/{user_id}", json=patch)
+
+    def delete_user(self, user_id: str) -> None:
+        self.request("DELETE", f"/Users/{user_id}")

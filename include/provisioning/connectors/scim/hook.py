@@ -1,0 +1,62 @@
+"""Airflow hook for a SCIM 2.0 app: turns an Airflow Connection into a ``ScimClient``.
+
+Connection fields: host = base URL (``https://app.example.com/scim/v2``), port optional,
+password = bearer token. Extras: ``timeout``, ``max_retries``, ``page_size`` override the app
+config's transport settings for this endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from provisioning.connectors.scim.client import ScimClient
+from provisioning.connectors.scim.errors import ScimError
+
+
+class ScimHook(BaseHook):
+    conn_name_attr = "scim_conn_id"
+    default_conn_name = "scim_default"
+    conn_type = "scim"
+    hook_name = "SCIM 2.0 app"
+
+    def __init__(self, scim_conn_id: str = default_conn_name, **client_options: Any):
+        super().__init__()
+        self.scim_conn_id = scim_conn_id
+        self.client_options = client_options
+        self._client: ScimClient | None = None
+
+    def get_conn(self) -> ScimClient:
+        if self._client is None:
+            conn = self.get_connection(self.scim_conn_id)
+            if not conn.host:
+                raise ValueError(f"connection {self.scim_conn_id!r} has no host (the SCIM base URL)")
+            base_url = conn.host if "://" in conn.host else f"https://{conn.host}"
+            if conn.port:
+                base_url = f"{base_url.rstrip('/')}:{conn.port}"
+            if conn.schema:
+                base_url = f"{base_url.rstrip('/')}/{conn.schema.strip('/')}"
+            extra = conn.extra_dejson
+            options = {**self.client_options}
+            for key in ("timeout", "max_retries", "page_size"):
+                if key in extra:
+                    options[key] = extra[key]
+            self._client = ScimClient(base_url, conn.password, **options)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Read /ServiceProviderConfig and one page of users: proves URL, token and permissions."""
+        try:
+            client = self.get_conn()
+            config = client.service_provider_config()
+            next(iter(client.list_users(attributes=["userName"])), None)
+        except (ScimError, ValueError) as exc:
+            return False, str(exc)
+        patch = "supported" if config.patch and config.patch.supported else "not announced"
+        return True, f"connected to {client.base_url}; PATCH {patch}"

@@ -1,0 +1,42 @@
+"""Effective app assignment: who is assigned to an app directly or through (nested) groups.
+
+Entra only honours direct members of an assigned group; identity teams model departments as
+groups of groups, so we expand nesting. Group graphs in real directories contain cycles
+(A in B in A) and must not hang the cycle: expansion is a breadth-first walk with a visited set.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import pandas as pd
+
+
+def expand_groups(group_ids: Iterable[str], memberships: pd.DataFrame) -> set[str]:
+    """All groups reachable from ``group_ids`` through group-in-group membership, cycles included."""
+    children: dict[str, list[str]] = defaultdict(list)
+    nested = memberships[memberships["member_type"] == "group"]
+    for parent, child in zip(nested["group_id"], nested["member_id"], strict=True):
+        children[parent].append(child)
+    seen: set[str] = set()
+    frontier = list(dict.fromkeys(group_ids))
+    while frontier:
+        group = frontier.pop()
+        if group in seen:
+            continue
+        seen.add(group)
+        frontier.extend(child for child in children.get(group, ()) if child not in seen)
+    return seen
+
+
+def assigned_user_ids(app: str, assignments: pd.DataFrame, memberships: pd.DataFrame) -> set[str]:
+    """Users assigned to ``app`` directly or as members of an assigned group at any depth."""
+    mine = assignments[assignments["app"] == app]
+    direct = set(mine.loc[mine["principal_type"] == "user", "principal_id"])
+    groups = expand_groups(mine.loc[mine["principal_type"] == "group", "principal_id"], memberships)
+    user_members = memberships[
+        (memberships["member_type"] == "user") & memberships["group_id"].isin(groups)
+    ]
+    return direct | set(user_members["member_id"])
+

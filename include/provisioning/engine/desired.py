@@ -1,0 +1,62 @@
+"""The desired state of every directory user for one app: in scope or not, and mapped attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from provisioning.engine.assignments import assigned_user_ids
+from provisioning.engine.mapping import CompiledMapping, map_row, normalize_value
+
+OUT_OF_SCOPE_NOT_ASSIGNED = "not assigned to the app"
+OUT_OF_SCOPE_DISABLED = "disabled in the directory"
+OUT_OF_SCOPE_DELETED = "deleted from the directory"
+
+
+@dataclass
+class DesiredUser:
+    source_id: str
+    display: str  # userPrincipalName, for people reading the log
+    in_scope: bool
+    reason: str | None = None  # why out of scope
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def desired_users(
+    app: str,
+    scope: str,
+    users: pd.DataFrame,
+    assignments: pd.DataFrame,
+    memberships: pd.DataFrame,
+    mappings: Sequence[CompiledMapping],
+) -> list[DesiredUser]:
+    """Resolve scope and map attributes. Out-of-scope users carry no attributes: only their id matters."""
+    assigned = assigned_user_ids(app, assignments, memberships) if scope == "assigned" else None
+    records = users.astype(object).where(users.notna(), None).to_dict("records")
+    result = []
+    for row in records:
+        source_id = str(row["id"])
+        display = normalize_value(row.get("userPrincipalName")) or source_id
+        if assigned is not None and source_id not in assigned:
+            result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_NOT_ASSIGNED))
+        elif not _enabled(row.get("accountEnabled")):
+            result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_DISABLED))
+        else:
+            result.append(DesiredUser(source_id, display, True, None, map_row(row, mappings)))
+    return result
+
+
+def _enabled(value: Any) -> bool:
+    """accountEnabled as directories store it: bool, 0/1 or text; missing means enabled."""
+    value = normalize_value(value)
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "n", "f")
+    return bool(value)

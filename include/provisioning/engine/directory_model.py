@@ -1,0 +1,24 @@
+"""The directory's vocabulary: the attribute names configs may use as mapping sources.
+
+Names follow Entra ID's user attributes so that mappings read the way identity engineers
+already write them. The SQL schema that stores them is documented in docs/directory.md.
+"""
+
+USER_ATTRIBUTES: tuple[str, ...] = (
+    "id",
+    "userPrincipalName",
+    "mail",
+    "givenName",
+    "surname",
+    "displayName",
+    "department",
+    "jobTitle",
+    "employeeId",
+    "accountEnabled",
+    "manager",
+    "updatedAt",
+)
+
+GROUP_ATTRIBUTES: tuple[str, ...] = ("id", "displayName", "description", "updatedAt")
+
+PRINCIPAL_TYPES: tuple[str, ...] = ("user", "group")

@@ -1,0 +1,78 @@
+"""Attribute mappings: directory row -> flat ``{target path: value}`` for one app.
+
+Values stay flat (path -> scalar) through diff and the state store so that "what changed" is a
+per-path comparison; only payload building turns them into nested SCIM resources.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class CompiledMapping:
+    """A mapping ready to evaluate per row: config parsing done once, not per user."""
+
+    target: str
+    source: str | None
+    constant: Any
+    default: Any
+    on_create_only: bool
+    sensitive: bool
+
+    def evaluate(self, row: dict[str, Any]) -> Any:
+        value = self.constant if self.source is None else normalize_value(row.get(self.source))
+        return self.default if value is None else value
+
+
+def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
+    """Compile config mappings (direct and constant) into evaluators."""
+    compiled = []
+    for mapping in mappings:
+        compiled.append(
+            CompiledMapping(
+                target=mapping.path.text,
+                source=getattr(mapping, "source", None),
+                constant=getattr(mapping, "value", None),
+                default=mapping.default,
+                on_create_only=mapping.apply == "on_create",
+                sensitive=mapping.sensitive,
+            )
+        )
+    return compiled
+
+
+def map_row(row: dict[str, Any], mappings: Sequence[CompiledMapping]) -> dict[str, Any]:
+    return {m.target: m.evaluate(row) for m in mappings}
+
+
+def normalize_value(value: Any) -> Any:
+    """Directory values as JSON-safe scalars: NaN/NaT -> None, timestamps -> ISO 8601 strings."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalar
+        return normalize_value(value.item())
+    if isinstance(value, str):
+        return value
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or (pd.api.types.is_scalar(value) and pd.isna(value)):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def redact(path: str, value: Any, sensitive_paths: frozenset[str]) -> Any:
+    return REDACTED if path in sensitive_paths and value is not None else value

@@ -1,0 +1,157 @@
+"""Diff: desired state vs the last state applied to the app -> the actions of one cycle.
+
+The comparison is against the snapshot we last applied (or read from the app when an account
+was matched), never against a fresh read of the app: that is what lets a cycle with no directory
+change make zero API calls. Only paths whose values changed are PATCHed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
+from provisioning.engine.mapping import CompiledMapping, redact
+from provisioning.engine.scim_path import ScimPath, build_resource
+
+CREATE, UPDATE, ENABLE, DISABLE, SKIP = "create", "update", "enable", "disable", "skip"
+ACTIONS = (CREATE, UPDATE, ENABLE, DISABLE)
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the state store knows of one linked object."""
+
+    target_id: str
+    attributes: dict[str, Any]
+    active: bool
+
+
+@dataclass
+class PlannedAction:
+    action: str
+    source_id: str
+    display: str
+    target_id: str | None
+    payload: dict[str, Any] | None  # create body, or PATCH body
+    attributes: dict[str, Any]  # the snapshot once applied
+    active: bool
+    modified: list[dict[str, Any]] = field(default_factory=list)  # [{path, old, new}], redacted
+    reason: str | None = None
+    change_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class Plan:
+    actions: list[PlannedAction]
+    skipped: list[tuple[str, str, str, str]]  # (source id, display, code, reason)
+    unchanged: int
+
+    def counts(self) -> dict[str, int]:
+        counts = Counter(a.action for a in self.actions)
+        result = {name: counts.get(name, 0) for name in ACTIONS}
+        result.update(unchanged=self.unchanged, skipped=len(self.skipped))
+        return result
+
+
+def plan_users(
+    desired: Iterable[DesiredUser],
+    links: dict[str, LinkState],
+    mappings: Sequence[CompiledMapping],
+    paths: dict[str, ScimPath],
+    allowed: Iterable[str],
+    excluded: Iterable[str] = (),
+) -> Plan:
+    """Compute the actions. ``excluded`` are sources already settled this cycle (conflicts, skips)."""
+    allowed = set(allowed)
+    excluded = set(excluded)
+    create_only = {m.target for m in mappings if m.on_create_only}
+    sensitive = frozenset(m.target for m in mappings if m.sensitive)
+    actions: list[PlannedAction] = []
+    skipped: list[tuple[str, str, str, str]] = []
+    unchanged = 0
+    seen: set[str] = set()
+
+    def not_allowed(user: DesiredUser, action: str) -> None:
+        skipped.append((user.source_id, user.display, "ActionNotAllowed", f"{action} is not allowed by the app config"))
+
+    for user in desired:
+        seen.add(user.source_id)
+        if user.source_id in excluded:
+            continue
+        link = links.get(user.source_id)
+        if user.in_scope and link is None:
+            if CREATE not in allowed:
+                not_allowed(user, CREATE)
+                continue
+            values = {k: v for k, v in user.attributes.items() if v is not None}
+            payload = build_resource(values, paths)
+            payload["active"] = True
+            modified = [{"path": k, "old": None, "new": redact(k, v, sensitive)} for k, v in values.items()]
+            actions.append(PlannedAction(CREATE, user.source_id, user.display, None, payload, values, True, modified))
+        elif user.in_scope:
+            changes = {
+                path: value
+                for path, value in user.attributes.items()
+                if value is not None and path not in create_only and link.attributes.get(path) != value
+            }
+            action = ENABLE if not link.active else UPDATE
+            if action == UPDATE and not changes:
+                unchanged += 1
+                continue
+            if action == UPDATE and UPDATE not in allowed:
+                not_allowed(user, UPDATE)
+                continue
+            ops = [{"op": "replace", "path": path, "value": value} for path, value in changes.items()]
+            if action == ENABLE:
+                ops.append({"op": "replace", "path": "active", "value": True})
+            modified = [
+                {"path": p, "old": redact(p, link.attributes.get(p), sensitive), "new": redact(p, v, sensitive)}
+                for p, v in changes.items()
+            ]
+            if action == ENABLE:
+                modified.append({"path": "active", "old": False, "new": True})
+            actions.append(
+                PlannedAction(
+                    action,
+                    user.source_id,
+                    user.display,
+                    link.target_id,
+                    {"schemas": [PATCH_SCHEMA], "Operations": ops},
+                    {**link.attributes, **changes},
+                    True,
+                    modified,
+                )
+            )
+        elif link is not None and link.active:
+            if DISABLE not in allowed:
+                not_allowed(user, DISABLE)
+                continue
+            actions.append(_disable(user.source_id, user.display, link, user.reason))
+        # out of scope and never provisioned (or already disabled): nothing to do
+
+    for source_id, link in links.items():
+        if source_id not in seen and source_id not in excluded and link.active:
+            if DISABLE in allowed:
+                actions.append(_disable(source_id, source_id, link, OUT_OF_SCOPE_DELETED))
+            else:
+                skipped.append((source_id, source_id, "ActionNotAllowed", "disable is not allowed by the app config"))
+    return Plan(actions, skipped, unchanged)
+
+
+def _disable(source_id: str, display: str, link: LinkState, reason: str | None) -> PlannedAction:
+    return PlannedAction(
+        DISABLE,
+        source_id,
+        display,
+        link.target_id,
+        {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": False}]},
+        link.attributes,
+        False,
+        [{"path": "active", "old": True, "new": False}],
+        reason,
+    )
