@@ -15,17 +15,83 @@ from sqlalchemy import Engine, create_engine, delete, insert
 
 from provisioning.connectors.directory import schema
 
-FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Élodie", "Farah", "Gústav", "Hana", "Iñaki", "Jürgen", "Kenji",
-         "Léa", "Mateo", "Nadia", "Øystein", "Priya", "Quentin", "Rosa", "Søren", "Tomás", "Uma", "Viktor",
-         "Wen", "Ximena", "Yusuf", "Zoë", "Amir", "Beatriz", "Carlos", "Dagny"]
-LAST = ["Andersson", "Byrne", "Castillo", "Dubois", "Eriksen", "Fernández", "García", "Hoffmann", "Ivanova",
-        "Jansen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrović", "Quinn", "Rossi",
-        "Schröder", "Tanaka", "Újvári", "Vasquez", "Weiß", "Xu", "Yilmaz", "Zhang"]
-DEPARTMENTS = ["Engineering", "Product", "Design", "Sales", "Marketing", "Finance", "HR", "Support", "Legal",
-               "Operations"]
+FIRST = [
+    "Ana",
+    "Björn",
+    "Chloé",
+    "Dmitri",
+    "Élodie",
+    "Farah",
+    "Gústav",
+    "Hana",
+    "Iñaki",
+    "Jürgen",
+    "Kenji",
+    "Léa",
+    "Mateo",
+    "Nadia",
+    "Øystein",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Søren",
+    "Tomás",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Amir",
+    "Beatriz",
+    "Carlos",
+    "Dagny",
+]
+LAST = [
+    "Andersson",
+    "Byrne",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fernández",
+    "García",
+    "Hoffmann",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Petrović",
+    "Quinn",
+    "Rossi",
+    "Schröder",
+    "Tanaka",
+    "Újvári",
+    "Vasquez",
+    "Weiß",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+]
+DEPARTMENTS = [
+    "Engineering",
+    "Product",
+    "Design",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "HR",
+    "Support",
+    "Legal",
+    "Operations",
+]
 TITLES = ["Associate", "Specialist", "Senior Specialist", "Lead", "Manager", "Director"]
-DIVISIONS = {"g-division-tech": ["Engineering", "Product", "Design"],
-             "g-division-business": ["Sales", "Marketing", "Finance"]}
+DIVISIONS = {
+    "g-division-tech": ["Engineering", "Product", "Design"],
+    "g-division-business": ["Sales", "Marketing", "Finance"],
+}
 DOMAIN = "contoso.example"
 
 
@@ -49,43 +115,78 @@ def build(engine: Engine, users: int = 3000, seed: int = 7) -> dict[str, int]:
         alias = f"{first}.{last}{i}".lower().replace("'", "")
         user_rows.append(
             {
-                "id": user_id(i), "userPrincipalName": f"{alias}@{DOMAIN}", "mail": f"{alias}@{DOMAIN}",
-                "givenName": first, "surname": last, "displayName": f"{first} {last}", "department": department,
-                "jobTitle": rng.choice(TITLES), "employeeId": f"E{100000 + i}",
-                "accountEnabled": rng.random() > 0.03, "manager": user_id(i % len(DEPARTMENTS)) if i >= 10 else None,
+                "id": user_id(i),
+                "userPrincipalName": f"{alias}@{DOMAIN}",
+                "mail": f"{alias}@{DOMAIN}",
+                "givenName": first,
+                "surname": last,
+                "displayName": f"{first} {last}",
+                "department": department,
+                "jobTitle": rng.choice(TITLES),
+                "employeeId": f"E{100000 + i}",
+                "accountEnabled": rng.random() > 0.03,
+                "manager": user_id(i % len(DEPARTMENTS)) if i >= 10 else None,
                 "updatedAt": base + timedelta(minutes=i),
             }
         )
         members.append({"group_id": dept_group(department), "member_id": user_id(i), "member_type": "user"})
-    groups = [{"id": dept_group(d), "displayName": f"Department {d}", "description": None} for d in DEPARTMENTS]
+    groups = [
+        {"id": dept_group(d), "displayName": f"Department {d}", "description": None} for d in DEPARTMENTS
+    ]
     for division, departments in DIVISIONS.items():
-        groups.append({"id": division, "displayName": division.removeprefix("g-").replace("-", " ").title(),
-                       "description": "division (group of department groups)"})
-        members += [{"group_id": division, "member_id": dept_group(d), "member_type": "group"} for d in departments]
+        groups.append(
+            {
+                "id": division,
+                "displayName": division.removeprefix("g-").replace("-", " ").title(),
+                "description": "division (group of department groups)",
+            }
+        )
+        members += [
+            {"group_id": division, "member_id": dept_group(d), "member_type": "group"} for d in departments
+        ]
     # a membership cycle, as real directories have: project-x and project-y contain each other
-    groups += [{"id": "g-project-x", "displayName": "Project X", "description": None},
-               {"id": "g-project-y", "displayName": "Project Y", "description": None}]
-    members += [{"group_id": "g-project-x", "member_id": "g-project-y", "member_type": "group"},
-                {"group_id": "g-project-y", "member_id": "g-project-x", "member_type": "group"}]
+    groups += [
+        {"id": "g-project-x", "displayName": "Project X", "description": None},
+        {"id": "g-project-y", "displayName": "Project Y", "description": None},
+    ]
+    members += [
+        {"group_id": "g-project-x", "member_id": "g-project-y", "member_type": "group"},
+        {"group_id": "g-project-y", "member_id": "g-project-x", "member_type": "group"},
+    ]
     for i in range(0, users, 97):
-        members.append({"group_id": rng.choice(["g-project-x", "g-project-y"]), "member_id": user_id(i),
-                        "member_type": "user"})
+        members.append(
+            {
+                "group_id": rng.choice(["g-project-x", "g-project-y"]),
+                "member_id": user_id(i),
+                "member_type": "user",
+            }
+        )
     assignments = [
         {"app": "demo_wiki", "principal_id": "g-division-tech", "principal_type": "group"},
         {"app": "demo_crm", "principal_id": "g-division-business", "principal_type": "group"},
         {"app": "demo_crm", "principal_id": "g-project-x", "principal_type": "group"},
     ]
-    assignments += [{"app": "demo_wiki", "principal_id": user_id(i), "principal_type": "user"}
-                    for i in range(3, min(users, 60), 10)]
+    assignments += [
+        {"app": "demo_wiki", "principal_id": user_id(i), "principal_type": "user"}
+        for i in range(3, min(users, 60), 10)
+    ]
     with engine.begin() as conn:
         for table in (schema.app_assignments, schema.group_members, schema.groups, schema.users):
             conn.execute(delete(table))
-        for table, rows in ((schema.users, user_rows), (schema.groups, groups), (schema.group_members, members),
-                            (schema.app_assignments, assignments)):
+        for table, rows in (
+            (schema.users, user_rows),
+            (schema.groups, groups),
+            (schema.group_members, members),
+            (schema.app_assignments, assignments),
+        ):
             for start in range(0, len(rows), 5000):
                 conn.execute(insert(table), rows[start : start + 5000])
-    return {"users": len(user_rows), "groups": len(groups), "memberships": len(members),
-            "assignments": len(assignments)}
+    return {
+        "users": len(user_rows),
+        "groups": len(groups),
+        "memberships": len(members),
+        "assignments": len(assignments),
+    }
 
 
 def build_sqlite(path: Path | str, users: int = 3000, seed: int = 7) -> dict[str, int]:

@@ -164,14 +164,23 @@ class AppConfig(_Strict):
             where = f"users.mappings[{index}]"
             target = mapping.path.text.lower()
             if target in seen:
-                found.append((f"{where}.target", f"{mapping.target!r} is already mapped by users.mappings"
-                              f"[{seen[target]}]"))
+                found.append(
+                    (
+                        f"{where}.target",
+                        f"{mapping.target!r} is already mapped by users.mappings[{seen[target]}]",
+                    )
+                )
             seen.setdefault(target, index)
             if target == "active":
                 found.append((f"{where}.target", "'active' is managed by the provisioning lifecycle"))
             if isinstance(mapping, DirectMapping) and mapping.source not in known:
-                found.append((f"{where}.source", f"{mapping.source!r} is not a directory attribute (known: "
-                              f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)"))
+                found.append(
+                    (
+                        f"{where}.source",
+                        f"{mapping.source!r} is not a directory attribute (known: "
+                        f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)",
+                    )
+                )
         if "username" not in seen:
             found.append(("users.mappings", "a mapping to 'userName' is required (SCIM requires it)"))
         for index, rule in enumerate(self.users.matching):

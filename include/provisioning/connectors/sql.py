@@ -37,7 +37,11 @@ class SqlAlchemyHook(BaseHook):
                 "or set extra 'sqlalchemy_url'"
             )
         return URL.create(
-            driver, username=conn.login, password=conn.password, host=conn.host, port=conn.port,
+            driver,
+            username=conn.login,
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
             database=conn.schema,
         )
 

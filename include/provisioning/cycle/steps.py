@@ -30,7 +30,12 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     ctx.store.start_cycle(ctx.app, ctx.cycle_id)
     snapshot = ctx.open_directory().read(ctx.config.directory.extra_user_attributes)
     desired = desired_users(
-        ctx.app, ctx.config.users.scope, snapshot.users, snapshot.assignments, snapshot.memberships, ctx.mappings
+        ctx.app,
+        ctx.config.users.scope,
+        snapshot.users,
+        snapshot.assignments,
+        snapshot.memberships,
+        ctx.mappings,
     )
     size = ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_users", [d.to_record() for d in desired])
     in_scope = sum(d.in_scope for d in desired)
@@ -173,7 +178,9 @@ def _patch(app: AppConnector, row: OutboxRow) -> Outcome:
     except ScimNotFoundError:
         if row.action != DISABLE:
             raise
-        return Outcome(row.change_id, "succeeded", detail="account no longer exists in the app; nothing to disable")
+        return Outcome(
+            row.change_id, "succeeded", detail="account no longer exists in the app; nothing to disable"
+        )
     return Outcome(row.change_id, "succeeded")
 
 
@@ -182,7 +189,9 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
         # A previous attempt may have created it before dying: look before creating again.
         existing = _lookup(ctx, app, row)
         if existing is not None:
-            return _adopt(ctx, app, row, existing, "created by an interrupted earlier attempt; found and linked")
+            return _adopt(
+                ctx, app, row, existing, "created by an interrupted earlier attempt; found and linked"
+            )
     try:
         created = app.create_user(row.payload)
     except ScimConflictError:
@@ -201,7 +210,9 @@ def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict,
     return (matches[0].account, matches[0].matched_by) if matches else None
 
 
-def _adopt(ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[dict, str], note: str) -> Outcome:
+def _adopt(
+    ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[dict, str], note: str
+) -> Outcome:
     """Link an account that exists already and bring it to the desired attributes."""
     account, matched_by = found
     current = snapshot_of(account, ctx.paths.values())
@@ -213,8 +224,15 @@ def _adopt(ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[di
         app.patch_user(account["id"], {"schemas": [PATCH_SCHEMA], "Operations": ops})
     modified = [{"path": p, "old": current.get(p), "new": v} for p, v in changes.items()]
     return Outcome(
-        row.change_id, "succeeded", target_id=account["id"], matched_by=matched_by,
-        attributes={**current, **changes}, active=True, action="update", modified=modified, detail=note,
+        row.change_id,
+        "succeeded",
+        target_id=account["id"],
+        matched_by=matched_by,
+        attributes={**current, **changes},
+        active=True,
+        action="update",
+        modified=modified,
+        detail=note,
     )
 
 

@@ -35,8 +35,5 @@ def assigned_user_ids(app: str, assignments: pd.DataFrame, memberships: pd.DataF
     mine = assignments[assignments["app"] == app]
     direct = set(mine.loc[mine["principal_type"] == "user", "principal_id"])
     groups = expand_groups(mine.loc[mine["principal_type"] == "group", "principal_id"], memberships)
-    user_members = memberships[
-        (memberships["member_type"] == "user") & memberships["group_id"].isin(groups)
-    ]
+    user_members = memberships[(memberships["member_type"] == "user") & memberships["group_id"].isin(groups)]
     return direct | set(user_members["member_id"])
-

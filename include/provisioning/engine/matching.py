@@ -67,7 +67,9 @@ def source_conflicts(
         keys = [(i, rule.key(attrs.get(rule.path.text))) for i, rule in enumerate(rules)]
         if all(key is None for _, key in keys):
             names = ", ".join(rule.path.text for rule in rules)
-            conflicts.append(Conflict(source_id, NO_MATCHING_VALUE, f"no value for any matching attribute ({names})"))
+            conflicts.append(
+                Conflict(source_id, NO_MATCHING_VALUE, f"no value for any matching attribute ({names})")
+            )
             continue
         for index, key in keys:
             sharing = [other for other in owners.get((index, key), []) if other != source_id]
@@ -110,7 +112,9 @@ def match_accounts(
             if len(found) > 1:
                 ids = ", ".join(str(a.get("id")) for a in found[:5])
                 conflicts.append(
-                    Conflict(source_id, DUPLICATE_TARGET, f"{rule.path.text} matches {len(found)} accounts ({ids})")
+                    Conflict(
+                        source_id, DUPLICATE_TARGET, f"{rule.path.text} matches {len(found)} accounts ({ids})"
+                    )
                 )
             else:
                 account = found[0]

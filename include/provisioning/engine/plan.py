@@ -77,7 +77,9 @@ def plan_users(
     seen: set[str] = set()
 
     def not_allowed(user: DesiredUser, action: str) -> None:
-        skipped.append((user.source_id, user.display, "ActionNotAllowed", f"{action} is not allowed by the app config"))
+        skipped.append(
+            (user.source_id, user.display, "ActionNotAllowed", f"{action} is not allowed by the app config")
+        )
 
     for user in desired:
         seen.add(user.source_id)
@@ -92,7 +94,9 @@ def plan_users(
             payload = build_resource(values, paths)
             payload["active"] = True
             modified = [{"path": k, "old": None, "new": redact(k, v, sensitive)} for k, v in values.items()]
-            actions.append(PlannedAction(CREATE, user.source_id, user.display, None, payload, values, True, modified))
+            actions.append(
+                PlannedAction(CREATE, user.source_id, user.display, None, payload, values, True, modified)
+            )
         elif user.in_scope:
             changes = {
                 path: value
@@ -110,7 +114,11 @@ def plan_users(
             if action == ENABLE:
                 ops.append({"op": "replace", "path": "active", "value": True})
             modified = [
-                {"path": p, "old": redact(p, link.attributes.get(p), sensitive), "new": redact(p, v, sensitive)}
+                {
+                    "path": p,
+                    "old": redact(p, link.attributes.get(p), sensitive),
+                    "new": redact(p, v, sensitive),
+                }
                 for p, v in changes.items()
             ]
             if action == ENABLE:
@@ -139,7 +147,9 @@ def plan_users(
             if DISABLE in allowed:
                 actions.append(_disable(source_id, source_id, link, OUT_OF_SCOPE_DELETED))
             else:
-                skipped.append((source_id, source_id, "ActionNotAllowed", "disable is not allowed by the app config"))
+                skipped.append(
+                    (source_id, source_id, "ActionNotAllowed", "disable is not allowed by the app config")
+                )
     return Plan(actions, skipped, unchanged)
 
 

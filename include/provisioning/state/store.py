@@ -109,13 +109,23 @@ class StateStore:
         key = (t.artifacts.c.app == app) & (t.artifacts.c.cycle_id == cycle_id) & (t.artifacts.c.name == name)
         with self.engine.begin() as conn:
             conn.execute(delete(t.artifacts).where(key))
-            conn.execute(insert(t.artifacts).values(app=app, cycle_id=cycle_id, name=name, data=data, created_at=utcnow()))
+            conn.execute(
+                insert(t.artifacts).values(
+                    app=app, cycle_id=cycle_id, name=name, data=data, created_at=utcnow()
+                )
+            )
             # keep only recent cycles' artifacts: they are hand-overs, not history
-            old = select(t.artifacts.c.cycle_id).where(t.artifacts.c.app == app).group_by(t.artifacts.c.cycle_id)
+            old = (
+                select(t.artifacts.c.cycle_id)
+                .where(t.artifacts.c.app == app)
+                .group_by(t.artifacts.c.cycle_id)
+            )
             old = old.order_by(func.max(t.artifacts.c.created_at).desc()).offset(5)
             stale = [r[0] for r in conn.execute(old)]
             if stale:
-                conn.execute(delete(t.artifacts).where((t.artifacts.c.app == app) & t.artifacts.c.cycle_id.in_(stale)))
+                conn.execute(
+                    delete(t.artifacts).where((t.artifacts.c.app == app) & t.artifacts.c.cycle_id.in_(stale))
+                )
         return len(data)
 
     def get_artifact(self, app: str, cycle_id: str, name: str) -> Any:
@@ -123,15 +133,17 @@ class StateStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.artifacts.c.data).where(key)).first()
         if row is None:
-            raise LookupError(f"no {name!r} data stored for cycle {cycle_id!r} of app {app!r}: rerun the earlier steps")
+            raise LookupError(
+                f"no {name!r} data stored for cycle {cycle_id!r} of app {app!r}: rerun the earlier steps"
+            )
         return json.loads(gzip.decompress(row[0]))
 
     # --- links -------------------------------------------------------------------------------
 
     def links(self, app: str, object_type: str = "user") -> dict[str, LinkState]:
-        query = select(t.links.c.source_id, t.links.c.target_id, t.links.c.attributes, t.links.c.active).where(
-            (t.links.c.app == app) & (t.links.c.object_type == object_type)
-        )
+        query = select(
+            t.links.c.source_id, t.links.c.target_id, t.links.c.attributes, t.links.c.active
+        ).where((t.links.c.app == app) & (t.links.c.object_type == object_type))
         with self.engine.connect() as conn:
             return {row[0]: LinkState(row[1], row[2] or {}, bool(row[3])) for row in conn.execute(query)}
 
@@ -158,14 +170,22 @@ class StateStore:
                 if row.get("matched_by"):
                     values["matched_by"] = row["matched_by"]
                 conn.execute(
-                    update(t.links).where(key & (t.links.c.source_id == row["source_id"])).values(updated_at=now, **values)
+                    update(t.links)
+                    .where(key & (t.links.c.source_id == row["source_id"]))
+                    .values(updated_at=now, **values)
                 )
             else:
                 conn.execute(
                     insert(t.links).values(
-                        app=app, object_type=object_type, source_id=row["source_id"], target_id=row["target_id"],
-                        matched_by=row.get("matched_by") or "created", attributes=row.get("attributes") or {},
-                        active=row.get("active", True), created_at=now, updated_at=now,
+                        app=app,
+                        object_type=object_type,
+                        source_id=row["source_id"],
+                        target_id=row["target_id"],
+                        matched_by=row.get("matched_by") or "created",
+                        attributes=row.get("attributes") or {},
+                        active=row.get("active", True),
+                        created_at=now,
+                        updated_at=now,
                     )
                 )
 
@@ -177,10 +197,23 @@ class StateStore:
         now = utcnow()
         rows = [
             {
-                "change_id": a.change_id, "app": app, "cycle_id": cycle_id, "seq": seq, "object_type": "user",
-                "source_id": a.source_id, "display": a.display, "target_id": a.target_id, "action": a.action,
-                "payload": a.payload, "attributes": a.attributes, "active": a.active, "modified": a.modified,
-                "reason": a.reason, "status": "pending", "attempts": 0, "created_at": now,
+                "change_id": a.change_id,
+                "app": app,
+                "cycle_id": cycle_id,
+                "seq": seq,
+                "object_type": "user",
+                "source_id": a.source_id,
+                "display": a.display,
+                "target_id": a.target_id,
+                "action": a.action,
+                "payload": a.payload,
+                "attributes": a.attributes,
+                "active": a.active,
+                "modified": a.modified,
+                "reason": a.reason,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
             }
             for seq, a in enumerate(actions)
         ]
@@ -206,10 +239,20 @@ class StateStore:
                 already.add(source_id)
                 rows.append(
                     {
-                        "change_id": uuid.uuid4().hex, "app": app, "cycle_id": cycle_id, "seq": -1,
-                        "object_type": "user", "source_id": source_id, "display": display, "action": "skip",
-                        "status": "skipped", "attempts": 0, "error_code": code, "error_message": reason,
-                        "created_at": now, "finished_at": now,
+                        "change_id": uuid.uuid4().hex,
+                        "app": app,
+                        "cycle_id": cycle_id,
+                        "seq": -1,
+                        "object_type": "user",
+                        "source_id": source_id,
+                        "display": display,
+                        "action": "skip",
+                        "status": "skipped",
+                        "attempts": 0,
+                        "error_code": code,
+                        "error_message": reason,
+                        "created_at": now,
+                        "finished_at": now,
                     }
                 )
             for chunk in _chunks(rows, 1000):
@@ -218,9 +261,16 @@ class StateStore:
                     insert(t.provisioning_log),
                     [
                         {
-                            "change_id": r["change_id"], "app": app, "cycle_id": cycle_id, "time": now,
-                            "object_type": "user", "source_id": r["source_id"], "source_display": r["display"],
-                            "action": "skip", "status": "skipped", "error_code": r["error_code"],
+                            "change_id": r["change_id"],
+                            "app": app,
+                            "cycle_id": cycle_id,
+                            "time": now,
+                            "object_type": "user",
+                            "source_id": r["source_id"],
+                            "source_display": r["display"],
+                            "action": "skip",
+                            "status": "skipped",
+                            "error_code": r["error_code"],
                             "error_message": r["error_message"],
                         }
                         for r in chunk
@@ -242,8 +292,18 @@ class StateStore:
         with self.engine.connect() as conn:
             return [
                 OutboxRow(
-                    r.change_id, r.source_id, r.display, r.target_id, r.action, r.payload, r.attributes or {},
-                    bool(r.active), r.modified or [], r.reason, r.status, r.attempts,
+                    r.change_id,
+                    r.source_id,
+                    r.display,
+                    r.target_id,
+                    r.action,
+                    r.payload,
+                    r.attributes or {},
+                    bool(r.active),
+                    r.modified or [],
+                    r.reason,
+                    r.status,
+                    r.attempts,
                 )
                 for r in conn.execute(query)
             ]
@@ -258,7 +318,9 @@ class StateStore:
                     .values(status="in_flight", attempts=t.outbox.c.attempts + 1)
                 )
 
-    def record_outcomes(self, app: str, cycle_id: str, rows: dict[str, OutboxRow], outcomes: Sequence[Outcome]) -> None:
+    def record_outcomes(
+        self, app: str, cycle_id: str, rows: dict[str, OutboxRow], outcomes: Sequence[Outcome]
+    ) -> None:
         """One transaction: outbox status, link/snapshot of successes, and their log rows."""
         if not outcomes:
             return
@@ -270,14 +332,23 @@ class StateStore:
                 conn.execute(
                     update(t.outbox)
                     .where(t.outbox.c.change_id == o.change_id)
-                    .values(status=o.status, target_id=o.target_id or row.target_id, error_code=o.error_code,
-                            error_message=o.error_message, finished_at=now)
+                    .values(
+                        status=o.status,
+                        target_id=o.target_id or row.target_id,
+                        error_code=o.error_code,
+                        error_message=o.error_message,
+                        finished_at=now,
+                    )
                 )
                 if o.status == "succeeded":
                     link_rows.append(
-                        {"source_id": row.source_id, "target_id": o.target_id or row.target_id,
-                         "matched_by": o.matched_by, "attributes": o.attributes if o.attributes is not None
-                         else row.attributes, "active": o.active if o.active is not None else row.active}
+                        {
+                            "source_id": row.source_id,
+                            "target_id": o.target_id or row.target_id,
+                            "matched_by": o.matched_by,
+                            "attributes": o.attributes if o.attributes is not None else row.attributes,
+                            "active": o.active if o.active is not None else row.active,
+                        }
                     )
             self._upsert_links(conn, app, "user", link_rows)
             change_ids = [o.change_id for o in outcomes]
@@ -286,14 +357,23 @@ class StateStore:
                 insert(t.provisioning_log),
                 [
                     {
-                        "change_id": o.change_id, "app": app, "cycle_id": cycle_id, "time": now,
-                        "object_type": "user", "source_id": rows[o.change_id].source_id,
+                        "change_id": o.change_id,
+                        "app": app,
+                        "cycle_id": cycle_id,
+                        "time": now,
+                        "object_type": "user",
+                        "source_id": rows[o.change_id].source_id,
                         "source_display": rows[o.change_id].display,
                         "target_id": o.target_id or rows[o.change_id].target_id,
-                        "action": o.action or rows[o.change_id].action, "status": LOG_STATUS[o.status],
-                        "modified_properties": o.modified if o.modified is not None else rows[o.change_id].modified,
-                        "detail": o.detail or rows[o.change_id].reason, "error_code": o.error_code,
-                        "error_message": o.error_message, "duration_ms": o.duration_ms,
+                        "action": o.action or rows[o.change_id].action,
+                        "status": LOG_STATUS[o.status],
+                        "modified_properties": o.modified
+                        if o.modified is not None
+                        else rows[o.change_id].modified,
+                        "detail": o.detail or rows[o.change_id].reason,
+                        "error_code": o.error_code,
+                        "error_message": o.error_message,
+                        "duration_ms": o.duration_ms,
                     }
                     for o in outcomes
                 ],
@@ -311,7 +391,11 @@ class StateStore:
     # --- provisioning log --------------------------------------------------------------------
 
     def log(self, app: str, cycle_id: str | None = None) -> list[dict[str, Any]]:
-        query = select(t.provisioning_log).where(t.provisioning_log.c.app == app).order_by(t.provisioning_log.c.id)
+        query = (
+            select(t.provisioning_log)
+            .where(t.provisioning_log.c.app == app)
+            .order_by(t.provisioning_log.c.id)
+        )
         if cycle_id is not None:
             query = query.where(t.provisioning_log.c.cycle_id == cycle_id)
         with self.engine.connect() as conn:

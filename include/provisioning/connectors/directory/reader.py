@@ -29,7 +29,11 @@ class DirectorySnapshot:
 class DirectoryReader:
     def __init__(self, engine: Engine, relations: dict[str, str] | None = None):
         self.engine = engine
-        self.relations = {"users": "users", "group_members": "group_members", "app_assignments": "app_assignments"}
+        self.relations = {
+            "users": "users",
+            "group_members": "group_members",
+            "app_assignments": "app_assignments",
+        }
         self.relations.update(relations or {})
 
     def read(self, extra_user_attributes: list[str] | tuple[str, ...] = ()) -> DirectorySnapshot:
@@ -59,7 +63,9 @@ class DirectoryReader:
     def _check_users(users: pd.DataFrame) -> None:
         missing_id = users["id"].isna()
         if missing_id.any():
-            raise DirectoryError(f"directory relation 'users' has {int(missing_id.sum())} row(s) with a null id")
+            raise DirectoryError(
+                f"directory relation 'users' has {int(missing_id.sum())} row(s) with a null id"
+            )
         duplicated = users["id"][users["id"].duplicated()]
         if not duplicated.empty:
             sample = ", ".join(map(str, duplicated.head(5)))

@@ -127,7 +127,9 @@ class ScimClient:
                 f"cannot connect to {self.base_url}: {exc}", method=method, path=path, scim_type="connect"
             ) from None
         except httpx.TimeoutException:
-            raise ScimTransientError("request timed out", method=method, path=path, scim_type="timeout") from None
+            raise ScimTransientError(
+                "request timed out", method=method, path=path, scim_type="timeout"
+            ) from None
         except httpx.TransportError as exc:
             raise ScimTransientError(
                 f"transport error: {type(exc).__name__}", method=method, path=path, scim_type="transport"
@@ -153,7 +155,9 @@ class ScimClient:
             return ScimConflictError("conflict", **kwargs)
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return ScimTransientError("the app is unavailable or throttling", retry_after=retry_after, **kwargs)
+            return ScimTransientError(
+                "the app is unavailable or throttling", retry_after=retry_after, **kwargs
+            )
         return ScimError("the app rejected the request", **kwargs)
 
     def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
@@ -199,7 +203,9 @@ class ScimClient:
                 raise ScimProtocolError("list response lacks Resources/totalResults", method="GET", path=path)
             for resource in resources:
                 if not isinstance(resource, dict) or not resource.get("id"):
-                    raise ScimProtocolError("list response holds a resource without an id", method="GET", path=path)
+                    raise ScimProtocolError(
+                        "list response holds a resource without an id", method="GET", path=path
+                    )
                 yield resource
             start += len(resources)
             if not resources or start > total:
