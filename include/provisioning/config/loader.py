@@ -11,12 +11,21 @@ from pydantic import ValidationError
 from provisioning.config.errors import ConfigError
 from provisioning.config.models import AppConfig
 
-APPS_DIR = Path(os.environ.get("PROVISIONING_APPS_DIR", Path(__file__).resolve().parents[2] / "apps"))
+DEFAULT_APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 
 
-def app_config_paths(apps_dir: Path | None = None) -> list[Path]:
+def apps_dir() -> Path:
+    """include/apps, unless PROVISIONING_APPS_DIR points elsewhere (read at call time)."""
+    return Path(os.environ.get("PROVISIONING_APPS_DIR") or DEFAULT_APPS_DIR)
+
+
+def app_config_path(app: str) -> Path:
+    return apps_dir() / f"{app}.yaml"
+
+
+def app_config_paths(folder: Path | None = None) -> list[Path]:
     """Every app config file, sorted so DAG order and validate output are stable."""
-    folder = Path(apps_dir or APPS_DIR)
+    folder = Path(folder or apps_dir())
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 

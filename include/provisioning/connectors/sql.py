@@ -33,8 +33,8 @@ class SqlAlchemyHook(BaseHook):
         driver = _DRIVERS.get(conn.conn_type)
         if driver is None:
             raise ValueError(
-                f"connection {self.sql_conn_id!r} has type {conn.conn_type!r}: use sqlite, postgres or mysql, "
-                "or set extra 'sqlalchemy_url'"
+                f"connection {self.sql_conn_id!r} has type {conn.conn_type!r}: "
+                "use sqlite, postgres or mysql, or set extra 'sqlalchemy_url'"
             )
         return URL.create(
             driver,

@@ -78,7 +78,8 @@ def source_conflicts(
                     Conflict(
                         source_id,
                         DUPLICATE_SOURCE,
-                        f"{rules[index].path.text} value is shared with directory object(s) {', '.join(sharing[:5])}",
+                        f"{rules[index].path.text} value is shared with directory object(s) "
+                        f"{', '.join(sharing[:5])}",
                     )
                 )
                 break

@@ -1,0 +1,1 @@
+"""Airflow glue: the DAG factory and the operators. Thin: read config, call a cycle step, return a summary."""

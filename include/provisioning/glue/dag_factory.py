@@ -1,0 +1,90 @@
+"""Builds ``provision_<app>`` from ``include/apps/<app>.yaml``. Parse-time work is reading one
+YAML file: no network, no database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG
+
+from provisioning.config.loader import app_config_path, load_app_config
+from provisioning.config.models import AppConfig, DirectMapping
+from provisioning.glue.operators import (
+    ApplyOperator,
+    DiffOperator,
+    ExtractAssignmentsOperator,
+    MatchOperator,
+    ReportOperator,
+)
+
+DAG_PREFIX = "provision_"
+
+
+def dag_for_file(dag_file: str) -> DAG:
+    """The DAG of the app a stub file in dags/ is named after (``provision_<app>.py``)."""
+    app = Path(dag_file).stem.removeprefix(DAG_PREFIX)
+    dag = build_dag(load_app_config(app_config_path(app)))
+    dag.fileloc = str(Path(dag_file).resolve())  # Airflow locates (and serializes) a DAG by its file
+    return dag
+
+
+def build_dag(config: AppConfig) -> DAG:
+    with DAG(
+        dag_id=config.dag_id,
+        description=config.description or f"Provision users to {config.app}",
+        schedule=config.schedule_value(),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["provisioning", config.target.kind, *config.tags],
+        doc_md=_doc(config),
+        default_args={
+            "owner": config.owner,
+            "retries": 2,
+            "retry_delay": timedelta(minutes=1),
+            "retry_exponential_backoff": True,
+        },
+    ) as dag:
+        common = {"app": config.app}
+        (
+            ExtractAssignmentsOperator(task_id="extract_assignments", **common)
+            >> MatchOperator(task_id="match", **common)
+            >> DiffOperator(task_id="diff", **common)
+            >> ApplyOperator(task_id="apply", **common)
+            >> ReportOperator(task_id="report", **common)
+        )
+    return dag
+
+
+def _doc(config: AppConfig) -> str:
+    rows = "\n".join(
+        f"| `{m.target}` | {f'`{m.source}`' if isinstance(m, DirectMapping) else f'constant `{m.value}`'} "
+        f"| {m.apply} |"
+        for m in config.users.mappings
+    )
+    matching = ", ".join(f"`{r.target}`" for r in config.users.matching)
+    scope = "users assigned to the app (directly or via groups, nested included)"
+    if config.users.scope == "all":
+        scope = "every enabled directory user"
+    return f"""\
+### Provision users to `{config.app}`
+
+{config.description}
+
+- **Directory:** connection `{config.directory.conn_id}`; in scope: {scope}.
+- **App:** {config.target.kind.upper()} connection `{config.target.conn_id}`, up to
+  {config.target.max_concurrency} requests at once.
+- **Actions allowed:** {", ".join(config.users.actions)}. Out-of-scope accounts are disabled, never deleted.
+- **Matching (precedence order):** {matching}.
+- **Config file:** `include/apps/{config.app}.yaml`.
+
+| target attribute | source | applied |
+|---|---|---|
+{rows}
+
+Each run: `extract_assignments` (directory -> desired state) -> `match` (link existing accounts)
+-> `diff` (the plan, XCom = counts per action) -> `apply` (the outbox) -> `report` (the cycle
+summary). Clear a failed `apply` to resume its outbox; see docs/operations.md.
+"""

@@ -1,0 +1,59 @@
+"""Turning an app config's connection ids into the objects a cycle step uses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airflow.sdk.exceptions import AirflowNotFoundException
+from sqlalchemy import URL, make_url
+
+from provisioning.config.models import AppConfig
+from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.scim.client import ScimClient
+from provisioning.connectors.scim.hook import ScimHook
+from provisioning.connectors.sql import SqlAlchemyHook
+from provisioning.cycle.context import CycleContext
+from provisioning.state.store import StateStore
+
+
+def state_store_url(conn_id: str) -> URL:
+    """The state store's URL; without that connection, a SQLite file beside the Airflow metadata."""
+    try:
+        return SqlAlchemyHook(conn_id).sqlalchemy_url()
+    except AirflowNotFoundException:
+        home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+        return make_url(f"sqlite:///{home / 'provisioning_state.db'}")
+
+
+def open_state_store(config: AppConfig) -> StateStore:
+    store = StateStore(state_store_url(config.state_conn_id))
+    store.create_schema()
+    return store
+
+
+def open_directory(config: AppConfig) -> DirectoryReader:
+    hook = SqlAlchemyHook(config.directory.conn_id)
+    relations = hook.get_connection(config.directory.conn_id).extra_dejson.get("relations")
+    return DirectoryReader(hook.get_conn(), relations)
+
+
+def open_app(config: AppConfig) -> ScimClient:
+    target = config.target
+    return ScimHook(
+        target.conn_id,
+        timeout=target.timeout_seconds,
+        max_retries=target.max_retries,
+        max_connections=target.max_concurrency,
+        page_size=target.page_size,
+    ).get_conn()
+
+
+def cycle_context(config: AppConfig, cycle_id: str) -> CycleContext:
+    return CycleContext(
+        config=config,
+        cycle_id=cycle_id,
+        store=open_state_store(config),
+        open_directory=lambda: open_directory(config),
+        open_app=lambda: open_app(config),
+    )
