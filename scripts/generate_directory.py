@@ -3,7 +3,7 @@
 import argparse
 import time
 
-from provisioning.demo_directory import build_sqlite
+from provisioning.demo.directory import build_sqlite
 
 
 def main() -> None:

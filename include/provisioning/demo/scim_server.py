@@ -1,0 +1,66 @@
+"""Start and stop a real ``scim2-server`` process on 127.0.0.1 (an in-memory SCIM 2.0 app)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ScimServer:
+    """``with ScimServer(token="t") as server: server.url`` -- a fresh, empty app per instance."""
+
+    def __init__(self, port: int | None = None, token: str | None = "test-token", log_file: Path | None = None):
+        self.port = port or free_port()
+        self.token = token
+        self.log_file = log_file
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ScimServer:
+        executable = shutil.which("scim2-server", path=str(Path(sys.executable).parent)) or "scim2-server"
+        command = [executable, "--hostname", "127.0.0.1", "--port", str(self.port)]
+        if self.token:
+            command += ["--bearer-token", self.token]
+        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"scim2-server exited with {self.process.returncode} on port {self.port}")
+            try:
+                httpx.get(f"{self.url}/ServiceProviderConfig", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"scim2-server did not answer on port {self.port} within 30s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> ScimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

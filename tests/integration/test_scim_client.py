@@ -1,0 +1,172 @@
+"""The SCIM client and hook against a real scim2-server process (through a fault proxy)."""
+
+import time
+
+import pytest
+
+from provisioning.connectors.scim import (
+    ScimAuthError,
+    ScimClient,
+    ScimConflictError,
+    ScimError,
+    ScimNotFoundError,
+    ScimTransientError,
+)
+from provisioning.connectors.scim.client import escape_filter_value, parse_retry_after
+from provisioning.connectors.scim.hook import ScimHook
+from tests.conftest import connection_env
+from tests.support.fault_proxy import Fault
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def client_for(app, **options) -> ScimClient:
+    options.setdefault("backoff_initial", 0.01)
+    options.setdefault("backoff_max", 0.05)
+    return ScimClient(app.url, app.token, **options)
+
+
+def new_user(user_name, **extra):
+    return {"schemas": [USER], "userName": user_name, **extra}
+
+
+def test_create_find_patch_and_service_provider_config(scim_app):
+    with client_for(scim_app) as client:
+        assert client.service_provider_config().patch.supported is True
+        created = client.create_user(new_user("ana@x", active=True, name={"givenName": "Ana"}))
+        assert [u["id"] for u in client.find_users("userName", "ANA@x")] == [created["id"]]
+        client.patch_user(
+            created["id"],
+            {
+                "schemas": [PATCH],
+                "Operations": [
+                    {"op": "replace", "path": "name.givenName", "value": "Anna"},
+                    {"op": "replace", "path": "active", "value": False},
+                ],
+            },
+        )
+    stored = scim_app.by_username()["ana@x"]
+    assert stored["name"]["givenName"] == "Anna" and stored["active"] is False
+
+
+def test_pagination_returns_every_user_once(scim_app):
+    with client_for(scim_app, page_size=7) as client:
+        for i in range(23):
+            client.create_user(new_user(f"user{i:02d}"))
+        scim_app.proxy.reset()
+        names = [u["userName"] for u in client.list_users(attributes=["userName"])]
+    assert sorted(names) == [f"user{i:02d}" for i in range(23)]
+    assert scim_app.proxy.count("GET") == 4  # 7 + 7 + 7 + 2
+
+
+@pytest.mark.parametrize("name", ['quote"inside', "back\\slash", 'both\\"', "plain"])
+def test_filter_values_are_escaped(scim_app, name):
+    with client_for(scim_app) as client:
+        created = client.create_user(new_user(name))
+        client.create_user(new_user(name + "-other"))
+        assert [u["id"] for u in client.find_users("userName", name)] == [created["id"]]
+    assert escape_filter_value('a"b\\c') == 'a\\"b\\\\c'
+
+
+def test_wrong_token_is_an_auth_error_that_never_shows_the_token(scim_app):
+    with ScimClient(scim_app.url, "wrong-secret-token") as client, pytest.raises(ScimAuthError) as info:
+        list(client.list_users())
+    assert info.value.status == 401 and info.value.stops_cycle
+    assert "wrong-secret-token" not in str(info.value) and scim_app.token not in str(info.value)
+    assert scim_app.proxy.count("GET") == 1  # not retried: it cannot get better
+
+
+def test_conflict_and_not_found_carry_scim_details(scim_app):
+    with client_for(scim_app) as client:
+        client.create_user(new_user("dup"))
+        with pytest.raises(ScimConflictError) as info:
+            client.create_user(new_user("DUP"))
+        assert info.value.status == 409 and info.value.scim_type == "uniqueness"
+        assert "status=409 scimType=uniqueness" in str(info.value) and "POST /Users" in str(info.value)
+        with pytest.raises(ScimNotFoundError):
+            client.patch_user(
+                "nope",
+                {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]},
+            )
+        with pytest.raises(ScimError) as bad:
+            client.create_user({"schemas": [USER], "userName": "x", "notAnAttribute": 1})
+        assert bad.value.status == 400 and bad.value.scim_type == "invalidSyntax"
+
+
+def test_429_retry_after_is_honoured(scim_app):
+    scim_app.proxy.inject(Fault(429, retry_after="1"), times=2)
+    with client_for(scim_app) as client:
+        started = time.monotonic()
+        assert list(client.list_users()) == []
+        elapsed = time.monotonic() - started
+    assert elapsed >= 2.0  # two waits of the announced second, not our 10 ms backoff
+    assert [r.status for r in scim_app.proxy.requests] == [429, 429, 200]
+
+
+def test_429_without_retry_after_and_5xx_back_off_then_succeed(scim_app):
+    scim_app.proxy.inject(Fault(429))
+    scim_app.proxy.inject(Fault(502, methods=("GET",)))
+    with client_for(scim_app) as client:
+        client.create_user(new_user("after-faults"))  # a POST is retried on 429: the app did not act
+        assert [u["userName"] for u in client.list_users()] == ["after-faults"]  # GET retried on 502
+    assert [(r.method, r.status) for r in scim_app.proxy.requests] == [
+        ("POST", 429),
+        ("POST", 201),
+        ("GET", 502),
+        ("GET", 200),
+    ]
+
+
+def test_post_is_not_retried_when_the_app_may_have_acted(scim_app):
+    scim_app.proxy.inject(Fault(500, methods=("POST",)))
+    with client_for(scim_app) as client, pytest.raises(ScimTransientError) as info:
+        client.create_user(new_user("maybe-created"))
+    assert info.value.status == 500
+    assert scim_app.proxy.count("POST") == 1
+
+
+def test_retries_give_up_after_max_retries(scim_app):
+    scim_app.proxy.inject(Fault(503), times=10)
+    with client_for(scim_app, max_retries=2) as client, pytest.raises(ScimTransientError):
+        list(client.list_users())
+    assert scim_app.proxy.count("GET", 503) == 3
+
+
+def test_timeouts_apply_to_every_call(scim_app):
+    scim_app.proxy.delay = 1.0
+    with (
+        client_for(scim_app, timeout=0.2, max_retries=1) as client,
+        pytest.raises(ScimTransientError) as info,
+    ):
+        list(client.list_users())
+    assert info.value.scim_type == "timeout"
+
+
+def test_unreachable_app(scim_app):
+    scim_app.server.stop()
+    with ScimClient(scim_app.server.url, "t", max_retries=1, backoff_initial=0.01) as client:
+        with pytest.raises(ScimTransientError, match="cannot connect"):
+            list(client.list_users())
+
+
+def test_retry_after_parsing():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("100000") == 300.0  # capped
+    assert parse_retry_after("garbage") is None and parse_retry_after(None) is None
+    assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") <= 1  # past date -> now
+
+
+def test_hook_builds_client_from_connection_and_tests_it(scim_app, monkeypatch):
+    monkeypatch.setenv(
+        *connection_env(
+            "scim_ok", conn_type="scim", host=scim_app.url, password=scim_app.token, extra={"page_size": 50}
+        )
+    )
+    monkeypatch.setenv(*connection_env("scim_bad", conn_type="scim", host=scim_app.url, password="nope"))
+    hook = ScimHook("scim_ok")
+    assert hook.get_conn().page_size == 50
+    ok, message = hook.test_connection()
+    assert ok and "PATCH supported" in message
+    ok, message = ScimHook("scim_bad").test_connection()
+    assert not ok and "401" in message and "nope" not in message

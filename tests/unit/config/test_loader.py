@@ -1,0 +1,111 @@
+from pathlib import Path
+
+import pytest
+
+from provisioning.config import ConfigError, app_config_paths, load_app_config
+from provisioning.config.loader import DEFAULT_APPS_DIR
+
+GOOD = """
+directory: {conn_id: hr_db}
+target: {conn_id: scim_x}
+users:
+  matching: [{target: userName}, {target: 'emails[type eq "work"].value'}]
+  mappings:
+    - {target: userName, source: userPrincipalName}
+    - {target: 'emails[type eq "work"].value', source: mail}
+    - {target: userType, value: Employee}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "acme") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as info:
+        load_app_config(path)
+    assert str(path) in str(info.value)  # every error names the file
+    return info.value.problems
+
+
+def test_defaults_and_inferred_mapping_types(tmp_path):
+    config = load_app_config(write(tmp_path, GOOD))
+    assert config.app == "acme" and config.dag_id == "provision_acme"
+    assert config.schedule == "*/10 * * * *"
+    assert config.users.scope == "assigned"
+    assert config.users.actions == ["create", "update", "disable"]
+    assert [m.type for m in config.users.mappings] == ["direct", "direct", "constant"]
+    assert [r.is_case_sensitive for r in config.users.matching] == [False, False]
+
+
+def test_schedule_forms(tmp_path):
+    from datetime import timedelta
+
+    assert load_app_config(write(tmp_path, GOOD + "schedule: 15m\n")).schedule_value() == timedelta(
+        minutes=15
+    )
+    assert load_app_config(write(tmp_path, GOOD + "schedule: '@hourly'\n")).schedule_value() == "@hourly"
+    assert load_app_config(write(tmp_path, GOOD + "schedule: null\n")).schedule_value() is None
+
+
+def test_every_problem_is_reported_with_its_field_path(tmp_path):
+    text = GOOD.replace("{conn_id: scim_x}", "{conn_id: scim_x, max_concurrency: 0, kind: ldap}")
+    text = text.replace("{target: userType, value: Employee}", "{target: 'name..x', value: 1, colour: red}")
+    text += "schedule: every tuesday\n"
+    found = dict(problems(write(tmp_path, text)))
+    assert "greater than or equal to 1" in found["target.max_concurrency"]
+    assert "'scim'" in found["target.kind"]
+    assert "not a SCIM attribute path" in found["users.mappings[2].target"]
+    assert "unknown setting" in found["users.mappings[2].colour"]
+    assert "not a cron expression" in found["schedule"]
+
+
+def test_cross_field_problems_point_at_the_field(tmp_path):
+    text = GOOD.replace("source: mail", "source: email").replace("{target: userName}, ", "{target: title}, ")
+    text = text.replace("{target: userType, value: Employee}", "{target: UserName, value: x}")
+    found = problems(write(tmp_path, text))
+    assert any(
+        loc == "users.mappings[1].source" and "'email' is not a directory attribute" in msg
+        for loc, msg in found
+    )
+    assert any(loc == "users.mappings[2].target" and "already mapped" in msg for loc, msg in found)
+    assert any(loc == "users.matching[0].target" and "not a mapped target" in msg for loc, msg in found)
+
+
+def test_username_must_be_mapped_and_active_must_not(tmp_path):
+    text = GOOD.replace("{target: userName, source: userPrincipalName}", "{target: active, value: true}")
+    text = text.replace("[{target: userName}, ", "[")
+    found = dict(problems(write(tmp_path, text)))
+    assert "userName" in found["users.mappings"]
+    assert "lifecycle" in found["users.mappings[0].target"]
+
+
+def test_expression_mappings_are_recognised_but_not_yet_available(tmp_path):
+    text = GOOD.replace(
+        "{target: userType, value: Employee}", '{target: nickName, expression: "ToLower([mail])"}'
+    )
+    found = dict(problems(write(tmp_path, text)))
+    assert "expression mappings are not available" in found["users.mappings[2]"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("directory: [unclosed", "YAML syntax error at line 1"),
+        ("- a list\n", "must hold a mapping"),
+        ("", "must hold a mapping"),
+        ("app: other\n" + GOOD, "must equal the file name"),
+        ("directory: {conn_id: x}\n", "required setting is missing"),
+    ],
+)
+def test_unreadable_files(tmp_path, text, message):
+    assert any(message in msg for _, msg in problems(write(tmp_path, text)))
+
+
+def test_shipped_demo_configs_are_valid():
+    paths = app_config_paths(DEFAULT_APPS_DIR)
+    assert {p.stem for p in paths} == {"demo_wiki", "demo_crm"}
+    for path in paths:
+        load_app_config(path)

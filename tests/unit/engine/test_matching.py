@@ -1,0 +1,85 @@
+from provisioning.engine.matching import (
+    DUPLICATE_SOURCE,
+    DUPLICATE_TARGET,
+    NO_MATCHING_VALUE,
+    MatchRule,
+    match_accounts,
+    source_conflicts,
+)
+from provisioning.engine.scim_path import parse_scim_path
+
+RULES = [
+    MatchRule(parse_scim_path("userName"), case_sensitive=False),
+    MatchRule(parse_scim_path('emails[type eq "work"].value'), case_sensitive=False),
+    MatchRule(parse_scim_path("externalId"), case_sensitive=True),
+]
+WORK = 'emails[type eq "work"].value'
+
+
+def account(id_, user_name, email=None, external_id=None):
+    result = {"id": id_, "userName": user_name}
+    if email:
+        result["emails"] = [{"type": "work", "value": email}]
+    if external_id:
+        result["externalId"] = external_id
+    return result
+
+
+def test_first_rule_in_precedence_order_wins_and_username_ignores_case():
+    accounts = [account("a1", "Ana@X.example"), account("a2", "other", email="ana@x.example")]
+    matches, conflicts = match_accounts(
+        [("u1", {"userName": "ana@x.example", WORK: "ana@x.example"})], accounts, RULES, {}
+    )
+    assert conflicts == []
+    assert [(m.source_id, m.account["id"], m.matched_by) for m in matches] == [("u1", "a1", "userName")]
+
+
+def test_falls_through_to_later_rules():
+    accounts = [account("a2", "legacy-name", email="BO@x.example")]
+    matches, _ = match_accounts(
+        [("u2", {"userName": "bo@x.example", WORK: "bo@x.example"})], accounts, RULES, {}
+    )
+    assert [(m.account["id"], m.matched_by) for m in matches] == [("a2", WORK)]
+
+
+def test_case_sensitive_rule_does_not_fold_case():
+    accounts = [account("a3", "zz", external_id="E1")]
+    matches, _ = match_accounts([("u3", {"userName": "u3", "externalId": "e1"})], accounts, RULES, {})
+    assert matches == []
+
+
+def test_one_user_matching_two_accounts_is_a_conflict_not_a_guess():
+    accounts = [account("a1", "x", email="c@x"), account("a2", "y", email="C@x")]
+    matches, conflicts = match_accounts([("u1", {"userName": "c@x", WORK: "c@x"})], accounts, RULES, {})
+    assert matches == []
+    assert [(c.source_id, c.code) for c in conflicts] == [("u1", DUPLICATE_TARGET)]
+    assert "a1" in conflicts[0].message and "a2" in conflicts[0].message
+
+
+def test_two_users_claiming_one_account_or_an_already_linked_one():
+    accounts = [account("a1", "d@x")]
+    matches, conflicts = match_accounts(
+        [("u1", {"userName": "d@x"}), ("u2", {"userName": "D@x"})], accounts, RULES, {}
+    )
+    assert [m.source_id for m in matches] == ["u1"]
+    assert [(c.source_id, c.code) for c in conflicts] == [("u2", DUPLICATE_SOURCE)]
+    _, conflicts = match_accounts([("u3", {"userName": "d@x"})], accounts, RULES, {"a1": "u9"})
+    assert conflicts[0].code == DUPLICATE_SOURCE and "u9" in conflicts[0].message
+
+
+def test_source_conflicts_are_found_before_any_api_call():
+    candidates = [
+        ("u1", {"userName": "same@x"}),
+        ("u2", {"userName": "SAME@x"}),
+        ("u3", {"userName": None, WORK: None, "externalId": ""}),
+        ("u4", {"userName": "unique@x"}),
+        ("u5", {"userName": "taken@x"}),
+    ]
+    linked = [("u9", {"userName": "taken@x"})]
+    conflicts = {c.source_id: c.code for c in source_conflicts(candidates, linked, RULES)}
+    assert conflicts == {
+        "u1": DUPLICATE_SOURCE,
+        "u2": DUPLICATE_SOURCE,
+        "u3": NO_MATCHING_VALUE,
+        "u5": DUPLICATE_SOURCE,
+    }

@@ -1,0 +1,85 @@
+from provisioning.config.models import DirectMapping
+from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
+from provisioning.engine.mapping import REDACTED, compile_mappings
+from provisioning.engine.plan import LinkState, plan_users
+from provisioning.engine.scim_path import parse_scim_path
+
+CONFIG_MAPPINGS = [
+    DirectMapping(target="userName", source="userPrincipalName"),
+    DirectMapping(target="title", source="jobTitle"),
+    DirectMapping(target="nickName", source="givenName", apply="on_create"),
+    DirectMapping(target="employeeNumber", source="employeeId", sensitive=True),
+]
+MAPPINGS = compile_mappings(CONFIG_MAPPINGS)
+PATHS = {m.target: parse_scim_path(m.target) for m in CONFIG_MAPPINGS}
+ALL = ("create", "update", "disable")
+
+
+def user(source_id, in_scope=True, **attrs):
+    base = {"userName": f"{source_id}@x", "title": "Dev", "nickName": "N", "employeeNumber": "E1"}
+    return DesiredUser(
+        source_id,
+        f"{source_id}@x",
+        in_scope,
+        None if in_scope else "not assigned",
+        {**base, **attrs} if in_scope else {},
+    )
+
+
+def link(target_id, active=True, **attrs):
+    base = {"userName": f"{target_id[1:]}@x", "title": "Dev", "nickName": "N", "employeeNumber": "E1"}
+    return LinkState(target_id, {**base, **attrs}, active)
+
+
+def test_nothing_changed_means_no_action():
+    plan = plan_users([user("u1")], {"u1": link("au1")}, MAPPINGS, PATHS, ALL)
+    assert plan.actions == [] and plan.counts()["unchanged"] == 1
+
+
+def test_update_patches_only_changed_paths_and_ignores_on_create_and_null():
+    plan = plan_users(
+        [user("u1", title="Lead", nickName="changed", employeeNumber="E2")],
+        {"u1": link("au1")},
+        MAPPINGS,
+        PATHS,
+        ALL,
+    )
+    (action,) = plan.actions
+    assert action.action == "update" and action.target_id == "au1"
+    assert action.payload["Operations"] == [
+        {"op": "replace", "path": "title", "value": "Lead"},
+        {"op": "replace", "path": "employeeNumber", "value": "E2"},
+    ]
+    # the log sees old -> new, with sensitive values redacted
+    assert {"path": "employeeNumber", "old": REDACTED, "new": REDACTED} in action.modified
+    plan = plan_users([user("u1", title=None)], {"u1": link("au1")}, MAPPINGS, PATHS, ALL)
+    assert plan.actions == []  # a null is not sent
+
+
+def test_create_disable_enable_and_deleted_users():
+    links = {"u2": link("au2"), "u3": link("au3", active=False, title="Old"), "u4": link("au4")}
+    desired = [user("u1"), user("u2", in_scope=False), user("u3")]
+    plan = plan_users(desired, links, MAPPINGS, PATHS, ALL)
+    by_source = {a.source_id: a for a in plan.actions}
+    assert by_source["u1"].action == "create"
+    assert by_source["u1"].payload["active"] is True and by_source["u1"].payload["userName"] == "u1@x"
+    assert by_source["u2"].action == "disable"
+    assert by_source["u2"].payload["Operations"] == [{"op": "replace", "path": "active", "value": False}]
+    assert by_source["u3"].action == "enable"
+    assert by_source["u3"].payload["Operations"] == [
+        {"op": "replace", "path": "title", "value": "Dev"},
+        {"op": "replace", "path": "active", "value": True},
+    ]
+    assert by_source["u4"].action == "disable" and by_source["u4"].reason == OUT_OF_SCOPE_DELETED
+
+
+def test_disallowed_actions_are_skipped_and_excluded_sources_untouched():
+    links = {"u2": link("au2")}
+    plan = plan_users([user("u1"), user("u2", in_scope=False)], links, MAPPINGS, PATHS, ("update",))
+    assert plan.actions == []
+    assert sorted((s[0], s[2]) for s in plan.skipped) == [
+        ("u1", "ActionNotAllowed"),
+        ("u2", "ActionNotAllowed"),
+    ]
+    plan = plan_users([user("u1")], {}, MAPPINGS, PATHS, ALL, excluded={"u1"})
+    assert plan.actions == [] and plan.skipped == []

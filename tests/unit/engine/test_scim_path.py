@@ -1,0 +1,75 @@
+import pytest
+
+from provisioning.engine.scim_path import (
+    ENTERPRISE_USER_SCHEMA,
+    ScimPathError,
+    build_resource,
+    parse_scim_path,
+)
+
+RESOURCE = {
+    "userName": "ana@x.example",
+    "name": {"givenName": "Ana"},
+    "emails": [{"type": "home", "value": "a@home"}, {"type": "Work", "value": "a@work"}],
+    ENTERPRISE_USER_SCHEMA: {"department": "Eng"},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("userName", "ana@x.example"),
+        ("USERNAME", "ana@x.example"),  # attribute names are case-insensitive
+        ("name.givenName", "Ana"),
+        ("name.familyName", None),
+        ('emails[type eq "work"].value', "a@work"),  # filter values compare case-insensitively
+        ('emails[type eq "other"].value', None),
+        (f"{ENTERPRISE_USER_SCHEMA}:department", "Eng"),
+        (f"{ENTERPRISE_USER_SCHEMA}:manager", None),
+    ],
+)
+def test_get_reads_the_addressed_value(path, expected):
+    assert parse_scim_path(path).get(RESOURCE) == expected
+
+
+def test_build_resource_nests_values_and_declares_extension_schema():
+    values = {
+        "userName": "bo@x.example",
+        "name.givenName": "Bo",
+        'emails[type eq "work"].value': "bo@work",
+        f"{ENTERPRISE_USER_SCHEMA}:department": "Sales",
+        "title": None,
+    }
+    paths = {p: parse_scim_path(p) for p in values}
+    resource = build_resource(values, paths)
+    assert resource == {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER_SCHEMA],
+        "userName": "bo@x.example",
+        "name": {"givenName": "Bo"},
+        "emails": [{"type": "work", "value": "bo@work"}],
+        ENTERPRISE_USER_SCHEMA: {"department": "Sales"},
+    }
+    for path, value in values.items():  # what we build reads back the same
+        assert paths[path].get(resource) == value
+
+
+def test_filter_value_escapes_are_unescaped():
+    path = parse_scim_path(r'emails[type eq "a\"b"].value')
+    assert path.filter_value == 'a"b'
+    assert path.filter_name == "emails.value"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "non-empty"),
+        ("name..givenName", "not a SCIM attribute path"),
+        ('emails[type eq "work"]', "must name a sub-attribute"),
+        ("emails[type = work].value", "not a SCIM attribute path"),
+        ("urn:x:", "extension path"),
+        ("1abc", "not a SCIM attribute path"),
+    ],
+)
+def test_bad_paths_are_rejected_with_the_reason(text, problem):
+    with pytest.raises(ScimPathError, match=problem):
+        parse_scim_path(text)
