@@ -14,6 +14,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.matching import is_active, match_accounts, snapshot_of, source_conflicts
 from provisioning.engine.plan import ACTIONS, CREATE, DISABLE, PATCH_SCHEMA, plan_users
+from provisioning.engine.scim_path import patch_operations
 from provisioning.state.store import OutboxRow, Outcome
 
 # Above this many unlinked users, one paged listing of the app beats a filter query per user.
@@ -217,7 +218,7 @@ def _adopt(
     account, matched_by = found
     current = snapshot_of(account, ctx.paths.values())
     changes = {p: v for p, v in row.attributes.items() if v is not None and current.get(p) != v}
-    ops = [{"op": "replace", "path": p, "value": v} for p, v in changes.items()]
+    ops = patch_operations(changes, current, ctx.paths)
     if not is_active(account):
         ops.append({"op": "replace", "path": "active", "value": True})
     if ops:

@@ -21,7 +21,9 @@ def free_port() -> int:
 class ScimServer:
     """``with ScimServer(token="t") as server: server.url`` -- a fresh, empty app per instance."""
 
-    def __init__(self, port: int | None = None, token: str | None = "test-token", log_file: Path | None = None):
+    def __init__(
+        self, port: int | None = None, token: str | None = "test-token", log_file: Path | None = None
+    ):
         self.port = port or free_port()
         self.token = token
         self.log_file = log_file

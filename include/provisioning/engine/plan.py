@@ -15,7 +15,7 @@ from typing import Any
 
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
 from provisioning.engine.mapping import CompiledMapping, redact
-from provisioning.engine.scim_path import ScimPath, build_resource
+from provisioning.engine.scim_path import ScimPath, build_resource, patch_operations
 
 CREATE, UPDATE, ENABLE, DISABLE, SKIP = "create", "update", "enable", "disable", "skip"
 ACTIONS = (CREATE, UPDATE, ENABLE, DISABLE)
@@ -110,7 +110,7 @@ def plan_users(
             if action == UPDATE and UPDATE not in allowed:
                 not_allowed(user, UPDATE)
                 continue
-            ops = [{"op": "replace", "path": path, "value": value} for path, value in changes.items()]
+            ops = patch_operations(changes, link.attributes, paths)
             if action == ENABLE:
                 ops.append({"op": "replace", "path": "active", "value": True})
             modified = [

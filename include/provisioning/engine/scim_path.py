@@ -148,3 +148,29 @@ def build_resource(values: dict[str, Any], paths: dict[str, ScimPath]) -> dict[s
             continue
         paths[text].set(resource, value)
     return resource
+
+
+def patch_operations(
+    new_values: dict[str, Any], old_values: dict[str, Any], paths: dict[str, ScimPath]
+) -> list[dict[str, Any]]:
+    """PATCH operations that set ``new_values``, given what the app holds (``old_values``).
+
+    A ``replace`` through a value filter that matches no element must fail with 400 noTarget
+    (RFC 7644 3.5.2.3), so an element the account lacks is added whole instead; values for the
+    same missing element (``emails[type eq "work"].value`` and ``.primary``) go in one element.
+    """
+    operations: list[dict[str, Any]] = []
+    new_elements: dict[tuple[str | None, str, str, str | None], dict[str, Any]] = {}
+    for text, value in new_values.items():
+        path = paths[text]
+        if path.is_multi_valued and old_values.get(text) is None:
+            key = (path.schema, path.attribute, path.filter_attribute, path.filter_value)
+            element = new_elements.get(key)
+            if element is None:
+                element = new_elements[key] = {path.filter_attribute: path.filter_value}
+                target = f"{path.schema}:{path.attribute}" if path.schema else path.attribute
+                operations.append({"op": "add", "path": target, "value": [element]})
+            element[path.sub_attribute] = value
+        else:
+            operations.append({"op": "replace", "path": text, "value": value})
+    return operations

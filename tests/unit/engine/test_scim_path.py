@@ -5,6 +5,7 @@ from provisioning.engine.scim_path import (
     ScimPathError,
     build_resource,
     parse_scim_path,
+    patch_operations,
 )
 
 RESOURCE = {
@@ -73,3 +74,20 @@ def test_filter_value_escapes_are_unescaped():
 def test_bad_paths_are_rejected_with_the_reason(text, problem):
     with pytest.raises(ScimPathError, match=problem):
         parse_scim_path(text)
+
+
+def test_patch_adds_missing_filtered_elements_whole_and_replaces_the_rest():
+    texts = [
+        'emails[type eq "work"].value',
+        'emails[type eq "work"].primary',
+        'phoneNumbers[type eq "mobile"].value',
+        "title",
+    ]
+    paths = {t: parse_scim_path(t) for t in texts}
+    new = {texts[0]: "a@work", texts[1]: True, texts[2]: "+1 555", "title": "Dev"}
+    old = {texts[2]: "+1 000"}
+    assert patch_operations(new, old, paths) == [
+        {"op": "add", "path": "emails", "value": [{"type": "work", "value": "a@work", "primary": True}]},
+        {"op": "replace", "path": texts[2], "value": "+1 555"},
+        {"op": "replace", "path": "title", "value": "Dev"},
+    ]

@@ -76,7 +76,9 @@ class ScimClient:
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         self.max_retries = max_retries
-        self._backoff = wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial)
+        self._backoff = wait_exponential_jitter(
+            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,

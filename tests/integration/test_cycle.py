@@ -1,0 +1,218 @@
+"""Whole cycles against a real SCIM server and a real SQLite directory: what ends up in the app."""
+
+from collections import Counter
+
+import pytest
+
+from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA
+from tests.integration.cycle_helpers import Harness
+
+
+@pytest.fixture
+def harness(directory_db, scim_app, tmp_path):
+    return Harness(directory_db, scim_app, tmp_path / "state.db")
+
+
+def test_first_cycle_creates_exactly_the_in_scope_users_with_mapped_attributes(harness):
+    result = harness.cycle()
+    expected = harness.expected_wiki_users()
+    accounts = harness.scim_app.by_username()
+    assert set(accounts) == set(expected.index)
+    assert result["report"]["status"] == "succeeded"
+    assert result["diff"]["counts"]["create"] == len(expected)
+    for upn, account in accounts.items():
+        row = expected.loc[upn]
+        assert account["active"] is True
+        assert account["externalId"] == row["id"]
+        assert account["name"] == {"givenName": row["givenName"], "familyName": row["surname"]}
+        assert account["emails"] == [{"type": "work", "value": row["mail"]}]
+        assert account["title"] == row["jobTitle"]
+        assert account[ENTERPRISE_USER_SCHEMA] == {
+            "department": row["department"],
+            "employeeNumber": row["employeeId"],
+        }
+        assert account["preferredLanguage"] == "en"
+    log = harness.store.log("demo_wiki")
+    assert Counter((r["action"], r["status"]) for r in log) == {("create", "success"): len(expected)}
+    entry = log[0]
+    assert entry["target_id"] == accounts[entry["source_display"]]["id"]
+    assert {"path": "userName", "old": None, "new": entry["source_display"]} in entry["modified_properties"]
+    assert entry["duration_ms"] > 0 and entry["cycle_id"] == "cycle-1"
+
+
+def test_a_cycle_without_directory_changes_makes_zero_write_calls(harness):
+    harness.cycle()
+    harness.scim_app.proxy.reset()
+    result = harness.cycle()
+    assert harness.scim_app.proxy.writes() == []
+    assert harness.scim_app.proxy.requests == []  # links exist: not even a read
+    assert result["diff"]["counts"]["unchanged"] == len(harness.expected_wiki_users())
+    assert harness.store.log("demo_wiki", "cycle-2") == []
+
+
+def test_an_attribute_change_patches_only_that_user_and_attribute(harness):
+    harness.cycle()
+    upn = harness.expected_wiki_users().index[0]
+    before = harness.scim_app.by_username()[upn]
+    harness.sql("update users set jobTitle='Principal Engineer' where userPrincipalName=:upn", upn=upn)
+    harness.scim_app.proxy.reset()
+    result = harness.cycle()
+    assert [(r.method, r.path, r.status) for r in harness.scim_app.proxy.writes()] == [
+        ("PATCH", f"/Users/{before['id']}", 204)
+    ]
+    after = harness.scim_app.by_username()[upn]
+    assert after["title"] == "Principal Engineer"
+    assert {k: v for k, v in after.items() if k not in ("title", "meta")} == {
+        k: v for k, v in before.items() if k not in ("title", "meta")
+    }
+    (entry,) = harness.store.log("demo_wiki", "cycle-2")
+    assert entry["action"] == "update" and entry["status"] == "success"
+    assert entry["modified_properties"] == [
+        {"path": "title", "old": before["title"], "new": "Principal Engineer"}
+    ]
+    assert result["diff"]["counts"]["update"] == 1
+
+
+def test_leaving_scope_disables_and_returning_re_enables(harness):
+    harness.cycle()
+    expected = harness.expected_wiki_users()
+    in_group, direct, disabled, deleted = (
+        expected[expected["department"] == "Engineering"].index[0],
+        expected[expected["id"] == "u0000003"].index[0],  # assigned directly (a Sales user) in the demo
+        expected.index[5],
+        expected.index[6],
+    )
+    assert expected.loc[direct, "department"] == "Sales"
+    ids = {upn: expected.loc[upn, "id"] for upn in (in_group, direct, disabled, deleted)}
+    harness.sql("delete from group_members where member_id=:id", id=ids[in_group])
+    harness.sql("delete from app_assignments where principal_id=:id", id=ids[direct])
+    harness.sql("update users set accountEnabled=0 where id=:id", id=ids[disabled])
+    harness.sql("delete from users where id=:id", id=ids[deleted])
+    harness.scim_app.proxy.reset()
+    harness.cycle()
+    accounts = harness.scim_app.by_username()
+    assert {upn: accounts[upn]["active"] for upn in ids} == dict.fromkeys(ids, False)
+    assert sum(not a["active"] for a in accounts.values()) == 4
+    assert harness.scim_app.proxy.count("DELETE") == 0 and harness.scim_app.proxy.count("POST") == 0
+    reasons = {r["source_display"]: r["detail"] for r in harness.store.log("demo_wiki", "cycle-2")}
+    assert reasons[in_group] == "not assigned to the app"
+    assert reasons[disabled] == "disabled in the directory"
+    assert reasons[ids[deleted]] == "deleted from the directory"
+
+    # back in scope, with a changed attribute: one PATCH re-enables and updates
+    harness.sql("insert into group_members values ('g-dept-engineering', :id, 'user')", id=ids[in_group])
+    harness.sql(
+        "update users set department='Engineering', jobTitle='Returned' where id=:id", id=ids[in_group]
+    )
+    harness.scim_app.proxy.reset()
+    harness.cycle()
+    account = harness.scim_app.by_username()[in_group]
+    assert account["active"] is True and account["title"] == "Returned"
+    assert [r.method for r in harness.scim_app.proxy.writes()] == ["PATCH"]
+    (entry,) = harness.store.log("demo_wiki", "cycle-3")
+    assert (
+        entry["action"] == "enable"
+        and {"path": "active", "old": False, "new": True} in entry["modified_properties"]
+    )
+
+
+def test_existing_accounts_are_matched_not_duplicated(harness):
+    expected = harness.expected_wiki_users()
+    from provisioning.connectors.scim import ScimClient
+
+    upn_a, upn_b = expected.index[0], expected.index[1]
+    with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
+        # differs in case: userName matching is case-insensitive
+        a = client.create_user(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": upn_a.upper(),
+                "title": "stale",
+                "active": False,
+            }
+        )
+        # different userName, but carries the directory id: matched by the second rule, externalId
+        b = client.create_user(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "legacy-b",
+                "externalId": expected.loc[upn_b, "id"],
+            }
+        )
+    result = harness.cycle()
+    accounts = harness.scim_app.users()
+    assert len(accounts) == len(expected)  # no duplicates
+    by_id = {acc["id"]: acc for acc in accounts}
+    assert by_id[a["id"]]["userName"] == upn_a and by_id[a["id"]]["title"] == expected.loc[upn_a, "jobTitle"]
+    assert by_id[a["id"]]["active"] is True
+    assert by_id[b["id"]]["userName"] == upn_b
+    assert result["match"]["matched"] == 2
+    links = harness.store.links("demo_wiki")
+    assert links[expected.loc[upn_a, "id"]].target_id == a["id"]
+    assert links[expected.loc[upn_b, "id"]].target_id == b["id"]
+
+
+def test_a_create_that_gets_409_links_the_existing_account(harness):
+    from provisioning.cycle import steps
+
+    ctx = harness.context("cycle-1")
+    steps.extract_assignments(ctx)
+    steps.match(ctx)
+    steps.diff(ctx)
+    upn = harness.expected_wiki_users().index[3]
+    from provisioning.connectors.scim import ScimClient
+
+    with ScimClient(
+        harness.scim_app.server.url, harness.scim_app.token
+    ) as client:  # someone creates it meanwhile
+        racer = client.create_user(
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": upn}
+        )
+    steps.apply(ctx)
+    assert steps.report(ctx)["status"] == "succeeded"
+    matching = [a for a in harness.scim_app.users() if a["userName"].lower() == upn]
+    assert [a["id"] for a in matching] == [racer["id"]]
+    assert matching[0]["title"] == harness.expected_wiki_users().loc[upn, "jobTitle"]
+    entry = next(r for r in harness.store.log("demo_wiki") if r["source_display"] == upn)
+    assert entry["action"] == "update" and entry["status"] == "success" and "409" in entry["detail"]
+    assert harness.scim_app.proxy.count("POST", 409) == 1
+
+
+def test_conflicting_directory_users_are_skipped_and_logged(harness):
+    expected = harness.expected_wiki_users()
+    first, second = expected.index[0], expected.index[1]
+    harness.sql(
+        "update users set userPrincipalName=:dup where userPrincipalName=:upn", dup=first.upper(), upn=second
+    )
+    result = harness.cycle()
+    accounts = harness.scim_app.by_username()
+    assert first not in accounts and first.upper() not in accounts
+    assert len(accounts) == len(expected) - 2
+    skipped = [r for r in harness.store.log("demo_wiki") if r["action"] == "skip"]
+    assert {r["error_code"] for r in skipped} == {"DuplicateSourceEntries"} and len(skipped) == 2
+    assert result["diff"]["counts"]["skipped"] == 2
+
+
+def test_failed_actions_are_recorded_and_retried_by_the_next_run(harness):
+    from tests.support.fault_proxy import Fault
+
+    harness.scim_app.proxy.inject(Fault(400, methods=("POST",)), times=3)
+    result = harness.cycle()
+    assert result["apply"]["failed"] == 3
+    assert result["report"]["status"] == "failed" and result["report"]["failed"] == 3
+    failures = [r for r in harness.store.log("demo_wiki") if r["status"] == "failure"]
+    assert len(failures) == 3 and all(r["error_code"] == "400" for r in failures)
+    assert "status=400" in failures[0]["error_message"]
+    harness.cycle()
+    assert set(harness.scim_app.by_username()) == set(harness.expected_wiki_users().index)
+
+
+def test_wrong_credentials_stop_the_apply_early(harness):
+    harness.scim_app.token = "revoked-token"
+    ctx = harness.context("cycle-1")
+    from provisioning.connectors.scim import ScimAuthError
+    from provisioning.cycle import steps
+
+    steps.extract_assignments(ctx)
+    with pytest.raises(ScimAuthError):  # match lists the app first and fails loudly
+        steps.match(ctx)
