@@ -36,7 +36,8 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        self.delay = 0.0
+        self.delay = 0.0  # seconds before forwarding
+        self.delay_after = 0.0  # seconds after the upstream acted, before answering
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
         proxy = self

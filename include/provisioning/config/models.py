@@ -136,6 +136,8 @@ class AppConfig(_Strict):
     schedule: str | None = Field(
         "*/10 * * * *", description="cron expression, preset (@hourly) or duration (10m); null = manual"
     )
+    retries: int = Field(2, ge=0, le=10, description="Airflow task retries of each step")
+    retry_delay: str = Field("1m", pattern=r"^\d+\s*(s|m|h)$", description="first retry delay, then doubling")
     state_conn_id: str = Field(
         "provisioning_state", description="Airflow connection of the state store (SQLite file if absent)"
     )
@@ -192,11 +194,18 @@ class AppConfig(_Strict):
     def dag_id(self) -> str:
         return f"provision_{self.app}"
 
+    def retry_delay_value(self) -> timedelta:
+        return _duration(self.retry_delay)
+
     def schedule_value(self) -> str | timedelta | None:
         """The schedule as Airflow takes it: cron/preset string, timedelta, or None."""
         if self.schedule is None:
             return None
-        match = _DURATION_RE.match(self.schedule.strip())
-        if match:
-            return timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
+        if _DURATION_RE.match(self.schedule.strip()):
+            return _duration(self.schedule)
         return self.schedule
+
+
+def _duration(text: str) -> timedelta:
+    match = _DURATION_RE.match(text.strip())
+    return timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})

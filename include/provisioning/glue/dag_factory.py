@@ -3,7 +3,6 @@ YAML file: no network, no database."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -42,8 +41,8 @@ def build_dag(config: AppConfig) -> DAG:
         doc_md=_doc(config),
         default_args={
             "owner": config.owner,
-            "retries": 2,
-            "retry_delay": timedelta(minutes=1),
+            "retries": config.retries,
+            "retry_delay": config.retry_delay_value(),
             "retry_exponential_backoff": True,
         },
     ) as dag:

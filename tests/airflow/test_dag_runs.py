@@ -1,0 +1,84 @@
+"""Real DAG runs (dag.test) on a real SQLite metadata DB against a real SCIM server."""
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from provisioning.state import StateStore
+from tests.airflow.dag_runs import run_dag, task_states, xcoms
+from tests.conftest import demo_config
+from tests.integration.cycle_helpers import Harness
+from tests.support.fault_proxy import Fault
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def wiki(airflow_db, install_app, directory_db, scim_app, tmp_path):
+    # no task retries: dag.test() would really wait out each retry delay
+    install_app({**demo_config("demo_wiki"), "retries": 0}, directory=directory_db, scim=scim_app)
+    oracle = Harness(directory_db, scim_app, tmp_path / "unused.db")
+    store = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}")
+    return scim_app, oracle, store
+
+
+def test_dag_runs_provision_then_make_zero_writes_then_patch_one_change(wiki, directory_db):
+    scim_app, oracle, store = wiki
+    expected = oracle.expected_wiki_users()
+
+    first = run_dag("demo_wiki")
+    assert str(first.state) == "success"
+    assert set(scim_app.by_username()) == set(expected.index)
+    values = xcoms(first)
+    assert values["diff"]["counts"] == {
+        "create": len(expected),
+        "update": 0,
+        "enable": 0,
+        "disable": 0,
+        "unchanged": 0,
+        "skipped": 0,
+    }
+    assert len(values["diff"]["samples"]["create"]) == 5
+    assert values["report"]["status"] == "succeeded"
+    assert values["report"]["actions"] == {"create": {"succeeded": len(expected)}}
+    assert store.cycle("demo_wiki", first.run_id)["status"] == "succeeded"
+
+    scim_app.proxy.reset()
+    second = run_dag("demo_wiki")
+    assert str(second.state) == "success"
+    assert scim_app.proxy.writes() == []
+    assert xcoms(second)["diff"]["counts"]["unchanged"] == len(expected)
+
+    upn = expected.index[0]
+    with create_engine(f"sqlite:///{directory_db}").begin() as conn:
+        conn.execute(text("update users set surname='Renamed' where userPrincipalName=:u"), {"u": upn})
+        conn.execute(
+            text("update users set accountEnabled=0 where userPrincipalName=:u"), {"u": expected.index[1]}
+        )
+    scim_app.proxy.reset()
+    third = run_dag("demo_wiki")
+    assert str(third.state) == "success"
+    assert sorted(r.method for r in scim_app.proxy.writes()) == ["PATCH", "PATCH"]
+    accounts = scim_app.by_username()
+    assert accounts[upn]["name"]["familyName"] == "Renamed"
+    assert accounts[expected.index[1]]["active"] is False
+    log = store.log("demo_wiki", third.run_id)
+    assert Counter((r["action"], r["status"]) for r in log) == {
+        ("update", "success"): 1,
+        ("disable", "success"): 1,
+    }
+
+
+def test_failed_actions_fail_the_run_but_report_still_runs(wiki):
+    scim_app, oracle, store = wiki
+    scim_app.proxy.inject(Fault(400, methods=("POST",)), times=1000)  # every create is refused
+    run = run_dag("demo_wiki")
+    assert str(run.state) == "failed"
+    states = task_states(run)
+    assert states["apply"] == "failed" and states["report"] == "failed"  # ran, and failed the run
+    summary = store.cycle("demo_wiki", run.run_id)
+    assert summary["status"] == "failed"
+    assert summary["summary"]["failed"] == len(oracle.expected_wiki_users())
+    assert xcoms(run)["report"]["status"] == "failed"
+    assert scim_app.users() == []

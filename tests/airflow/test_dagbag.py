@@ -1,0 +1,62 @@
+"""DAG files parse into one DAG per app; a broken config is that DAG's import error only."""
+
+import shutil
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.airflow
+
+
+def dagbag(folder):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(folder))
+
+
+def test_the_shipped_dags_folder_gives_one_dag_per_app_config(monkeypatch):
+    monkeypatch.delenv("PROVISIONING_APPS_DIR")
+    bag = dagbag(REPO / "dags")
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == ["provision_demo_crm", "provision_demo_wiki"]
+    dag = bag.get_dag("provision_demo_wiki")
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "extract_assignments",
+        "match",
+        "diff",
+        "apply",
+        "report",
+    ]
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert "provisioning" in dag.tags and "demo" in dag.tags
+    assert "scim_demo_wiki" in dag.doc_md and "userPrincipalName" in dag.doc_md
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert dag.get_task("apply").retries == 2
+    assert dag.schedule == "*/10 * * * *"
+    from datetime import timedelta
+
+    assert bag.get_dag("provision_demo_crm").schedule == timedelta(minutes=10)
+
+
+def test_a_broken_config_is_an_import_error_naming_file_field_and_problem(tmp_path, monkeypatch):
+    apps, dags = tmp_path / "apps", tmp_path / "dags"
+    apps.mkdir()
+    dags.mkdir()
+    for app in ("demo_wiki", "demo_crm"):
+        shutil.copy(REPO / "include" / "apps" / f"{app}.yaml", apps)
+        shutil.copy(REPO / "dags" / f"provision_{app}.py", dags)
+    broken = (
+        (REPO / "include" / "apps" / "demo_crm.yaml")
+        .read_text()
+        .replace("max_concurrency: 4", "max_concurrency: -1")
+    )
+    (apps / "broken.yaml").write_text(broken)
+    shutil.copy(REPO / "dags" / "provision_demo_crm.py", dags / "provision_broken.py")
+    monkeypatch.setenv("PROVISIONING_APPS_DIR", str(apps))
+    bag = dagbag(dags)
+    assert sorted(bag.dag_ids) == ["provision_demo_crm", "provision_demo_wiki"]
+    ((file, error),) = bag.import_errors.items()
+    assert file.endswith("provision_broken.py")
+    assert str(apps / "broken.yaml") in error
+    assert "target.max_concurrency: Input should be greater than or equal to 1" in error
