@@ -10,6 +10,7 @@ from airflow.sdk import DAG
 
 from provisioning.config.loader import app_config_path, load_app_config
 from provisioning.config.models import AppConfig, DirectMapping
+from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.operators import (
     ApplyOperator,
     DiffOperator,
@@ -17,8 +18,6 @@ from provisioning.glue.operators import (
     MatchOperator,
     ReportOperator,
 )
-
-DAG_PREFIX = "provision_"
 
 
 def dag_for_file(dag_file: str) -> DAG:
