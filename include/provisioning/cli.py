@@ -8,6 +8,7 @@ from pathlib import Path
 
 from provisioning.config import ConfigError, app_config_paths, apps_dir, load_app_config
 from provisioning.glue.dag_files import DAG_PREFIX
+from provisioning.glue.settings_import import import_settings
 
 
 def validate(folder: Path, dags: Path | None) -> int:
@@ -52,11 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--dags-dir", type=Path, default=None, help="default: dags/ beside include/, if present"
     )
+    settings = commands.add_parser("import-settings", help="load an Astro-style airflow_settings.yaml")
+    settings.add_argument("file", type=Path, nargs="?", default=Path("airflow_settings.yaml"))
     args = parser.parse_args(argv)
     if args.command == "validate":
         folder = args.apps_dir or apps_dir()
         dags = args.dags_dir or (folder.resolve().parents[1] / "dags")
         return validate(folder, dags if dags.is_dir() else None)
+    if args.command == "import-settings":
+        counts = import_settings(args.file, args.file.resolve().parent)
+        print(f"imported {counts} from {args.file}")
+        return 0
     return 2
 
 

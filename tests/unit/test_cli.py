@@ -26,9 +26,7 @@ def test_bad_configs_fail_with_every_problem_and_missing_dag_files(tmp_path):
     shutil.copytree(REPO / "dags", dags)
     text = (apps / "demo_crm.yaml").read_text()
     (apps / "demo_crm.yaml").write_text(
-        text.replace("max_concurrency: 4", "max_concurrency: 99").replace(
-            "page_size: 200", "page_size: 0"
-        )
+        text.replace("max_concurrency: 4", "max_concurrency: 99").replace("page_size: 200", "page_size: 0")
     )
     (apps / "orphan.yaml").write_text((apps / "demo_wiki.yaml").read_text())
     shutil.copy(dags / "provision_demo_wiki.py", dags / "provision_gone.py")
