@@ -22,10 +22,6 @@ LIST_ALL_THRESHOLD = 25
 SAMPLE_SIZE = 5
 
 
-class CycleFailed(RuntimeError):
-    """Raised after a step recorded its work, so Airflow marks the task failed."""
-
-
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     """Read the directory, resolve assignment and map attributes -> the cycle's desired state."""
     ctx.store.start_cycle(ctx.app, ctx.cycle_id)

@@ -1,0 +1,155 @@
+"""Benchmark a full provisioning cycle (not a test): `make bench BENCH_ARGS="--users 10000"`.
+
+Builds a directory of N users (all in scope), starts a real scim2-server on 127.0.0.1, then runs
+the cycle steps exactly as the DAG's operators call them: an initial cycle (creates), a cycle
+with no directory change, and a cycle with 1% of users changed. Prints per-step wall seconds,
+CPU seconds of this process, objects/s and peak RSS; a baseline of raw POSTs to the same server
+shows whether the initial cycle is bound by the SCIM server or by our code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import yaml
+from sqlalchemy import create_engine, text
+
+from provisioning.config.loader import DEFAULT_APPS_DIR
+from provisioning.config.models import AppConfig
+from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.scim import ScimClient
+from provisioning.cycle import steps
+from provisioning.cycle.context import CycleContext
+from provisioning.demo.directory import build_sqlite
+from provisioning.demo.scim_server import ScimServer
+from provisioning.state import StateStore
+
+STEPS = (steps.extract_assignments, steps.match, steps.diff, steps.apply, steps.report)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cycle(name: str, ctx: CycleContext, objects: int) -> list[dict]:
+    rows = []
+    for step in STEPS:
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        summary = step(ctx)
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        rows.append(
+            {
+                "cycle": name,
+                "step": step.__name__,
+                "seconds": round(wall, 3),
+                "cpu_seconds": round(cpu, 3),
+                "objects_per_s": round(objects / wall) if wall else None,
+                "peak_rss_mb": round(peak_rss_mb()),
+                "summary": summary,
+            }
+        )
+    return rows
+
+
+def raw_post_baseline(url: str, token: str, count: int, workers: int) -> float:
+    """POSTs/s the server sustains with no provisioning logic at all (throwaway users)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    with httpx.Client(base_url=url, headers=headers, limits=httpx.Limits(max_connections=workers)) as client:
+
+        def post(i: int) -> None:
+            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"baseline-{i}"}
+            client.post("/Users", json=body).raise_for_status()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(post, range(count)))
+        return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--baseline", type=int, default=1000, help="raw POSTs for the server baseline")
+    parser.add_argument("--output", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="provisioning-bench-"))
+    started = time.perf_counter()
+    build_sqlite(work / "directory.db", users=args.users, seed=1)
+    with create_engine(f"sqlite:///{work / 'directory.db'}").begin() as conn:
+        conn.execute(text("update users set accountEnabled=1"))  # everyone in scope: worst case
+    print(f"directory of {args.users} users built in {time.perf_counter() - started:.1f}s")
+
+    raw = yaml.safe_load((DEFAULT_APPS_DIR / "demo_wiki.yaml").read_text())
+    raw.update(app="bench")
+    raw["users"]["scope"] = "all"
+    raw["target"]["max_concurrency"] = args.concurrency
+    config = AppConfig.model_validate(raw)
+    store = StateStore(f"sqlite:///{work / 'state.db'}")
+    store.create_schema()
+    results: list[dict] = []
+    with ScimServer(token="bench") as server:
+        client = ScimClient(server.url, "bench", max_connections=args.concurrency)
+
+        def context(cycle_id: str) -> CycleContext:
+            return CycleContext(
+                config,
+                cycle_id,
+                store,
+                lambda: DirectoryReader(create_engine(f"sqlite:///{work / 'directory.db'}")),
+                lambda: client,
+            )
+
+        results += run_cycle("initial", context("c1"), args.users)
+        results += run_cycle("no-change", context("c2"), args.users)
+        with create_engine(f"sqlite:///{work / 'directory.db'}").begin() as conn:
+            conn.execute(text("update users set jobTitle = jobTitle || ' II' where rowid % 100 = 0"))
+        results += run_cycle("1%-changed", context("c3"), args.users)
+        baseline = raw_post_baseline(server.url, "bench", args.baseline, args.concurrency)
+
+    print(f"\n{'cycle':<11} {'step':<20} {'wall s':>8} {'cpu s':>8} {'obj/s':>9} {'peak MB':>8}")
+    for row in results:
+        print(
+            f"{row['cycle']:<11} {row['step']:<20} {row['seconds']:>8.2f} {row['cpu_seconds']:>8.2f} "
+            f"{row['objects_per_s'] or 0:>9} {row['peak_rss_mb']:>8}"
+        )
+    for cycle in ("initial", "no-change", "1%-changed"):
+        total = sum(r["seconds"] for r in results if r["cycle"] == cycle)
+        print(f"{cycle}: {total:.2f}s in total")
+    applied = next(r for r in results if r["cycle"] == "initial" and r["step"] == "apply")
+    print(
+        f"apply created {applied['summary']['succeeded']} users at {applied['objects_per_s']}/s; "
+        f"raw POST baseline on the same server (now holding {args.users} users): {baseline:.0f}/s"
+    )
+    args.output.mkdir(exist_ok=True)
+    out = args.output / f"bench-{args.users}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "users": args.users,
+                "concurrency": args.concurrency,
+                "steps": results,
+                "raw_post_per_s": round(baseline),
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
