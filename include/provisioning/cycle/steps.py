@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
@@ -20,6 +21,8 @@ from provisioning.state.store import OutboxRow, Outcome
 # Above this many unlinked users, one paged listing of the app beats a filter query per user.
 LIST_ALL_THRESHOLD = 25
 SAMPLE_SIZE = 5
+# Outcomes written to the state store per transaction during apply.
+WRITE_BATCH = 200
 
 
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
@@ -131,31 +134,50 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
 
 
 def apply(ctx: CycleContext) -> dict[str, Any]:
-    """Execute the outbox with bounded concurrency; resume-safe after a crash or a rerun."""
+    """Execute the outbox with bounded concurrency; resume-safe after a crash or a rerun.
+
+    A sliding window keeps ``max_concurrency`` requests in flight while finished ones are written
+    to the state store. Each action is marked in_flight before its request can go out, so a crash
+    leaves a trail the next attempt verifies instead of blindly repeating a create.
+    """
     rows = ctx.store.open_actions(ctx.app, ctx.cycle_id)
-    result: dict[str, int] = defaultdict(int)
     if not rows:
         return {"attempted": 0, "succeeded": 0, "failed": 0}
     app = ctx.open_app()
     workers = ctx.config.target.max_concurrency
-    batch_size = workers * 16
-    stopped: ScimError | None = None
+    by_id = {r.change_id: r for r in rows}
+    queue = iter(rows)
+    counts: dict[str, int] = defaultdict(int)
+    stopped: str | None = None
+    done: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{ctx.app}") as pool:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            ctx.store.mark_in_flight([r.change_id for r in batch if r.status == "pending"])
-            outcomes = list(pool.map(lambda row: _execute(ctx, app, row), batch))
-            ctx.store.record_outcomes(ctx.app, ctx.cycle_id, {r.change_id: r for r in batch}, outcomes)
-            for outcome in outcomes:
-                result[outcome.status] += 1
-            fatal = [o for o in outcomes if o.error_code and o.error_code.startswith("stop:")]
-            if fatal:
-                stopped = ScimError(fatal[0].error_message or "the app cannot be used")
-                break
-    summary = {"attempted": len(rows), "succeeded": result["succeeded"], "failed": result["failed"]}
+        running: set[Future] = set()
+
+        def refill() -> None:
+            chunk = list(itertools.islice(queue, workers * 4 - len(running)))
+            ctx.store.mark_in_flight([r.change_id for r in chunk if r.status == "pending"])
+            running.update(pool.submit(_execute, ctx, app, row) for row in chunk)
+
+        refill()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            running -= finished
+            for future in finished:
+                outcome = future.result()
+                done.append(outcome)
+                counts[outcome.status] += 1
+                if outcome.stops_cycle and stopped is None:
+                    stopped = outcome.error_message
+            if len(done) >= WRITE_BATCH or not running:
+                ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done)
+                done = []
+            if stopped is None:
+                refill()
+    ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done)
+    summary = {"attempted": len(rows), "succeeded": counts["succeeded"], "failed": counts["failed"]}
     if stopped is not None:
-        summary["stopped"] = str(stopped)
-        summary["not_attempted"] = len(rows) - result["succeeded"] - result["failed"]
+        summary["stopped"] = stopped
+        summary["not_attempted"] = len(rows) - counts["succeeded"] - counts["failed"]
     return summary
 
 
@@ -164,8 +186,9 @@ def _execute(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
     try:
         outcome = _create(ctx, app, row) if row.action == CREATE else _patch(app, row)
     except ScimError as exc:
-        code = f"stop:{exc.code}" if exc.stops_cycle else exc.code
-        outcome = Outcome(row.change_id, "failed", error_code=code, error_message=str(exc))
+        outcome = Outcome(
+            row.change_id, "failed", error_code=exc.code, error_message=str(exc), stops_cycle=exc.stops_cycle
+        )
     return dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1))
 
 

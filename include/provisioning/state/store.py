@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
 from provisioning.engine.plan import LinkState, PlannedAction
@@ -61,6 +61,7 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     duration_ms: float | None = None
+    stops_cycle: bool = False  # the app is unusable (bad credentials, not SCIM): stop sending
 
 
 class StateStore:
@@ -154,6 +155,7 @@ class StateStore:
 
     @staticmethod
     def _upsert_links(conn, app: str, object_type: str, rows: list[dict[str, Any]]) -> None:
+        """Insert new links and update existing ones, each as one executemany."""
         if not rows:
             return
         now = utcnow()
@@ -164,30 +166,48 @@ class StateStore:
             for chunk in _chunks(sources, 500)
             for r in conn.execute(select(t.links.c.source_id).where(key & t.links.c.source_id.in_(chunk)))
         }
-        for row in rows:
-            values = {k: row[k] for k in ("target_id", "attributes", "active") if row.get(k) is not None}
-            if row["source_id"] in existing:
-                if row.get("matched_by"):
-                    values["matched_by"] = row["matched_by"]
-                conn.execute(
-                    update(t.links)
-                    .where(key & (t.links.c.source_id == row["source_id"]))
-                    .values(updated_at=now, **values)
-                )
-            else:
-                conn.execute(
-                    insert(t.links).values(
-                        app=app,
-                        object_type=object_type,
-                        source_id=row["source_id"],
-                        target_id=row["target_id"],
-                        matched_by=row.get("matched_by") or "created",
-                        attributes=row.get("attributes") or {},
-                        active=row.get("active", True),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+        new = [r for r in rows if r["source_id"] not in existing]
+        if new:
+            conn.execute(
+                insert(t.links),
+                [
+                    {
+                        "app": app,
+                        "object_type": object_type,
+                        "source_id": r["source_id"],
+                        "target_id": r["target_id"],
+                        "matched_by": r.get("matched_by") or "created",
+                        "attributes": r.get("attributes") or {},
+                        "active": r.get("active", True),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for r in new
+                ],
+            )
+        changed = [r for r in rows if r["source_id"] in existing]
+        if changed:
+            conn.execute(
+                update(t.links)
+                .where(key & (t.links.c.source_id == bindparam("b_source")))
+                .values(
+                    target_id=bindparam("b_target"),
+                    attributes=bindparam("b_attributes"),
+                    active=bindparam("b_active"),
+                    matched_by=func.coalesce(bindparam("b_matched_by"), t.links.c.matched_by),
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "b_source": r["source_id"],
+                        "b_target": r["target_id"],
+                        "b_attributes": r["attributes"],
+                        "b_active": r["active"],
+                        "b_matched_by": r.get("matched_by"),
+                    }
+                    for r in changed
+                ],
+            )
 
     # --- outbox ------------------------------------------------------------------------------
 
@@ -326,20 +346,30 @@ class StateStore:
             return
         now = utcnow()
         with self.engine.begin() as conn:
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.change_id == bindparam("b_change_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    target_id=bindparam("b_target"),
+                    error_code=bindparam("b_code"),
+                    error_message=bindparam("b_message"),
+                    finished_at=now,
+                ),
+                [
+                    {
+                        "b_change_id": o.change_id,
+                        "b_status": o.status,
+                        "b_target": o.target_id or rows[o.change_id].target_id,
+                        "b_code": o.error_code,
+                        "b_message": o.error_message,
+                    }
+                    for o in outcomes
+                ],
+            )
             link_rows = []
             for o in outcomes:
                 row = rows[o.change_id]
-                conn.execute(
-                    update(t.outbox)
-                    .where(t.outbox.c.change_id == o.change_id)
-                    .values(
-                        status=o.status,
-                        target_id=o.target_id or row.target_id,
-                        error_code=o.error_code,
-                        error_message=o.error_message,
-                        finished_at=now,
-                    )
-                )
                 if o.status == "succeeded":
                     link_rows.append(
                         {
