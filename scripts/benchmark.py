@@ -131,7 +131,8 @@ def main() -> None:
         print(f"{cycle}: {total:.2f}s in total")
     applied = next(r for r in results if r["cycle"] == "initial" and r["step"] == "apply")
     print(
-        f"apply created {applied['summary']['succeeded']} users at {applied['objects_per_s']}/s; "
+        f"apply created {applied['summary']['succeeded']} users ({applied['summary']['failed']} failed) "
+        f"at {applied['objects_per_s']}/s; "
         f"raw POST baseline on the same server (now holding {args.users} users): {baseline:.0f}/s"
     )
     args.output.mkdir(exist_ok=True)
