@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, column, select, table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, column, inspect, select, table
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from provisioning.engine.directory_model import USER_ATTRIBUTES
 
@@ -49,24 +49,43 @@ class DirectoryReader:
 
     def _read(self, relation: str, columns: list[str]) -> pd.DataFrame:
         name = self.relations[relation]
-        query = select(*[column(c) for c in columns]).select_from(table(name))
+        schema, _, table_name = name.rpartition(".")
+        self._check_columns(name, schema or None, table_name, columns)
+        query = select(*[column(c) for c in columns]).select_from(table(table_name, schema=schema or None))
         try:
             with self.engine.connect() as conn:
                 return pd.read_sql(query, conn)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0]
             raise DirectoryError(
                 f"cannot read directory relation {name!r} (columns {', '.join(columns)}): {cause}"
             ) from None
 
-    @staticmethod
-    def _check_users(users: pd.DataFrame) -> None:
+    def _check_columns(self, name: str, schema: str | None, table_name: str, columns: list[str]) -> None:
+        """Look before selecting: SQLite reads a quoted name that is no column as a string literal,
+        which would silently give every user the column's name as its value."""
+        try:
+            present = {c["name"] for c in inspect(self.engine).get_columns(table_name, schema=schema)}
+        except NoSuchTableError:
+            raise DirectoryError(f"directory relation {name!r} does not exist (table or view)") from None
+        except SQLAlchemyError as exc:
+            cause = str(getattr(exc, "orig", exc)).splitlines()[0]
+            raise DirectoryError(f"cannot inspect directory relation {name!r}: {cause}") from None
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise DirectoryError(
+                f"directory relation {name!r} lacks column(s) {', '.join(missing)} "
+                f"(it has {', '.join(sorted(present))}; see docs/directory.md)"
+            )
+
+    def _check_users(self, users: pd.DataFrame) -> None:
+        name = self.relations["users"]
         missing_id = users["id"].isna()
         if missing_id.any():
             raise DirectoryError(
-                f"directory relation 'users' has {int(missing_id.sum())} row(s) with a null id"
+                f"directory relation {name!r} has {int(missing_id.sum())} row(s) with a null id"
             )
         duplicated = users["id"][users["id"].duplicated()]
         if not duplicated.empty:
             sample = ", ".join(map(str, duplicated.head(5)))
-            raise DirectoryError(f"directory relation 'users' repeats id(s) {sample}: ids must be unique")
+            raise DirectoryError(f"directory relation {name!r} repeats id(s) {sample}: ids must be unique")

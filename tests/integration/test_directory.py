@@ -1,0 +1,91 @@
+"""Reading the directory from a real SQLite database, through an Airflow connection."""
+
+import re
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from provisioning.connectors.directory.reader import DirectoryError, DirectoryReader
+from provisioning.connectors.sql import SqlAlchemyHook
+from provisioning.demo.directory import build_sqlite
+from tests.conftest import connection_env
+
+
+@pytest.fixture
+def engine(tmp_path):
+    build_sqlite(tmp_path / "d.db", users=50, seed=3)
+    return create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+
+
+def test_reads_the_documented_relations(engine):
+    snapshot = DirectoryReader(engine).read()
+    assert len(snapshot.users) == 50
+    assert set(snapshot.memberships.columns) == {"group_id", "member_id", "member_type"}
+    assert set(snapshot.assignments["app"]) == {"demo_wiki", "demo_crm"}
+
+
+def test_views_under_other_names_and_extra_columns(engine):
+    with engine.begin() as conn:
+        conn.execute(text("alter table users add column costCenter text"))
+        conn.execute(text("update users set costCenter='CC-' || id"))
+        conn.execute(text("create view v_people as select * from users where department='Engineering'"))
+    snapshot = DirectoryReader(engine, {"users": "v_people"}).read(["costCenter"])
+    assert set(snapshot.users["department"]) == {"Engineering"}
+    assert snapshot.users["costCenter"].str.startswith("CC-").all()
+
+
+def test_a_missing_column_names_the_relation_and_columns(engine):
+    with engine.begin() as conn:
+        conn.execute(text("alter table users drop column jobTitle"))
+    with pytest.raises(DirectoryError) as info:
+        DirectoryReader(engine).read()
+    assert "directory relation 'users' lacks column(s) jobTitle" in str(info.value)
+
+
+def test_a_missing_relation_is_named(engine):
+    with pytest.raises(DirectoryError, match="relation 'app_assignments_v2' does not exist"):
+        DirectoryReader(engine, {"app_assignments": "app_assignments_v2"}).read()
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (
+            "insert into users (id, userPrincipalName, accountEnabled) values ('u0000001', 'dup@x', 1)",
+            "repeats id(s) u0000001",
+        ),
+        (
+            "insert into users (id, userPrincipalName, accountEnabled) values (NULL, 'noid@x', 1)",
+            "has 1 row(s) with a null id",
+        ),
+    ],
+)
+def test_rows_that_break_identity_are_refused_before_anything_is_planned(engine, statement, message):
+    with engine.begin() as conn:
+        conn.execute(text("create table users2 as select * from users"))  # no primary key: allows bad rows
+        conn.execute(text(statement.replace("into users", "into users2")))
+    with pytest.raises(DirectoryError, match=re.escape(f"directory relation 'users2' {message}")):
+        DirectoryReader(engine, {"users": "users2"}).read()
+
+
+def test_sql_hook_builds_urls_from_connections(tmp_path, monkeypatch):
+    monkeypatch.setenv(*connection_env("d_sqlite", conn_type="sqlite", host=str(tmp_path / "x.db")))
+    monkeypatch.setenv(
+        *connection_env(
+            "d_pg",
+            conn_type="postgres",
+            host="db.internal",
+            port=5432,
+            login="reader",
+            password="s3cret",
+            schema="hr",
+        )
+    )
+    monkeypatch.setenv(*connection_env("d_url", conn_type="generic", extra={"sqlalchemy_url": "sqlite://"}))
+    monkeypatch.setenv(*connection_env("d_bad", conn_type="ftp", host="x"))
+    assert str(SqlAlchemyHook("d_sqlite").sqlalchemy_url()) == f"sqlite:///{tmp_path / 'x.db'}"
+    pg = SqlAlchemyHook("d_pg").sqlalchemy_url()
+    assert pg.render_as_string(hide_password=True) == "postgresql+psycopg2://reader:***@db.internal:5432/hr"
+    assert str(SqlAlchemyHook("d_url").sqlalchemy_url()) == "sqlite://"
+    with pytest.raises(ValueError, match="has type 'ftp'"):
+        SqlAlchemyHook("d_bad").sqlalchemy_url()

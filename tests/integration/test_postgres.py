@@ -1,0 +1,66 @@
+"""Production-like tier: directory and state store on the machine's PostgreSQL (127.0.0.1:5432,
+trust auth), each test in a database of its own, created and dropped here."""
+
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.scim import ScimClient
+from provisioning.cycle import steps
+from provisioning.cycle.context import CycleContext
+from provisioning.demo.directory import build
+from provisioning.state import StateStore
+from tests.integration.cycle_helpers import STEPS, Harness
+
+ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_database():
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"provisioning_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'create database "{name}"'))
+    except OperationalError as exc:  # every developer and CI machine runs PostgreSQL; say so if not
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required for this tier: {exc}")
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    create_engine(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'drop database "{name}" with (force)'))
+
+
+def test_cycles_with_postgres_directory_and_state_store(pg_database, scim_app, tmp_path):
+    engine = create_engine(pg_database)
+    build(engine, users=200, seed=5)
+    store = StateStore(pg_database)
+    store.create_schema()
+    harness = Harness(tmp_path / "unused.db", scim_app, tmp_path / "unused-state.db")
+
+    def cycle(cycle_id):
+        ctx = CycleContext(
+            harness.config,
+            cycle_id,
+            store,
+            lambda: DirectoryReader(engine),
+            lambda: ScimClient(scim_app.url, scim_app.token),
+        )
+        return {step.__name__: step(ctx) for step in STEPS}
+
+    first = cycle("pg-1")
+    created = first["apply"]["succeeded"]
+    assert created > 0 and first["report"]["status"] == "succeeded"
+    assert len(scim_app.users()) == created == len(store.links("demo_wiki"))
+    scim_app.proxy.reset()
+    with engine.begin() as conn:
+        conn.execute(text("update users set \"jobTitle\"='Chief' where id='u0000000'"))
+    second = cycle("pg-2")
+    assert second["diff"]["counts"]["update"] == 1
+    assert [r.method for r in scim_app.proxy.writes()] == ["PATCH"]
+    (entry,) = store.log("demo_wiki", "pg-2")
+    assert entry["modified_properties"][0]["new"] == "Chief"
+    assert steps.report  # the same step functions as on SQLite
