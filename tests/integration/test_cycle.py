@@ -216,3 +216,48 @@ def test_wrong_credentials_stop_the_apply_early(harness):
     steps.extract_assignments(ctx)
     with pytest.raises(ScimAuthError):  # match lists the app first and fails loudly
         steps.match(ctx)
+
+
+def test_a_few_new_users_are_matched_by_filter_queries(harness):
+    harness.cycle()
+    from provisioning.connectors.scim import ScimClient
+
+    with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
+        existing = client.create_user(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "someone-else",
+                "emails": [{"type": "work", "value": "NEW.HIRE@contoso.example"}],
+            }
+        )
+    harness.config = harness.config.model_copy(
+        update={
+            "users": harness.config.users.model_copy(
+                update={
+                    "matching": [
+                        *harness.config.users.matching,
+                        type(harness.config.users.matching[0])(target='emails[type eq "work"].value'),
+                    ]
+                }
+            )
+        }
+    )
+    harness.sql(
+        "insert into users (id, userPrincipalName, mail, givenName, surname, displayName, department, "
+        "accountEnabled) values ('new1', 'new.hire@contoso.example', 'new.hire@contoso.example', 'New', "
+        "'Hire', 'New Hire', 'Engineering', 1)"
+    )
+    harness.sql("insert into group_members values ('g-dept-engineering', 'new1', 'user')")
+    harness.scim_app.proxy.reset()
+    result = harness.cycle()
+    assert result["match"] == {
+        "unlinked": 1,
+        "matched": 1,
+        "conflicts": 0,
+        "lookup": "filter",
+        "sample_matched": ["new.hire@contoso.example"],
+    }
+    gets = [r.path for r in harness.scim_app.proxy.requests if r.method == "GET"]
+    assert len(gets) == 3 and all("filter=" in path for path in gets)  # userName, externalId, emails
+    assert harness.store.links("demo_wiki")["new1"].target_id == existing["id"]
+    assert harness.scim_app.by_username()["new.hire@contoso.example"]["id"] == existing["id"]
