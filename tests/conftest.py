@@ -8,6 +8,7 @@ per test session, never the developer's own.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -29,6 +30,8 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(SESSION_HOME / "dags"),
         "PROVISIONING_APPS_DIR": str(SESSION_HOME / "apps"),
+        # one key for this process and the airflow commands it starts (connection passwords)
+        "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
 )
 for folder in ("airflow", "dags", "apps"):
