@@ -22,9 +22,13 @@ PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def client_for(app, **options) -> ScimClient:
+    """A client that has read the app's ServiceProviderConfig already, with a reset request log."""
     options.setdefault("backoff_initial", 0.01)
     options.setdefault("backoff_max", 0.05)
-    return ScimClient(app.url, app.token, **options)
+    client = ScimClient(app.url, app.token, **options)
+    client.effective_page_size()
+    app.proxy.reset()
+    return client
 
 
 def new_user(user_name, **extra):
@@ -57,7 +61,31 @@ def test_pagination_returns_every_user_once(scim_app):
         scim_app.proxy.reset()
         names = [u["userName"] for u in client.list_users(attributes=["userName"])]
     assert sorted(names) == [f"user{i:02d}" for i in range(23)]
-    assert scim_app.proxy.count("GET") == 4  # 7 + 7 + 7 + 2
+    assert scim_app.proxy.count("GET") == 4  # 7 + 7 + 7 + 2 (ServiceProviderConfig was read before)
+
+
+def test_page_size_is_capped_by_the_announced_max_results(tmp_path):
+    from provisioning.demo.scim_server import ScimServer
+    from tests.support.fault_proxy import FaultProxy
+
+    config = tmp_path / "spc.json"
+    config.write_text(
+        '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"], '
+        '"patch": {"supported": true}, "bulk": {"supported": false}, '
+        '"filter": {"supported": true, "maxResults": 5}, "changePassword": {"supported": false}, '
+        '"sort": {"supported": false}, "etag": {"supported": false}, "authenticationSchemes": []}'
+    )
+    with (
+        ScimServer(token="t", extra_args=["--service-provider-config", str(config)]) as server,
+        FaultProxy(server.url) as proxy,
+        ScimClient(proxy.url, "t", page_size=100) as client,
+    ):
+        for i in range(12):
+            client.create_user(new_user(f"u{i}"))
+        assert client.effective_page_size() == 5
+        proxy.reset()
+        assert len(list(client.list_users())) == 12
+        assert [r.path.split("count=")[1] for r in proxy.requests] == ["5", "5", "5"]
 
 
 @pytest.mark.parametrize("name", ['quote"inside', "back\\slash", 'both\\"', "plain"])
@@ -74,7 +102,7 @@ def test_wrong_token_is_an_auth_error_that_never_shows_the_token(scim_app):
         list(client.list_users())
     assert info.value.status == 401 and info.value.stops_cycle
     assert "wrong-secret-token" not in str(info.value) and scim_app.token not in str(info.value)
-    assert scim_app.proxy.count("GET") == 1  # not retried: it cannot get better
+    assert scim_app.proxy.count("GET", 401) == 1  # not retried: it cannot get better
 
 
 def test_conflict_and_not_found_carry_scim_details(scim_app):
@@ -95,8 +123,8 @@ def test_conflict_and_not_found_carry_scim_details(scim_app):
 
 
 def test_429_retry_after_is_honoured(scim_app):
-    scim_app.proxy.inject(Fault(429, retry_after="1"), times=2)
     with client_for(scim_app) as client:
+        scim_app.proxy.inject(Fault(429, retry_after="1"), times=2)
         started = time.monotonic()
         assert list(client.list_users()) == []
         elapsed = time.monotonic() - started
@@ -105,9 +133,9 @@ def test_429_retry_after_is_honoured(scim_app):
 
 
 def test_429_without_retry_after_and_5xx_back_off_then_succeed(scim_app):
-    scim_app.proxy.inject(Fault(429))
-    scim_app.proxy.inject(Fault(502, methods=("GET",)))
     with client_for(scim_app) as client:
+        scim_app.proxy.inject(Fault(429))
+        scim_app.proxy.inject(Fault(502, methods=("GET",)))
         client.create_user(new_user("after-faults"))  # a POST is retried on 429: the app did not act
         assert [u["userName"] for u in client.list_users()] == ["after-faults"]  # GET retried on 502
     assert [(r.method, r.status) for r in scim_app.proxy.requests] == [
@@ -127,19 +155,18 @@ def test_post_is_not_retried_when_the_app_may_have_acted(scim_app):
 
 
 def test_retries_give_up_after_max_retries(scim_app):
+    client = client_for(scim_app, max_retries=2)
     scim_app.proxy.inject(Fault(503), times=10)
-    with client_for(scim_app, max_retries=2) as client, pytest.raises(ScimTransientError):
+    with client, pytest.raises(ScimTransientError):
         list(client.list_users())
     assert scim_app.proxy.count("GET", 503) == 3
 
 
 def test_timeouts_apply_to_every_call(scim_app):
+    client = client_for(scim_app, timeout=0.2, max_retries=1)
     scim_app.proxy.delay = 1.0
-    with (
-        client_for(scim_app, timeout=0.2, max_retries=1) as client,
-        pytest.raises(ScimTransientError) as info,
-    ):
-        list(client.list_users())
+    with client, pytest.raises(ScimTransientError) as info:
+        client.create_user(new_user("slow"))
     assert info.value.scim_type == "timeout"
 
 

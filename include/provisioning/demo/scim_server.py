@@ -22,8 +22,13 @@ class ScimServer:
     """``with ScimServer(token="t") as server: server.url`` -- a fresh, empty app per instance."""
 
     def __init__(
-        self, port: int | None = None, token: str | None = "test-token", log_file: Path | None = None
+        self,
+        port: int | None = None,
+        token: str | None = "test-token",
+        log_file: Path | None = None,
+        extra_args: list[str] | None = None,
     ):
+        self.extra_args = extra_args or []  # more scim2-server options, e.g. --service-provider-config
         self.port = port or free_port()
         self.token = token
         self.log_file = log_file
@@ -38,6 +43,7 @@ class ScimServer:
         command = [executable, "--hostname", "127.0.0.1", "--port", str(self.port)]
         if self.token:
             command += ["--bearer-token", self.token]
+        command += self.extra_args
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

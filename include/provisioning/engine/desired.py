@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -25,7 +25,14 @@ class DesiredUser:
     attributes: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        # not dataclasses.asdict: it deep-copies every value, 9 s of 15 s for 100,000 users
+        return {
+            "source_id": self.source_id,
+            "display": self.display,
+            "in_scope": self.in_scope,
+            "reason": self.reason,
+            "attributes": self.attributes,
+        }
 
 
 def desired_users(

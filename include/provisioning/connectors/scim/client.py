@@ -75,6 +75,7 @@ class ScimClient:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
+        self._config: ServiceProviderConfig | None = None
         self.max_retries = max_retries
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
@@ -183,6 +184,13 @@ class ScimClient:
         except ValidationError:
             return ServiceProviderConfig()
 
+    def effective_page_size(self) -> int:
+        """Our page size, capped by the app's announced ``filter.maxResults`` (read once)."""
+        if self._config is None:
+            self._config = self.service_provider_config()
+        announced = self._config.filter.max_results if self._config.filter else None
+        return min(self.page_size, announced) if announced else self.page_size
+
     def list_users(self, attributes: list[str] | None = None) -> Iterator[dict[str, Any]]:
         yield from self._list("/Users", None, attributes)
 
@@ -192,8 +200,9 @@ class ScimClient:
 
     def _list(self, path: str, filter_: str | None, attributes: list[str] | None) -> Iterator[dict[str, Any]]:
         start = 1
+        page_size = self.effective_page_size()
         while True:
-            params: dict[str, Any] = {"startIndex": start, "count": self.page_size}
+            params: dict[str, Any] = {"startIndex": start, "count": page_size}
             if filter_:
                 params["filter"] = filter_
             if attributes:
