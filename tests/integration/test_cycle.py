@@ -258,6 +258,8 @@ def test_a_few_new_users_are_matched_by_filter_queries(harness):
         "sample_matched": ["new.hire@contoso.example"],
     }
     gets = [r.path for r in harness.scim_app.proxy.requests if r.method == "GET"]
-    assert len(gets) == 3 and all("filter=" in path for path in gets)  # userName, externalId, emails
+    # the app's page limit, read once; then one query per matching attribute: userName, externalId, emails
+    assert gets[0] == "/ServiceProviderConfig"
+    assert len(gets) == 4 and all("filter=" in path for path in gets[1:])
     assert harness.store.links("demo_wiki")["new1"].target_id == existing["id"]
     assert harness.scim_app.by_username()["new.hire@contoso.example"]["id"] == existing["id"]
