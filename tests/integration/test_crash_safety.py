@@ -41,6 +41,9 @@ def killed_apply(directory_db, scim_app, tmp_path):
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    # Requests the dead process had sent still reach the app; Airflow's retry delay lets them land
+    # before a retry. (Were one to land later, the resumed create gets 409 and links: still no duplicate.)
+    scim_app.proxy.wait_idle()
     scim_app.proxy.delay_after = 0
     in_app = len(scim_app.users())
     recorded = harness.store.outbox_counts("demo_wiki", "cycle-1")[("create", "succeeded")]

@@ -38,6 +38,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.delay = 0.0  # seconds before forwarding
         self.delay_after = 0.0  # seconds after the upstream acted, before answering
+        self.active = 0  # requests being handled right now
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
         proxy = self
@@ -78,7 +79,23 @@ class FaultProxy:
         with self._lock:
             self.requests.clear()
 
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Until no request is being handled (a dead client's requests have reached the app)."""
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.active == 0, f"{self.active} request(s) still in flight after {timeout}s"
+
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.active += 1
+        try:
+            self._forward(handler)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         with self._lock:
