@@ -107,8 +107,8 @@ def plan_users(
             if action == UPDATE and not changes:
                 unchanged += 1
                 continue
-            if action == UPDATE and UPDATE not in allowed:
-                not_allowed(user, UPDATE)
+            if UPDATE not in allowed:  # re-enabling is an update of `active`, as in Entra
+                not_allowed(user, action)
                 continue
             ops = patch_operations(changes, link.attributes, paths)
             if action == ENABLE:

@@ -81,5 +81,10 @@ def test_disallowed_actions_are_skipped_and_excluded_sources_untouched():
         ("u1", "ActionNotAllowed"),
         ("u2", "ActionNotAllowed"),
     ]
+    plan = plan_users([user("u3")], {"u3": link("au3", active=False)}, MAPPINGS, PATHS, ("create", "disable"))
+    assert plan.actions == [] and plan.skipped[0][2:] == (
+        "ActionNotAllowed",
+        "enable is not allowed by the app config",
+    )
     plan = plan_users([user("u1")], {}, MAPPINGS, PATHS, ALL, excluded={"u1"})
     assert plan.actions == [] and plan.skipped == []
