@@ -263,3 +263,18 @@ def test_a_few_new_users_are_matched_by_filter_queries(harness):
     assert len(gets) == 4 and all("filter=" in path for path in gets[1:])
     assert harness.store.links("demo_wiki")["new1"].target_id == existing["id"]
     assert harness.scim_app.by_username()["new.hire@contoso.example"]["id"] == existing["id"]
+
+
+@pytest.mark.parametrize("acted", [False, True], ids=["app-did-not-act", "app-acted"])
+def test_a_create_with_unknown_outcome_is_looked_up_then_retried_once(harness, acted):
+    from tests.support.fault_proxy import Fault
+
+    harness.scim_app.proxy.inject(Fault(502, methods=("POST",), after_upstream=acted), times=3)
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    names = Counter(a["userName"] for a in harness.scim_app.users())
+    assert set(names) == set(harness.expected_wiki_users().index) and max(names.values()) == 1
+    notes = [r for r in harness.store.log("demo_wiki") if "request failed" in (r["detail"] or "")]
+    assert len(notes) == (3 if acted else 0)
+    assert harness.scim_app.proxy.count("POST", 502) == 3
+    assert harness.scim_app.proxy.count("POST", 409) == 0

@@ -21,6 +21,7 @@ class Fault:
         b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"%d","detail":"injected"}'
     )
     methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT", "DELETE")
+    after_upstream: bool = False  # forward first (the app acts), then answer with the fault
 
 
 @dataclass
@@ -104,6 +105,11 @@ class FaultProxy:
                 self.faults.remove(fault)
         if self.delay:
             time.sleep(self.delay)
+        if fault and fault.after_upstream:
+            headers = {
+                k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")
+            }
+            self._client.request(handler.command, self.upstream + handler.path, headers=headers, content=body)
         if fault:
             payload = fault.body % fault.status if b"%d" in fault.body else fault.body
             headers = {"Content-Type": "application/scim+json"}

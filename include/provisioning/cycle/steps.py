@@ -10,7 +10,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.errors import ScimConflictError, ScimError, ScimNotFoundError
+from provisioning.connectors.scim.errors import (
+    ScimConflictError,
+    ScimError,
+    ScimNotFoundError,
+    ScimTransientError,
+)
 from provisioning.cycle.context import CycleContext
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.matching import is_active, match_accounts, snapshot_of, source_conflicts
@@ -219,6 +224,14 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
         if existing is None:
             raise
         return _adopt(ctx, app, row, existing, "account already existed (409); matched and linked")
+    except ScimTransientError as exc:
+        # Timeout, dropped connection or 5xx after the app may have acted: look, then try once more.
+        existing = _lookup(ctx, app, row)
+        if existing is not None:
+            return _adopt(
+                ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
+            )
+        created = app.create_user(row.payload)
     return Outcome(row.change_id, "succeeded", target_id=created["id"], matched_by="created")
 
 
