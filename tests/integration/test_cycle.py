@@ -278,3 +278,37 @@ def test_a_create_with_unknown_outcome_is_looked_up_then_retried_once(harness, a
     assert len(notes) == (3 if acted else 0)
     assert harness.scim_app.proxy.count("POST", 502) == 3
     assert harness.scim_app.proxy.count("POST", 409) == 0
+
+
+def test_a_garbled_create_response_stops_apply_and_the_next_cycle_recovers(harness):
+    from tests.support.fault_proxy import Fault
+
+    # the app creates the account, then answers with something that is not SCIM
+    harness.scim_app.proxy.inject(
+        Fault(201, body=b"<html>oops</html>", methods=("POST",), after_upstream=True)
+    )
+    result = harness.cycle()
+    assert "invalid JSON" in result["apply"]["stopped"] and result["apply"]["not_attempted"] > 0
+    assert result["report"]["status"] == "failed" and result["report"]["not_applied"] > 0
+    (failure,) = [r for r in harness.store.log("demo_wiki") if r["status"] == "failure"]
+    assert "the app answered with invalid JSON (POST /Users)" in failure["error_message"]
+    second = harness.cycle()
+    assert second["match"]["matched"] == 1  # the account created before the garbage is found
+    assert second["report"]["status"] == "succeeded"
+    names = Counter(a["userName"] for a in harness.scim_app.users())
+    assert set(names) == set(harness.expected_wiki_users().index) and max(names.values()) == 1
+
+
+def test_a_malformed_listing_fails_match_clearly_and_links_nothing(harness):
+    from provisioning.connectors.scim import ScimProtocolError
+    from provisioning.cycle import steps
+    from tests.support.fault_proxy import Fault
+
+    # ServiceProviderConfig and the listing both answer valid JSON of the wrong shape
+    harness.scim_app.proxy.inject(Fault(200, body=b'{"Resources": "nope"}', methods=("GET",)), times=2)
+    ctx = harness.context("cycle-1")
+    steps.extract_assignments(ctx)
+    with pytest.raises(ScimProtocolError) as info:
+        steps.match(ctx)
+    assert "list response lacks Resources/totalResults (GET /Users)" in str(info.value)
+    assert harness.store.links("demo_wiki") == {}

@@ -20,6 +20,8 @@ from provisioning.engine.scim_path import ScimPath, build_resource, patch_operat
 CREATE, UPDATE, ENABLE, DISABLE, SKIP = "create", "update", "enable", "disable", "skip"
 ACTIONS = (CREATE, UPDATE, ENABLE, DISABLE)
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+# SCIM requires userName on every user (RFC 7643 4.1): a create without it can only fail.
+REQUIRED_ON_CREATE = ("username",)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,21 @@ def plan_users(
                 not_allowed(user, CREATE)
                 continue
             values = {k: v for k, v in user.attributes.items() if v is not None}
+            missing = [
+                path
+                for path in paths
+                if paths[path].text.lower() in REQUIRED_ON_CREATE and path not in values
+            ]
+            if missing:
+                skipped.append(
+                    (
+                        user.source_id,
+                        user.display,
+                        "MissingRequiredAttribute",
+                        f"{', '.join(missing)} has no value",
+                    )
+                )
+                continue
             payload = build_resource(values, paths)
             payload["active"] = True
             modified = [{"path": k, "old": None, "new": redact(k, v, sensitive)} for k, v in values.items()]

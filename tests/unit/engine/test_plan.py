@@ -88,3 +88,9 @@ def test_disallowed_actions_are_skipped_and_excluded_sources_untouched():
     )
     plan = plan_users([user("u1")], {}, MAPPINGS, PATHS, ALL, excluded={"u1"})
     assert plan.actions == [] and plan.skipped == []
+
+
+def test_a_user_without_username_is_skipped_before_any_api_call():
+    plan = plan_users([user("u1", userName=None), user("u2")], {}, MAPPINGS, PATHS, ALL)
+    assert [a.source_id for a in plan.actions] == ["u2"]
+    assert plan.skipped == [("u1", "u1@x", "MissingRequiredAttribute", "userName has no value")]
