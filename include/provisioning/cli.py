@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from provisioning.config import ConfigError, app_config_paths, apps_dir, load_app_config
+from provisioning.engine.expressions import IGNORE, ExpressionError, compile_expression
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.settings_import import import_settings
 
@@ -45,6 +47,27 @@ def validate(folder: Path, dags: Path | None) -> int:
     return 1 if bad else 0
 
 
+def evaluate(expression: str, source: str) -> int:
+    """Print the expression's value for one source object as JSON (exit 0), or the error (exit 2)."""
+    try:
+        row = json.loads(source)
+    except json.JSONDecodeError as exc:
+        print(f"--source is not JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(row, dict):
+        print('--source must be a JSON object, e.g. \'{"givenName": "Zoë"}\'', file=sys.stderr)
+        return 2
+    try:
+        value = compile_expression(expression).evaluate(row)
+    except ExpressionError as exc:
+        print(f"error {exc}\n{exc.pointer()}", file=sys.stderr)
+        return 2
+    print(json.dumps(None if value is IGNORE else value, ensure_ascii=False))
+    if value is IGNORE:
+        print("(IgnoreFlowIfNullOrEmpty: the target attribute would be left unchanged)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="provisioning", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--dags-dir", type=Path, default=None, help="default: dags/ beside include/, if present"
     )
+    expr = commands.add_parser("expr", help="evaluate an expression against a source object")
+    expr.add_argument("expression")
+    expr.add_argument(
+        "--source", default="{}", help='JSON object of attributes, e.g. \'{"givenName": "Zoë"}\''
+    )
     settings = commands.add_parser("import-settings", help="load an Astro-style airflow_settings.yaml")
     settings.add_argument("file", type=Path, nargs="?", default=Path("airflow_settings.yaml"))
     args = parser.parse_args(argv)
@@ -60,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.apps_dir or apps_dir()
         dags = args.dags_dir or (folder.resolve().parents[1] / "dags")
         return validate(folder, dags if dags.is_dir() else None)
+    if args.command == "expr":
+        return evaluate(args.expression, args.source)
     if args.command == "import-settings":
         counts = import_settings(args.file, args.file.resolve().parent)
         print(f"imported {counts} from {args.file}")

@@ -312,3 +312,28 @@ def test_a_malformed_listing_fails_match_clearly_and_links_nothing(harness):
         steps.match(ctx)
     assert "list response lacks Resources/totalResults (GET /Users)" in str(info.value)
     assert harness.store.links("demo_wiki") == {}
+
+
+def test_expression_mappings_flow_to_the_app_and_redact_the_log(directory_db, scim_app, tmp_path):
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db", app="demo_crm")
+    harness.cycle()
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    users = pd.read_sql("select * from users", create_engine(f"sqlite:///{directory_db}")).set_index("id")
+    accounts = scim_app.by_username()
+    assert accounts
+    for upn, account in accounts.items():
+        row = users[users["userPrincipalName"] == upn].iloc[0]
+        # .NET ToTitleCase, as Entra's PCase: an apostrophe does not start a word (O'Brien -> O'brien)
+        words = f"{row['givenName']} {row['surname']}".split(" ")
+        assert account["displayName"] == " ".join(w[:1].upper() + w[1:].lower() for w in words)
+        assert account["nickName"].isascii() and " " not in account["nickName"]
+        expected_title = "Head of Sales" if row["jobTitle"] == "Director" else row["jobTitle"]
+        assert account["title"] == expected_title
+        # Redact hides values in the logs only
+        assert account[ENTERPRISE_USER_SCHEMA]["employeeNumber"] == row["employeeId"]
+    entry = harness.store.log("demo_crm")[0]
+    changes = {m["path"]: m["new"] for m in entry["modified_properties"]}
+    assert changes[f"{ENTERPRISE_USER_SCHEMA}:employeeNumber"] == "[redacted]"
+    assert changes["displayName"] != "[redacted]"

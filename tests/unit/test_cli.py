@@ -39,3 +39,28 @@ def test_bad_configs_fail_with_every_problem_and_missing_dag_files(tmp_path):
     assert "no DAG file" in result.stderr and "provision_orphan.py" in result.stderr
     assert f"{dags / 'provision_gone.py'}: no app config" in result.stderr
     assert "ok  " in result.stdout and "provision_demo_wiki" in result.stdout  # the good one still reported
+
+
+def test_expr_prints_the_value_as_json():
+    result = run(
+        "expr",
+        'Join("@", NormalizeDiacritics(StripSpaces([givenName])), "contoso.com")',
+        "--source",
+        '{"givenName": "Zoë Anne"}',
+    )
+    assert result.returncode == 0 and result.stdout.strip() == '"ZoeAnne@contoso.com"'
+    result = run("expr", 'Split([x], ",")', "--source", '{"x": "a, b"}')
+    assert result.stdout.strip() == '["a", "b"]'
+
+
+def test_expr_errors_point_at_the_position():
+    result = run("expr", 'Join("@", Tolower([givenName]))')
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error at position 11: unknown function 'Tolower' "
+        "(function names are case-sensitive: did you mean ToLower?)",
+        'Join("@", Tolower([givenName]))',
+        "          ^",
+    ]
+    assert run("expr", "[x]", "--source", "[1]").returncode == 2
+    assert run("expr", "[x]", "--source", "{nope").returncode == 2

@@ -59,13 +59,15 @@ def load_app_config(path: Path | str) -> AppConfig:
 def _location(loc: tuple[str | int, ...]) -> str:
     """pydantic's ('users', 'mappings', 2, 'direct', 'target') -> users.mappings[2].target."""
     text = ""
+    previous: str | int | None = None
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in ("direct", "constant", "expression") or part.startswith("function-"):
-            continue  # union branch tags, not user-facing field names
-        else:
+        elif isinstance(previous, int) and part in ("direct", "constant", "expression"):
+            pass  # the union branch tag pydantic puts after a list index, not a field name
+        elif not part.startswith("function-"):
             text += f".{part}" if text else part
+        previous = part
     return text
 
 

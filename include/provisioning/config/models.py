@@ -11,9 +11,10 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from provisioning.engine.directory_model import USER_ATTRIBUTES
+from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from provisioning.engine.scim_path import ScimPath, ScimPathError, parse_scim_path
 
 SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
@@ -76,11 +77,20 @@ class ConstantMapping(_MappingBase):
 
 class ExpressionMapping(_MappingBase):
     type: Literal["expression"] = "expression"
-    expression: str
+    expression: str = Field(description='Entra expression, e.g. Join("@", [givenName], "contoso.com")')
 
-    @model_validator(mode="after")
-    def _not_yet(self) -> ExpressionMapping:
-        raise ValueError("expression mappings are not available in this version; use direct or constant")
+    @field_validator("expression")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compile_expression(value)
+        except ExpressionError as exc:
+            raise ValueError(f"{exc} in {value!r}") from None
+        return value
+
+    @property
+    def compiled(self) -> CompiledExpression:
+        return compile_expression(self.expression)
 
 
 Mapping = Annotated[DirectMapping | ConstantMapping | ExpressionMapping, Field(discriminator="type")]
@@ -175,6 +185,25 @@ class AppConfig(_Strict):
             seen.setdefault(target, index)
             if target == "active":
                 found.append((f"{where}.target", "'active' is managed by the provisioning lifecycle"))
+            if isinstance(mapping, ExpressionMapping):
+                compiled = mapping.compiled
+                unknown = sorted(compiled.attributes - known)
+                if unknown:
+                    found.append(
+                        (
+                            f"{where}.expression",
+                            f"[{unknown[0]}] is not a directory attribute (known: "
+                            f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)",
+                        )
+                    )
+                if compiled.nondeterministic and mapping.apply != "on_create":
+                    found.append(
+                        (
+                            f"{where}.apply",
+                            "the expression gives a new value every time (e.g. Guid()): "
+                            "set 'apply: on_create', or every cycle would update every account",
+                        )
+                    )
             if isinstance(mapping, DirectMapping) and mapping.source not in known:
                 found.append(
                     (

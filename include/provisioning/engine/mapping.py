@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from provisioning.engine.expressions import IGNORE, CompiledExpression, compile_expression
+
 REDACTED = "[redacted]"
 
 
@@ -25,16 +27,25 @@ class CompiledMapping:
     default: Any
     on_create_only: bool
     sensitive: bool
+    expression: CompiledExpression | None = None
 
     def evaluate(self, row: dict[str, Any]) -> Any:
-        value = self.constant if self.source is None else normalize_value(row.get(self.source))
+        if self.expression is not None:
+            value = normalize_value(self.expression.evaluate(row))
+            if value is IGNORE:  # IgnoreFlowIfNullOrEmpty: leave the attribute alone, no default
+                return None
+        elif self.source is None:
+            value = self.constant
+        else:
+            value = normalize_value(row.get(self.source))
         return self.default if value is None else value
 
 
 def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
-    """Compile config mappings (direct and constant) into evaluators."""
+    """Compile config mappings (direct, constant, expression) into evaluators."""
     compiled = []
     for mapping in mappings:
+        expression = compile_expression(mapping.expression) if mapping.type == "expression" else None
         compiled.append(
             CompiledMapping(
                 target=mapping.path.text,
@@ -42,7 +53,8 @@ def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
                 constant=getattr(mapping, "value", None),
                 default=mapping.default,
                 on_create_only=mapping.apply == "on_create",
-                sensitive=mapping.sensitive,
+                sensitive=mapping.sensitive or bool(expression and expression.redacts),
+                expression=expression,
             )
         )
     return compiled

@@ -9,7 +9,7 @@ import pendulum
 from airflow.sdk import DAG
 
 from provisioning.config.loader import app_config_path, load_app_config
-from provisioning.config.models import AppConfig, DirectMapping
+from provisioning.config.models import AppConfig, DirectMapping, ExpressionMapping, Mapping
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.operators import (
     ApplyOperator,
@@ -56,12 +56,16 @@ def build_dag(config: AppConfig) -> DAG:
     return dag
 
 
+def _source(mapping: Mapping) -> str:
+    if isinstance(mapping, DirectMapping):
+        return f"`{mapping.source}`"
+    if isinstance(mapping, ExpressionMapping):
+        return "expression `" + mapping.expression.replace("|", "\\|") + "`"
+    return f"constant `{mapping.value}`"
+
+
 def _doc(config: AppConfig) -> str:
-    rows = "\n".join(
-        f"| `{m.target}` | {f'`{m.source}`' if isinstance(m, DirectMapping) else f'constant `{m.value}`'} "
-        f"| {m.apply} |"
-        for m in config.users.mappings
-    )
+    rows = "\n".join(f"| `{m.target}` | {_source(m)} | {m.apply} |" for m in config.users.mappings)
     matching = ", ".join(f"`{r.target}`" for r in config.users.matching)
     scope = "users assigned to the app (directly or via groups, nested included)"
     if config.users.scope == "all":

@@ -82,12 +82,30 @@ def test_username_must_be_mapped_and_active_must_not(tmp_path):
     assert "lifecycle" in found["users.mappings[0].target"]
 
 
-def test_expression_mappings_are_recognised_but_not_yet_available(tmp_path):
+def test_expression_mappings_are_compiled_when_the_config_is_loaded(tmp_path):
+    good = GOOD.replace(
+        "{target: userType, value: Employee}",
+        """{target: nickName, expression: 'ToLower(Join(".", [givenName], [surname]))'}""",
+    )
+    config = load_app_config(write(tmp_path, good))
+    assert config.users.mappings[2].type == "expression"
+    bad = GOOD.replace(
+        "{target: userType, value: Employee}",
+        """{target: nickName, expression: 'Mid([givenName], 1)'}""",
+    )
+    found = dict(problems(write(tmp_path, bad)))
+    assert "at position 1: Mid takes 3 argument(s), got 2" in found["users.mappings[2].expression"]
+
+
+def test_expression_attributes_and_nondeterminism_are_checked(tmp_path):
     text = GOOD.replace(
-        "{target: userType, value: Employee}", '{target: nickName, expression: "ToLower([mail])"}'
+        "{target: userType, value: Employee}",
+        """{target: nickName, expression: 'Join(" ", [givenName], [nickname])'}
+    - {target: externalId, expression: 'Guid()'}""",
     )
     found = dict(problems(write(tmp_path, text)))
-    assert "expression mappings are not available" in found["users.mappings[2]"]
+    assert "[nickname] is not a directory attribute" in found["users.mappings[2].expression"]
+    assert "set 'apply: on_create'" in found["users.mappings[3].apply"]
 
 
 @pytest.mark.parametrize(
