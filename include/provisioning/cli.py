@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from provisioning.config import ConfigError, app_config_paths, apps_dir, load_app_config
-from provisioning.engine.expressions import IGNORE, ExpressionError, compile_expression
+from provisioning.engine.expressions import IGNORE, EvaluationError, ExpressionError, compile_expression
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.settings_import import import_settings
 
@@ -47,7 +48,7 @@ def validate(folder: Path, dags: Path | None) -> int:
     return 1 if bad else 0
 
 
-def evaluate(expression: str, source: str) -> int:
+def evaluate(expression: str, source: str, now: str | None = None) -> int:
     """Print the expression's value for one source object as JSON (exit 0), or the error (exit 2)."""
     try:
         row = json.loads(source)
@@ -57,10 +58,25 @@ def evaluate(expression: str, source: str) -> int:
     if not isinstance(row, dict):
         print('--source must be a JSON object, e.g. \'{"givenName": "Zoë"}\'', file=sys.stderr)
         return 2
+    clock = None
+    if now is not None:
+        try:
+            fixed = datetime.fromisoformat(now)
+        except ValueError:
+            print(f"--now {now!r} is not an ISO 8601 date/time", file=sys.stderr)
+            return 2
+        fixed = fixed if fixed.tzinfo else fixed.replace(tzinfo=UTC)
+
+        def clock() -> datetime:
+            return fixed
+
     try:
-        value = compile_expression(expression).evaluate(row)
+        value = compile_expression(expression, clock=clock).evaluate(row)
     except ExpressionError as exc:
         print(f"error {exc}\n{exc.pointer()}", file=sys.stderr)
+        return 2
+    except EvaluationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(None if value is IGNORE else value, ensure_ascii=False))
     if value is IGNORE:
@@ -78,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     expr = commands.add_parser("expr", help="evaluate an expression against a source object")
     expr.add_argument("expression")
+    expr.add_argument("--now", help="fix the clock for Now(), ISO 8601 (default: the real UTC time)")
     expr.add_argument(
         "--source", default="{}", help='JSON object of attributes, e.g. \'{"givenName": "Zoë"}\''
     )
@@ -89,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         dags = args.dags_dir or (folder.resolve().parents[1] / "dags")
         return validate(folder, dags if dags.is_dir() else None)
     if args.command == "expr":
-        return evaluate(args.expression, args.source)
+        return evaluate(args.expression, args.source, args.now)
     if args.command == "import-settings":
         counts = import_settings(args.file, args.file.resolve().parent)
         print(f"imported {counts} from {args.file}")

@@ -58,7 +58,7 @@ def _desired(ctx: CycleContext) -> list[DesiredUser]:
 
 def match(ctx: CycleContext) -> dict[str, Any]:
     """Link in-scope users without a link to existing app accounts; log conflicts, never guess."""
-    desired = [d for d in _desired(ctx) if d.in_scope]
+    desired = [d for d in _desired(ctx) if d.in_scope and not d.error]  # diff logs the mapping errors
     links = ctx.store.links(ctx.app)
     candidates = [(d.source_id, d.attributes) for d in desired if d.source_id not in links]
     linked = [(d.source_id, d.attributes) for d in desired if d.source_id in links]

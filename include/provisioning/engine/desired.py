@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from provisioning.engine.assignments import assigned_user_ids
-from provisioning.engine.mapping import CompiledMapping, map_row, normalize_value
+from provisioning.engine.mapping import CompiledMapping, MappingError, map_row, normalize_value
 
 OUT_OF_SCOPE_NOT_ASSIGNED = "not assigned to the app"
 OUT_OF_SCOPE_DISABLED = "disabled in the directory"
@@ -23,6 +23,7 @@ class DesiredUser:
     in_scope: bool
     reason: str | None = None  # why out of scope
     attributes: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # in scope, but its data could not be mapped: skipped, account left alone
 
     def to_record(self) -> dict[str, Any]:
         # not dataclasses.asdict: it deep-copies every value, 9 s of 15 s for 100,000 users
@@ -32,6 +33,7 @@ class DesiredUser:
             "in_scope": self.in_scope,
             "reason": self.reason,
             "attributes": self.attributes,
+            "error": self.error,
         }
 
 
@@ -55,7 +57,10 @@ def desired_users(
         elif not _enabled(row.get("accountEnabled")):
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_DISABLED))
         else:
-            result.append(DesiredUser(source_id, display, True, None, map_row(row, mappings)))
+            try:
+                result.append(DesiredUser(source_id, display, True, None, map_row(row, mappings)))
+            except MappingError as exc:
+                result.append(DesiredUser(source_id, display, True, None, {}, str(exc)))
     return result
 
 

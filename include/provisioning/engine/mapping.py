@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from provisioning.engine.expressions import IGNORE, CompiledExpression, compile_expression
+from provisioning.engine.expressions import IGNORE, CompiledExpression, EvaluationError, compile_expression
 
 REDACTED = "[redacted]"
 
@@ -60,8 +60,18 @@ def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
     return compiled
 
 
+class MappingError(ValueError):
+    """One object's data cannot be mapped (e.g. a date CDate cannot read): that object is skipped."""
+
+
 def map_row(row: dict[str, Any], mappings: Sequence[CompiledMapping]) -> dict[str, Any]:
-    return {m.target: m.evaluate(row) for m in mappings}
+    values = {}
+    for mapping in mappings:
+        try:
+            values[mapping.target] = mapping.evaluate(row)
+        except EvaluationError as exc:
+            raise MappingError(f"mapping to {mapping.target} failed: {exc}") from None
+    return values
 
 
 def normalize_value(value: Any) -> Any:

@@ -88,6 +88,9 @@ def plan_users(
         if user.source_id in excluded:
             continue
         link = links.get(user.source_id)
+        if user.error:
+            skipped.append((user.source_id, user.display, "MappingError", user.error))
+            continue
         if user.in_scope and link is None:
             if CREATE not in allowed:
                 not_allowed(user, CREATE)

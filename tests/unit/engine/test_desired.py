@@ -59,3 +59,25 @@ def test_scope_all_ignores_assignments_but_not_disabled_accounts():
         d.source_id: d for d in desired_users("crm", "assigned", USERS, ASSIGN, MEMBERS, MAPPINGS)
     }
     assert all(d.reason == OUT_OF_SCOPE_NOT_ASSIGNED for d in assigned_only.values() if d.source_id != "u2")
+
+
+def test_a_row_that_cannot_be_mapped_is_skipped_with_the_reason_and_others_proceed():
+    from provisioning.config.models import ExpressionMapping
+    from provisioning.engine.plan import plan_users
+    from provisioning.engine.scim_path import parse_scim_path
+
+    config_mappings = [
+        DirectMapping(target="userName", source="userPrincipalName"),
+        ExpressionMapping(target="title", expression="CStr(CDate([jobTitle]))"),
+    ]
+    mappings = compile_mappings(config_mappings)
+    users = USERS.assign(jobTitle=["2020-01-01", "not a date", "2021-06-30+08:00"], accountEnabled=True)
+    result = {d.source_id: d for d in desired_users("wiki", "all", users, ASSIGN, MEMBERS, mappings)}
+    assert result["u1"].attributes["title"] == "1/1/2020 12:00:00 AM"
+    assert result["u2"].error == (
+        "mapping to title failed: CStr(CDate([jobTitle])): 'not a date' is not a date/time CDate understands"
+    )
+    paths = {m.target: parse_scim_path(m.target) for m in config_mappings}
+    plan = plan_users(result.values(), {}, mappings, paths, ("create", "update", "disable"))
+    assert sorted(a.source_id for a in plan.actions) == ["u1", "u3"]
+    assert plan.skipped == [("u2", "b@x", "MappingError", result["u2"].error)]

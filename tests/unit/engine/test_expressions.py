@@ -153,7 +153,11 @@ def test_ignore_flow_and_redact():
         ("[x] [y]", 5, "expected the end of the expression, found '[y]'"),
         ('Append([x] "a")', 12, "expected ',' or ')' in the arguments of Append"),
         ("Append([x], #)", 13, "unexpected character '#'"),
-        ("CDate([x])", 1, "CDate is an Entra function this version does not provide yet"),
+        (
+            'Replace([x], "a", , , "b", , )',
+            1,
+            "Replace is an Entra function this version does not provide yet",
+        ),
         ("Guid(1)", 1, "Guid takes 0 argument(s), got 1"),
     ],
 )
@@ -231,3 +235,80 @@ def shape(node):
 @given(trees.filter(printable))
 def test_a_printed_expression_parses_back_to_the_same_tree(tree):
     assert shape(parse(unparse(tree))) == shape(tree)
+
+
+DATES = (
+    [
+        ("CDate([StatusHireDate])", {"StatusHireDate": "2020-03-16-07:00"}, "3/16/2020 7:00:00 AM"),
+        ('CDate("2021-06-30+08:00")', {}, "6/29/2021 4:00:00 PM"),
+        ('CDate("2009-06-15T01:45:30-07:00")', {}, "6/15/2009 8:45:30 AM"),
+        ("DateFromNum(129699324000000000)", {}, "1/1/2012 11:00:00 PM"),
+        ('NumFromDate("2012-01-01T23:00:00Z")', {}, 129699324000000000),
+    ]
+    + [
+        (
+            f'DateAdd("{interval}", {value}, CDate([StatusHireDate]))',
+            {"StatusHireDate": "2012-03-16-07:00"},
+            out,
+        )
+        for interval, value, out in [
+            ("d", 7, "3/23/2012 7:00:00 AM"),
+            ("d", -10, "3/6/2012 7:00:00 AM"),
+            ("ww", 2, "3/30/2012 7:00:00 AM"),
+            ("m", 10, "1/16/2013 7:00:00 AM"),
+            ("yyyy", 2, "3/16/2014 7:00:00 AM"),
+        ]
+    ]
+    + [
+        (f'DateDiff("{interval}", CDate("{a}"), CDate("{b}"))', {}, out)
+        for interval, a, b, out in [
+            ("d", "2021-08-18+08:00", "2021-08-31+08:00", 13),
+            ("d", "8/25/2021 5:41:18 PM", "2012-03-16-07:00", -3449),
+            ("ww", "8/25/2021 5:41:18 PM", "2012-03-16-07:00", -493),
+            ("m", "8/25/2021 5:41:18 PM", "2012-03-16-07:00", -113),
+            ("yyyy", "8/25/2021 5:41:18 PM", "2012-03-16-07:00", -9),
+            ("d", "2021-08-31+08:00", "2021-08-31+08:00", 0),
+            ("h", "2021-08-24", "2021-08-25", 24),
+            ("n", "2021-08-24", "2021-08-25", 1440),
+            ("s", "2021-08-24", "2021-08-25", 86400),
+        ]
+    ]
+)
+
+
+@pytest.mark.parametrize(("expression", "row", "expected"), DATES, ids=[d[0][:50] for d in DATES])
+def test_documented_date_examples(expression, row, expected):
+    assert run(expression, **row) == expected
+
+
+def test_now_uses_the_given_clock_and_entra_format():
+    from datetime import UTC, datetime
+
+    fixed = compile_expression("Now()", clock=lambda: datetime(2021, 7, 2, 15, 33, 38, tzinfo=UTC))
+    assert fixed.evaluate({}) == "7/2/2021 3:33:38 PM" and fixed.nondeterministic
+    workday = (
+        'Switch([Active], , "1", IIF(DateDiff("d", Now(), CDate([StatusHireDate])) > 5, "False", "True"), '
+        '"0", "False")'
+    )
+    soon = compile_expression(workday, clock=lambda: datetime(2021, 8, 25, tzinfo=UTC))
+    assert soon.evaluate({"Active": "1", "StatusHireDate": "2021-08-28"}) == "True"
+    assert soon.evaluate({"Active": "1", "StatusHireDate": "2021-09-28"}) == "False"
+    assert soon.evaluate({"Active": "0"}) == "False"
+
+
+def test_unreadable_data_is_an_evaluation_error_naming_the_expression():
+    from provisioning.engine.expressions import EvaluationError
+
+    with pytest.raises(
+        EvaluationError, match=r"CDate\(\[x\]\): 'yesterday' is not a date/time CDate understands"
+    ):
+        run("CDate([x])", x="yesterday")
+    with pytest.raises(EvaluationError, match="unknown interval 'fortnight'"):
+        run('DateAdd("fortnight", 1, CDate("2020-01-01"))')
+
+
+def test_file_time_round_trips_through_workday_style_dates():
+    # Entra's Workday example builds "2020-12-31 23:59:59-08:00" for accountExpires
+    value = run('NumFromDate(Join("", "2020-12-31", " 23:59:59-08:00"))')
+    assert run("DateFromNum([v])", v=value) == "1/1/2021 7:59:59 AM"
+    assert (value - 129699324000000000) % 10_000_000 == 0  # whole seconds from the documented anchor

@@ -4,7 +4,12 @@
 config is loaded) and returns an evaluator that runs per directory row.
 """
 
-from provisioning.engine.expressions.compiler import IGNORE, CompiledExpression, compile_expression
+from provisioning.engine.expressions.compiler import (
+    IGNORE,
+    CompiledExpression,
+    EvaluationError,
+    compile_expression,
+)
 from provisioning.engine.expressions.syntax import ExpressionError
 
-__all__ = ["IGNORE", "CompiledExpression", "ExpressionError", "compile_expression"]
+__all__ = ["IGNORE", "CompiledExpression", "EvaluationError", "ExpressionError", "compile_expression"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from provisioning.engine.expressions.dates import DateError
 from provisioning.engine.expressions.functions import FUNCTIONS, IGNORE, text
 from provisioning.engine.expressions.syntax import (
     Attr,
@@ -28,7 +30,7 @@ from provisioning.engine.expressions.syntax import (
 Evaluator = Callable[[Mapping[str, Any]], Any]
 TOP_LEVEL_ONLY = ("IgnoreFlowIfNullOrEmpty", "SelectUniqueValue")
 
-__all__ = ["IGNORE", "CompiledExpression", "compile_expression"]
+__all__ = ["IGNORE", "CompiledExpression", "EvaluationError", "compile_expression"]
 
 
 @dataclass
@@ -40,17 +42,32 @@ class CompiledExpression:
     nondeterministic: bool = False  # Guid() & co: a new value every evaluation
 
 
-def compile_expression(source: str) -> CompiledExpression:
+def compile_expression(source: str, clock: Callable[[], datetime] | None = None) -> CompiledExpression:
+    """``clock`` fixes what Now() returns (tests, ``provisioning expr --now``)."""
     tree = parse(source)
     result = CompiledExpression(source, lambda row: None)
-    result.evaluate = _Compiler(source, result).compile(tree, top=True)
+    body = _Compiler(source, result, clock).compile(tree, top=True)
+
+    def evaluate(row: Mapping[str, Any]) -> Any:
+        try:
+            value = body(row)
+        except (DateError, ValueError, TypeError, OverflowError) as exc:
+            raise EvaluationError(f"{source}: {exc}") from None
+        return text(value) if isinstance(value, datetime) else value  # DateTimes leave as Entra text
+
+    result.evaluate = evaluate
     return result
 
 
+class EvaluationError(ValueError):
+    """An expression that cannot be evaluated for one object's data (e.g. a date CDate cannot read)."""
+
+
 class _Compiler:
-    def __init__(self, source: str, result: CompiledExpression):
+    def __init__(self, source: str, result: CompiledExpression, clock: Callable[[], datetime] | None):
         self.source = source
         self.result = result
+        self.clock = clock
 
     def error(self, message: str, pos: int) -> ExpressionError:
         return ExpressionError(message, pos, self.source)
@@ -99,7 +116,7 @@ class _Compiler:
         self.result.redacts |= node.name == "Redact"
         self.result.nondeterministic |= function.nondeterministic
         args = [self.compile(arg) for arg in node.args]
-        impl = function.impl
+        impl = self.clock if node.name == "Now" and self.clock else function.impl
         return lambda row: impl(*[arg(row) for arg in args])
 
     def compare(self, node: Compare) -> Evaluator:

@@ -11,7 +11,10 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from provisioning.engine.expressions import dates
 
 # Letters that Unicode does not decompose into base letter + mark (Entra's NormalizeDiacritics table).
 _LETTERS = str.maketrans(
@@ -79,6 +82,8 @@ def text(value: Any) -> str | None:
         return "True" if value else "False"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, datetime):
+        return dates.render(value)
     return str(value)
 
 
@@ -212,7 +217,7 @@ FUNCTIONS: dict[str, Function] = {
     "AppRoleAssignmentsComplex": Function(1, 1, None),
     "BitAnd": Function(2, 2, bit_and),
     "CBool": Function(1, 1, truthy),
-    "CDate": Function(1, 1, None),
+    "CDate": Function(1, 1, dates.cdate),
     "Coalesce": Function(1, None, coalesce),
     "ConvertToBase64": Function(
         1, 1, _null_in(lambda s: base64.b64encode(text(s).encode("utf-16-le")).decode())
@@ -220,9 +225,9 @@ FUNCTIONS: dict[str, Function] = {
     "ConvertToUTF8Hex": Function(1, 1, _null_in(lambda s: text(s).encode("utf-8").hex().upper())),
     "Count": Function(1, 1, lambda s: len(_values(s))),
     "CStr": Function(1, 1, text),
-    "DateAdd": Function(3, 3, None),
-    "DateDiff": Function(3, 3, None),
-    "DateFromNum": Function(1, 1, None),
+    "DateAdd": Function(3, 3, dates.date_add),
+    "DateDiff": Function(3, 3, dates.date_diff),
+    "DateFromNum": Function(1, 1, dates.date_from_num),
     "FormatDateTime": Function(3, 4, None),
     "Guid": Function(0, 0, lambda: str(uuid.uuid4()), nondeterministic=True),
     "IgnoreFlowIfNullOrEmpty": Function(1, 1, lambda v: IGNORE if is_null_or_empty(v) else v),
@@ -238,8 +243,8 @@ FUNCTIONS: dict[str, Function] = {
     "Mid": Function(3, 3, mid),
     "NormalizeDiacritics": Function(1, 1, _null_in(normalize_diacritics)),
     "Not": Function(1, 1, lambda v: not truthy(v)),
-    "Now": Function(0, 0, None),
-    "NumFromDate": Function(1, 1, None),
+    "Now": Function(0, 0, lambda: datetime.now(UTC), nondeterministic=True),  # the compiler injects its clock
+    "NumFromDate": Function(1, 1, dates.num_from_date),
     "PCase": Function(1, 2, _null_in(p_case)),
     "RandomString": Function(5, 6, None),
     "Redact": Function(1, 1, lambda v: v),  # the compiler marks the mapping sensitive
