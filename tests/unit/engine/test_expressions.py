@@ -154,9 +154,9 @@ def test_ignore_flow_and_redact():
         ('Append([x] "a")', 12, "expected ',' or ')' in the arguments of Append"),
         ("Append([x], #)", 13, "unexpected character '#'"),
         (
-            'Replace([x], "a", , , "b", , )',
+            "SelectUniqueValue([a], [b])",
             1,
-            "Replace is an Entra function this version does not provide yet",
+            "SelectUniqueValue is an Entra function this version does not provide",
         ),
         ("Guid(1)", 1, "Guid takes 0 argument(s), got 1"),
     ],
@@ -312,3 +312,96 @@ def test_file_time_round_trips_through_workday_style_dates():
     value = run('NumFromDate(Join("", "2020-12-31", " 23:59:59-08:00"))')
     assert run("DateFromNum([v])", v=value) == "1/1/2021 7:59:59 AM"
     assert (value - 129699324000000000) % 10_000_000 == 0  # whole seconds from the documented anchor
+
+
+TEXT = [
+    (
+        'Replace([BusinessTitle],"Product Developer", , , "Software Engineer", , )',
+        {"BusinessTitle": "Product Developer"},
+        "Software Engineer",
+    ),
+    (
+        'Replace([UserID],"<username>", , , , , "<username>@contoso.com")',
+        {"UserID": "jsmith"},
+        "jsmith@contoso.com",
+    ),
+    (
+        'Replace([telephoneNumber], , "\\\\+(?<isdCode>\\\\d* )(?<phoneNumber>\\\\d{10})", '
+        ', "${phoneNumber}", , )',
+        {"telephoneNumber": "+91 9998887777"},
+        "9998887777",
+    ),
+    (
+        'Replace([AddressLineData], ,"(?<streetNumber>^\\\\d*)","streetNumber", "888", , )',
+        {"AddressLineData": "545 Tremont Street"},
+        "888 Tremont Street",
+    ),
+    (
+        'Replace([userPrincipalName], , "(?<Suffix>@(.)*)", "Suffix", "", , )',
+        {"userPrincipalName": "jsmith@contoso.com"},
+        "jsmith",
+    ),
+    (
+        'Replace([telephoneNumber], , "\\\\+(?<isdCode>\\\\d* )(?<phoneNumber>\\\\d{10})", '
+        '"phoneNumber" , , [mobile], )',
+        {"telephoneNumber": "", "mobile": "+91 8887779999"},
+        "8887779999",
+    ),
+    ('Replace([mailNickname], , "[a-zA-Z_]*", , "", , )', {"mailNickname": "john_doe72"}, "72"),
+    ('Replace([mail], "@contoso.com", , ,"", ,)', {"mail": "john.doe@contoso.com"}, "john.doe"),
+    # Entra's page shows "19998887777" here, which its own pattern cannot give: "+" is not in [()\s-]
+    ('Replace([mobile], , "[()\\\\s-]+", , "", , )', {"mobile": "+1 (999) 888-7777"}, "+19998887777"),
+    (
+        'FormatDateTime([extensionAttribute1], , "yyyyMMddHHmmss.fZ", "yyyy-MM-dd")',
+        {"extensionAttribute1": "20150123105347.1Z"},
+        "2015-01-23",
+    ),
+    (
+        'FormatDateTime([endDate], ,"M/d/yyyy hh:mm:ss tt","yyyy-MM-dd")',
+        {"endDate": "7/2/2021 03:33:38 PM"},
+        "2021-07-02",
+    ),
+    (
+        'FormatDateTime([d], "yyyy-MM-ddzzz", "dddd d MMMM yy, h:mm tt \'UTC\'zzz")',
+        {"d": "2020-12-31-08:00"},
+        "Thursday 31 December 20, 12:00 AM UTC-08:00",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expression", "row", "expected"), TEXT, ids=[t[0][:50] for t in TEXT])
+def test_documented_replace_and_format_examples(expression, row, expected):
+    assert run(expression, **row) == expected
+
+
+def test_workday_account_expires_example():
+    value = run(
+        'NumFromDate(Join("", FormatDateTime([ContractEndDate], ,"yyyy-MM-ddzzz", "yyyy-MM-dd"), '
+        '" 23:59:59-08:00"))',
+        ContractEndDate="2020-12-31-08:00",
+    )
+    assert run("DateFromNum([v])", v=value) == "1/1/2021 7:59:59 AM"
+
+
+def test_random_string_meets_its_minimums():
+    import string
+
+    for _ in range(50):
+        value = run('RandomString(10,2,2,2,1,"?,")')
+        assert len(value) == 10 and "?" not in value and "," not in value
+        assert sum(c.isdigit() for c in value) >= 2 and sum(c.isupper() for c in value) >= 2
+        assert sum(c.islower() for c in value) >= 1
+        assert sum(c not in string.ascii_letters + string.digits for c in value) >= 2
+    assert compile_expression("RandomString(6,3,0,0,3)").nondeterministic
+
+
+def test_bad_regex_and_bad_dates_are_reported():
+    from provisioning.engine.expressions import EvaluationError
+
+    with pytest.raises(ExpressionError, match="regexPattern is not a valid regular expression") as info:
+        compile_expression('Replace([x], , "(unclosed", , "", , )')
+    assert info.value.position == 15  # the pattern's opening quote
+    with pytest.raises(EvaluationError, match="does not have the format 'yyyy-MM-dd'"):
+        run('FormatDateTime([d], , "yyyy-MM-dd", "dd")', d="31/12/2020")
+    with pytest.raises(EvaluationError, match="minimums"):
+        run("RandomString(3,2,2,0,0)")

@@ -7,6 +7,7 @@ time instead of a failure in a cycle at 3 a.m.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from provisioning.engine.expressions.syntax import (
     Str,
     parse,
 )
+from provisioning.engine.expressions.text_functions import dotnet_regex
 
 Evaluator = Callable[[Mapping[str, Any]], Any]
 TOP_LEVEL_ONLY = ("IgnoreFlowIfNullOrEmpty", "SelectUniqueValue")
@@ -113,6 +115,13 @@ class _Compiler:
             raise self.error(f"{node.name} must be the outermost function of the expression", node.pos)
         if function.impl is None:
             raise self.error(f"{node.name} is an Entra function this version does not provide yet", node.pos)
+        if node.name == "Replace" and isinstance(node.args[2], Str):
+            try:
+                dotnet_regex(node.args[2].value)
+            except re.error as exc:
+                raise self.error(
+                    f"Replace's regexPattern is not a valid regular expression: {exc}", node.args[2].pos
+                ) from None
         self.result.redacts |= node.name == "Redact"
         self.result.nondeterministic |= function.nondeterministic
         args = [self.compile(arg) for arg in node.args]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from provisioning.engine.expressions import dates
+from provisioning.engine.expressions import dates, dotnet_format, text_functions
 
 # Letters that Unicode does not decompose into base letter + mark (Entra's NormalizeDiacritics table).
 _LETTERS = str.maketrans(
@@ -228,7 +228,7 @@ FUNCTIONS: dict[str, Function] = {
     "DateAdd": Function(3, 3, dates.date_add),
     "DateDiff": Function(3, 3, dates.date_diff),
     "DateFromNum": Function(1, 1, dates.date_from_num),
-    "FormatDateTime": Function(3, 4, None),
+    "FormatDateTime": Function(3, 4, dotnet_format.format_date_time),
     "Guid": Function(0, 0, lambda: str(uuid.uuid4()), nondeterministic=True),
     "IgnoreFlowIfNullOrEmpty": Function(1, 1, lambda v: IGNORE if is_null_or_empty(v) else v),
     "IIF": Function(3, 3, lambda condition, yes, no: yes if truthy(condition) else no),
@@ -246,10 +246,10 @@ FUNCTIONS: dict[str, Function] = {
     "Now": Function(0, 0, lambda: datetime.now(UTC), nondeterministic=True),  # the compiler injects its clock
     "NumFromDate": Function(1, 1, dates.num_from_date),
     "PCase": Function(1, 2, _null_in(p_case)),
-    "RandomString": Function(5, 6, None),
+    "RandomString": Function(5, 6, text_functions.random_string, nondeterministic=True),
     "Redact": Function(1, 1, lambda v: v),  # the compiler marks the mapping sensitive
     "RemoveDuplicates": Function(1, 1, remove_duplicates),
-    "Replace": Function(7, 7, None),
+    "Replace": Function(7, 7, text_functions.replace),
     "SelectUniqueValue": Function(2, None, None),
     "SingleAppRoleAssignment": Function(1, 1, None),
     "Split": Function(2, 2, _null_in(split)),
