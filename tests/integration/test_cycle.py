@@ -337,3 +337,56 @@ def test_expression_mappings_flow_to_the_app_and_redact_the_log(directory_db, sc
     changes = {m["path"]: m["new"] for m in entry["modified_properties"]}
     assert changes[f"{ENTERPRISE_USER_SCHEMA}:employeeNumber"] == "[redacted]"
     assert changes["displayName"] != "[redacted]"
+
+
+def test_a_scoping_filter_change_moves_users_out_of_and_back_into_scope(harness):
+    from provisioning.config.models import ScopingClause, ScopingFilterConfig
+
+    harness.cycle()
+    expected = harness.expected_wiki_users()
+    users = harness.config.users
+
+    def rescope(filters):
+        harness.config = harness.config.model_copy(
+            update={"users": users.model_copy(update={"scoping": filters})}
+        )
+
+    # only Engineering, or anyone in Project X / Y (memberOf by display name, nested and cyclic)
+    rescope(
+        [
+            ScopingFilterConfig(
+                clauses=[ScopingClause(attribute="department", operator="EQUALS", value="Engineering")]
+            ),
+            ScopingFilterConfig(
+                clauses=[ScopingClause(attribute="memberOf", operator="EQUALS", value="Project X")]
+            ),
+        ]
+    )
+    harness.cycle()
+    accounts = harness.scim_app.by_username()
+    from sqlalchemy import create_engine, text
+
+    with create_engine(f"sqlite:///{harness.directory}").connect() as conn:
+        project = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "select userPrincipalName from users u join group_members m on m.member_id = u.id "
+                    "where m.group_id in ('g-project-x', 'g-project-y')"
+                )
+            )
+        }
+    keep = {
+        upn for upn in expected.index if expected.loc[upn, "department"] == "Engineering" or upn in project
+    }
+    assert {upn for upn, a in accounts.items() if a["active"]} == keep
+    assert {upn for upn, a in accounts.items() if not a["active"]} == set(expected.index) - keep
+    reasons = {r["detail"] for r in harness.store.log("demo_wiki", "cycle-2")}
+    assert reasons == {"outside the scoping filters"}
+
+    rescope([])  # filters removed: everyone assigned is back, re-enabled, nobody created twice
+    harness.scim_app.proxy.reset()
+    harness.cycle()
+    accounts = harness.scim_app.by_username()
+    assert all(a["active"] for a in accounts.values()) and set(accounts) == set(expected.index)
+    assert harness.scim_app.proxy.count("POST") == 0

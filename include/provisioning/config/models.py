@@ -11,11 +11,12 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from provisioning.engine.directory_model import USER_ATTRIBUTES
 from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from provisioning.engine.scim_path import ScimPath, ScimPathError, parse_scim_path
+from provisioning.engine.scoping import Clause, ScopingFilter, compile_clause
 
 SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _DURATION_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
@@ -118,12 +119,35 @@ class MatchingRule(_Strict):
         return parse_scim_path(self.target).attribute.lower() not in CASE_INSENSITIVE_TARGETS
 
 
+class ScopingClause(_Strict):
+    attribute: str = Field(description="directory attribute, or memberOf (groups, nested, by id or name)")
+    operator: str = Field(description="Entra operator, e.g. EQUALS, REGEX MATCH, IS NOT NULL")
+    value: str | int | bool | None = None
+
+    @model_validator(mode="after")
+    def _works(self) -> ScopingClause:
+        compile_clause(self.attribute, self.operator, self.value)  # ValueError says what is wrong
+        return self
+
+    def compiled(self) -> Clause:
+        return compile_clause(self.attribute, self.operator, self.value)
+
+
+class ScopingFilterConfig(_Strict):
+    name: str = ""
+    clauses: list[ScopingClause] = Field(min_length=1, description="all must hold (AND)")
+
+
 Action = Literal["create", "update", "disable"]
 
 
 class UserProvisioning(_Strict):
     scope: Literal["assigned", "all"] = Field(
         "assigned", description="assigned: directly or via any group, nested included; all: every user"
+    )
+    scoping: list[ScopingFilterConfig] = Field(
+        default_factory=list,
+        description="any filter whose clauses all hold puts a user in scope (OR of ANDs)",
     )
     matching: list[MatchingRule] = Field(min_length=1, description="precedence order, first match wins")
     mappings: list[Mapping] = Field(min_length=1)
@@ -133,6 +157,12 @@ class UserProvisioning(_Strict):
     @classmethod
     def _types(cls, value: object) -> object:
         return [_infer_mapping_type(item) for item in value] if isinstance(value, list) else value
+
+    def scoping_filters(self) -> list[ScopingFilter]:
+        return [
+            ScopingFilter(f.name or f"filter {i + 1}", tuple(c.compiled() for c in f.clauses))
+            for i, f in enumerate(self.scoping)
+        ]
 
     def mapped_paths(self) -> dict[str, ScimPath]:
         return {m.path.text: m.path for m in self.mappings}
@@ -212,6 +242,15 @@ class AppConfig(_Strict):
                         f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)",
                     )
                 )
+        for i, scoping_filter in enumerate(self.users.scoping):
+            for j, clause in enumerate(scoping_filter.clauses):
+                if clause.attribute not in known | {"memberOf"}:
+                    found.append(
+                        (
+                            f"users.scoping[{i}].clauses[{j}].attribute",
+                            f"{clause.attribute!r} is not a directory attribute (or memberOf)",
+                        )
+                    )
         if "username" not in seen:
             found.append(("users.mappings", "a mapping to 'userName' is required (SCIM requires it)"))
         for index, rule in enumerate(self.users.matching):

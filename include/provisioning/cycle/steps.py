@@ -41,6 +41,8 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
         snapshot.assignments,
         snapshot.memberships,
         ctx.mappings,
+        ctx.filters,
+        dict(zip(snapshot.groups["id"], snapshot.groups["displayName"], strict=True)),
     )
     size = ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_users", [d.to_record() for d in desired])
     in_scope = sum(d.in_scope for d in desired)

@@ -37,3 +37,29 @@ def assigned_user_ids(app: str, assignments: pd.DataFrame, memberships: pd.DataF
     groups = expand_groups(mine.loc[mine["principal_type"] == "group", "principal_id"], memberships)
     user_members = memberships[(memberships["member_type"] == "user") & memberships["group_id"].isin(groups)]
     return direct | set(user_members["member_id"])
+
+
+def member_of(memberships: pd.DataFrame, group_names: dict[str, str]) -> dict[str, list[str]]:
+    """Every group each user is in, nested included, by id and by display name (``memberOf``)."""
+    parents: dict[str, list[str]] = defaultdict(list)
+    nested = memberships[memberships["member_type"] == "group"]
+    for parent, child in zip(nested["group_id"], nested["member_id"], strict=True):
+        parents[child].append(parent)
+    closure: dict[str, set[str]] = {}
+    result: dict[str, set[str]] = defaultdict(set)
+    users = memberships[memberships["member_type"] == "user"]
+    for group, user in zip(users["group_id"], users["member_id"], strict=True):
+        if group not in closure:
+            seen: set[str] = set()
+            frontier = [group]
+            while frontier:  # upwards through containing groups; cycles are harmless
+                current = frontier.pop()
+                if current not in seen:
+                    seen.add(current)
+                    frontier.extend(parents.get(current, ()))
+            closure[group] = seen
+        result[user] |= closure[group]
+    return {
+        user: sorted(groups) + sorted(group_names[g] for g in groups if g in group_names)
+        for user, groups in result.items()
+    }

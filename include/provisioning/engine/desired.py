@@ -8,12 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from provisioning.engine.assignments import assigned_user_ids
+from provisioning.engine.assignments import assigned_user_ids, member_of
 from provisioning.engine.mapping import CompiledMapping, MappingError, map_row, normalize_value
+from provisioning.engine.scoping import ScopingFilter, in_scope
 
 OUT_OF_SCOPE_NOT_ASSIGNED = "not assigned to the app"
 OUT_OF_SCOPE_DISABLED = "disabled in the directory"
 OUT_OF_SCOPE_DELETED = "deleted from the directory"
+OUT_OF_SCOPE_FILTERED = "outside the scoping filters"
 
 
 @dataclass
@@ -44,10 +46,16 @@ def desired_users(
     assignments: pd.DataFrame,
     memberships: pd.DataFrame,
     mappings: Sequence[CompiledMapping],
+    filters: Sequence[ScopingFilter] = (),
+    group_names: dict[str, str] | None = None,
 ) -> list[DesiredUser]:
     """Resolve scope and map attributes. Out-of-scope users carry no attributes: only their id matters."""
     assigned = assigned_user_ids(app, assignments, memberships) if scope == "assigned" else None
     records = users.astype(object).where(users.notna(), None).to_dict("records")
+    if any(clause.attribute == "memberOf" for f in filters for clause in f.clauses):
+        groups_of = member_of(memberships, group_names or {})
+        for row in records:
+            row["memberOf"] = groups_of.get(str(row["id"]), [])
     result = []
     for row in records:
         source_id = str(row["id"])
@@ -56,6 +64,8 @@ def desired_users(
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_NOT_ASSIGNED))
         elif not _enabled(row.get("accountEnabled")):
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_DISABLED))
+        elif not in_scope(filters, row):
+            result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_FILTERED))
         else:
             try:
                 result.append(DesiredUser(source_id, display, True, None, map_row(row, mappings)))

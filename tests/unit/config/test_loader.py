@@ -127,3 +127,27 @@ def test_shipped_demo_configs_are_valid():
     assert {p.stem for p in paths} == {"demo_wiki", "demo_crm"}
     for path in paths:
         load_app_config(path)
+
+
+def test_scoping_filters_are_validated_where_they_are_written(tmp_path):
+    text = (
+        GOOD
+        + """  scoping:
+    - name: sales
+      clauses:
+        - {attribute: department, operator: EQUALS, value: Sales}
+        - {attribute: employeeId, operator: Greater_Than, value: ten}
+    - clauses:
+        - {attribute: memberOf, operator: EQUALS, value: g-dept-sales}
+        - {attribute: costCentre, operator: IS NOT NULL}
+"""
+    )
+    found = problems(write(tmp_path, text))
+    assert ("users.scoping[0].clauses[1]", "Greater_Than compares integers: 'ten' is not an integer") in found
+    good = text.replace("value: ten", "value: 10")
+    found = problems(write(tmp_path, good))
+    assert found == [
+        ("users.scoping[1].clauses[1].attribute", "'costCentre' is not a directory attribute (or memberOf)")
+    ]
+    config = load_app_config(write(tmp_path, good.replace("costCentre", "jobTitle")))
+    assert [f.name for f in config.users.scoping_filters()] == ["sales", "filter 2"]

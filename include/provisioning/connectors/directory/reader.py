@@ -22,6 +22,7 @@ class DirectoryError(RuntimeError):
 @dataclass
 class DirectorySnapshot:
     users: pd.DataFrame
+    groups: pd.DataFrame  # id, displayName
     memberships: pd.DataFrame  # group_id, member_id, member_type
     assignments: pd.DataFrame  # app, principal_id, principal_type
 
@@ -31,6 +32,7 @@ class DirectoryReader:
         self.engine = engine
         self.relations = {
             "users": "users",
+            "groups": "groups",
             "group_members": "group_members",
             "app_assignments": "app_assignments",
         }
@@ -39,13 +41,14 @@ class DirectoryReader:
     def read(self, extra_user_attributes: list[str] | tuple[str, ...] = ()) -> DirectorySnapshot:
         users = self._read("users", [*USER_ATTRIBUTES, *extra_user_attributes])
         self._check_users(users)
+        groups = self._read("groups", ["id", "displayName"]).astype(str)
         memberships = self._read("group_members", ["group_id", "member_id", "member_type"])
         assignments = self._read("app_assignments", ["app", "principal_id", "principal_type"])
         for frame in (memberships, assignments):
             for name in frame.columns:
                 frame[name] = frame[name].astype(str)
         users["id"] = users["id"].astype(str)
-        return DirectorySnapshot(users, memberships, assignments)
+        return DirectorySnapshot(users, groups, memberships, assignments)
 
     def _read(self, relation: str, columns: list[str]) -> pd.DataFrame:
         name = self.relations[relation]
