@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from provisioning.config import ConfigError, app_config_paths, apps_dir, load_app_config
+from provisioning.config import ConfigError, app_config_path, app_config_paths, apps_dir, load_app_config
 from provisioning.engine.expressions import IGNORE, EvaluationError, ExpressionError, compile_expression
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.settings_import import import_settings
@@ -84,6 +84,21 @@ def evaluate(expression: str, source: str, now: str | None = None) -> int:
     return 0
 
 
+def preview_user(app: str, who: str, as_json: bool) -> int:
+    """Provision-on-demand preview from the Airflow connections of this environment."""
+    from provisioning.cycle.preview import PreviewError, preview, render
+    from provisioning.glue.resources import cycle_context
+
+    try:
+        config = load_app_config(app_config_path(app))
+        report = preview(cycle_context(config, "preview"), who)
+    except (ConfigError, PreviewError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=1, default=str, ensure_ascii=False) if as_json else render(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="provisioning", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     expr.add_argument(
         "--source", default="{}", help='JSON object of attributes, e.g. \'{"givenName": "Zoë"}\''
     )
+    show = commands.add_parser("preview", help="what a cycle would do for one user, writing nothing")
+    show.add_argument("app")
+    show.add_argument("user", help="directory id or userPrincipalName")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
     settings = commands.add_parser("import-settings", help="load an Astro-style airflow_settings.yaml")
     settings.add_argument("file", type=Path, nargs="?", default=Path("airflow_settings.yaml"))
     args = parser.parse_args(argv)
@@ -107,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate(folder, dags if dags.is_dir() else None)
     if args.command == "expr":
         return evaluate(args.expression, args.source, args.now)
+    if args.command == "preview":
+        return preview_user(args.app, args.user, args.json)
     if args.command == "import-settings":
         counts = import_settings(args.file, args.file.resolve().parent)
         print(f"imported {counts} from {args.file}")

@@ -47,3 +47,31 @@ def test_import_writes_the_metadata_db(airflow_db):
         assert conn.host == "http://127.0.0.1:18092" and conn.password == "demo-crm-token"
         assert session.query(Pool).filter_by(pool="provisioning_demo_wiki").one().slots == 2
         assert session.query(Variable).filter_by(key="provisioning_demo").one().val == "true"
+
+
+def test_preview_command_reads_airflow_connections(airflow_db, install_app, directory_db, scim_app):
+    import subprocess
+
+    from tests.conftest import demo_config
+
+    install_app(demo_config("demo_wiki"), directory=directory_db, scim=scim_app)
+    script = str(Path(sys.executable).parent / "provisioning")
+    result = subprocess.run(
+        [script, "preview", "demo_wiki", "u0000000", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["user"]["id"] == "u0000000" and report["action"]["action"] == "create"
+    assert scim_app.proxy.writes() == []
+    missing = subprocess.run(
+        [script, "preview", "demo_wiki", "nobody"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "no directory user" in missing.stderr
