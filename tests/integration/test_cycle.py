@@ -390,3 +390,27 @@ def test_a_scoping_filter_change_moves_users_out_of_and_back_into_scope(harness)
     accounts = harness.scim_app.by_username()
     assert all(a["active"] for a in accounts.values()) and set(accounts) == set(expected.index)
     assert harness.scim_app.proxy.count("POST") == 0
+
+
+def test_manager_is_the_managers_id_in_the_app(directory_db, scim_app, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db", app="demo_crm")
+    harness.cycle()  # managers are created in this cycle: not linked yet when the plan was made
+    second = harness.cycle()
+    accounts = scim_app.by_username()
+    by_directory_id = {
+        link_source: link.target_id for link_source, link in harness.store.links("demo_crm").items()
+    }
+    with create_engine(f"sqlite:///{directory_db}").connect() as conn:
+        managers = dict(conn.execute(text("select userPrincipalName, manager from users")).all())
+    with_manager = 0
+    for upn, account in accounts.items():
+        manager = (account.get(ENTERPRISE_USER_SCHEMA) or {}).get("manager")
+        expected = by_directory_id.get(managers[upn])
+        assert (manager or {}).get("value") == expected, upn
+        with_manager += expected is not None
+    assert with_manager > 0 and second["diff"]["counts"]["update"] == with_manager
+    scim_app.proxy.reset()
+    harness.cycle()
+    assert scim_app.proxy.writes() == []  # settled

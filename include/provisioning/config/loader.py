@@ -63,7 +63,7 @@ def _location(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif isinstance(previous, int) and part in ("direct", "constant", "expression"):
+        elif isinstance(previous, int) and part in ("direct", "constant", "expression", "none"):
             pass  # the union branch tag pydantic puts after a list index, not a field name
         elif not part.startswith("function-"):
             text += f".{part}" if text else part

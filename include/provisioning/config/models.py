@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from provisioning.engine.directory_model import USER_ATTRIBUTES
 from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
-from provisioning.engine.scim_path import ScimPath, ScimPathError, parse_scim_path
+from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA, ScimPath, ScimPathError, parse_scim_path
 from provisioning.engine.scoping import Clause, ScopingFilter, compile_clause
 
 SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
@@ -51,14 +51,19 @@ class _MappingBase(_Strict):
     apply: Literal["always", "on_create"] = "always"
     default: str | int | bool | None = Field(None, description="value used when the source is null")
     sensitive: bool = Field(False, description="redact values in the provisioning log")
+    clear_when_null: bool = Field(
+        False, description="a null value removes the attribute in the app (default: nulls are not sent)"
+    )
 
     @field_validator("target")
     @classmethod
     def _valid_path(cls, value: str) -> str:
         try:
-            parse_scim_path(value)
+            path = parse_scim_path(value)
         except ScimPathError as exc:
             raise ValueError(str(exc)) from None
+        if path.schema == ENTERPRISE_USER_SCHEMA and path.attribute == "manager" and not path.sub_attribute:
+            return f"{path.text}.value"  # SCIM's manager is complex: Entra-style targets address its value
         return value.strip()
 
     @property
@@ -74,6 +79,13 @@ class DirectMapping(_MappingBase):
 class ConstantMapping(_MappingBase):
     type: Literal["constant"] = "constant"
     value: str | int | bool
+
+
+class NoneMapping(_MappingBase):
+    """Entra's "None": the attribute is left alone, except that an empty one gets ``default``."""
+
+    type: Literal["none"] = "none"
+    default: str | int | bool = Field(description="set when the attribute is empty in the app")
 
 
 class ExpressionMapping(_MappingBase):
@@ -94,7 +106,9 @@ class ExpressionMapping(_MappingBase):
         return compile_expression(self.expression)
 
 
-Mapping = Annotated[DirectMapping | ConstantMapping | ExpressionMapping, Field(discriminator="type")]
+Mapping = Annotated[
+    DirectMapping | ConstantMapping | ExpressionMapping | NoneMapping, Field(discriminator="type")
+]
 
 
 def _infer_mapping_type(raw: object) -> object:

@@ -14,6 +14,7 @@ from provisioning.engine.desired import desired_users
 from provisioning.engine.mapping import REDACTED
 from provisioning.engine.matching import match_accounts, source_conflicts
 from provisioning.engine.plan import plan_users
+from provisioning.engine.references import resolve_references
 
 
 class PreviewError(LookupError):
@@ -105,8 +106,9 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
         matching = {"outcome": "not needed (not in scope)"}
     report["matching"] = matching
 
+    (resolved,) = resolve_references([desired], ctx.mappings, links)
     plan_links = {user_id: link} if link else {}
-    plan = plan_users([desired], plan_links, ctx.mappings, ctx.paths, ctx.config.users.actions)
+    plan = plan_users([resolved], plan_links, ctx.mappings, ctx.paths, ctx.config.users.actions)
     if matching["outcome"] == "conflict":
         report["action"] = {"action": "skip", "reason": matching["message"]}
     elif plan.skipped:

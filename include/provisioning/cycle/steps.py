@@ -20,6 +20,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.matching import is_active, match_accounts, snapshot_of, source_conflicts
 from provisioning.engine.plan import ACTIONS, CREATE, DISABLE, PATCH_SCHEMA, plan_users
+from provisioning.engine.references import resolve_references
 from provisioning.engine.scim_path import patch_operations
 from provisioning.state.store import OutboxRow, Outcome
 
@@ -120,10 +121,11 @@ def _find_accounts(app: AppConnector, ctx: CycleContext, attribute_sets: list[di
 
 def diff(ctx: CycleContext) -> dict[str, Any]:
     """Desired vs last applied -> the outbox. Counts per action plus sample users (the XCom)."""
-    desired = _desired(ctx)
+    links = ctx.store.links(ctx.app)
+    desired = resolve_references(_desired(ctx), ctx.mappings, links)
     plan = plan_users(
         desired,
-        ctx.store.links(ctx.app),
+        links,
         ctx.mappings,
         ctx.paths,
         ctx.config.users.actions,

@@ -28,6 +28,8 @@ class CompiledMapping:
     on_create_only: bool
     sensitive: bool
     expression: CompiledExpression | None = None
+    only_if_empty: bool = False  # Entra's None mapping: the default fills an empty attribute only
+    clear_when_null: bool = False
 
     def evaluate(self, row: dict[str, Any]) -> Any:
         if self.expression is not None:
@@ -55,6 +57,8 @@ def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
                 on_create_only=mapping.apply == "on_create",
                 sensitive=mapping.sensitive or bool(expression and expression.redacts),
                 expression=expression,
+                only_if_empty=mapping.type == "none",
+                clear_when_null=mapping.clear_when_null,
             )
         )
     return compiled

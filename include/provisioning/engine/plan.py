@@ -72,6 +72,8 @@ def plan_users(
     allowed = set(allowed)
     excluded = set(excluded)
     create_only = {m.target for m in mappings if m.on_create_only}
+    only_if_empty = {m.target for m in mappings if m.only_if_empty}
+    clear_when_null = [m.target for m in mappings if m.clear_when_null]
     sensitive = frozenset(m.target for m in mappings if m.sensitive)
     actions: list[PlannedAction] = []
     skipped: list[tuple[str, str, str, str]] = []
@@ -121,16 +123,26 @@ def plan_users(
             changes = {
                 path: value
                 for path, value in user.attributes.items()
-                if value is not None and path not in create_only and link.attributes.get(path) != value
+                if value is not None
+                and path not in create_only
+                and link.attributes.get(path) != value
+                and (path not in only_if_empty or link.attributes.get(path) in (None, ""))
             }
+            cleared = [
+                p
+                for p in clear_when_null
+                if user.attributes.get(p) is None and link.attributes.get(p) is not None
+            ]
             action = ENABLE if not link.active else UPDATE
-            if action == UPDATE and not changes:
+            if action == UPDATE and not changes and not cleared:
                 unchanged += 1
                 continue
             if UPDATE not in allowed:  # re-enabling is an update of `active`, as in Entra
                 not_allowed(user, action)
                 continue
-            ops = patch_operations(changes, link.attributes, paths)
+            ops = patch_operations(changes, link.attributes, paths) + [
+                {"op": "remove", "path": p} for p in cleared
+            ]
             if action == ENABLE:
                 ops.append({"op": "replace", "path": "active", "value": True})
             modified = [
@@ -141,6 +153,9 @@ def plan_users(
                 }
                 for p, v in changes.items()
             ]
+            modified += [
+                {"path": p, "old": redact(p, link.attributes.get(p), sensitive), "new": None} for p in cleared
+            ]
             if action == ENABLE:
                 modified.append({"path": "active", "old": False, "new": True})
             actions.append(
@@ -150,7 +165,7 @@ def plan_users(
                     user.display,
                     link.target_id,
                     {"schemas": [PATCH_SCHEMA], "Operations": ops},
-                    {**link.attributes, **changes},
+                    {**link.attributes, **changes, **dict.fromkeys(cleared)},
                     True,
                     modified,
                 )

@@ -94,3 +94,35 @@ def test_a_user_without_username_is_skipped_before_any_api_call():
     plan = plan_users([user("u1", userName=None), user("u2")], {}, MAPPINGS, PATHS, ALL)
     assert [a.source_id for a in plan.actions] == ["u2"]
     assert plan.skipped == [("u1", "u1@x", "MissingRequiredAttribute", "userName has no value")]
+
+
+def test_none_mapping_fills_only_an_empty_attribute_and_clear_when_null_removes():
+    from provisioning.config.models import NoneMapping
+
+    config = [
+        DirectMapping(target="userName", source="userPrincipalName"),
+        NoneMapping(target="locale", default="en-US"),
+        DirectMapping(target="title", source="jobTitle", clear_when_null=True),
+    ]
+    mappings = compile_mappings(config)
+    paths = {m.target: parse_scim_path(m.target) for m in config}
+    desired = DesiredUser("u1", "u1@x", True, None, {"userName": "u1@x", "locale": "en-US", "title": None})
+    plan = plan_users([desired], {}, mappings, paths, ALL)
+    assert plan.actions[0].payload["locale"] == "en-US" and "title" not in plan.actions[0].payload
+    # the app has a locale of its own: left alone; the title went null in the directory: removed
+    link = LinkState("a1", {"userName": "u1@x", "locale": "fr-FR", "title": "Dev"}, True)
+    (action,) = plan_users([desired], {"u1": link}, mappings, paths, ALL).actions
+    assert action.payload["Operations"] == [{"op": "remove", "path": "title"}]
+    assert action.modified == [{"path": "title", "old": "Dev", "new": None}]
+    assert action.attributes["title"] is None
+    # an empty locale gets the default
+    empty = LinkState("a1", {"userName": "u1@x", "locale": None, "title": None}, True)
+    (action,) = plan_users([desired], {"u1": empty}, mappings, paths, ALL).actions
+    assert action.payload["Operations"] == [{"op": "replace", "path": "locale", "value": "en-US"}]
+
+
+def test_manager_targets_are_normalised_to_the_value_sub_attribute():
+    from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA
+
+    mapping = DirectMapping(target=f"{ENTERPRISE_USER_SCHEMA}:manager", source="manager")
+    assert mapping.target == f"{ENTERPRISE_USER_SCHEMA}:manager.value"
