@@ -86,14 +86,24 @@ def evaluate(expression: str, source: str, now: str | None = None) -> int:
 
 def preview_user(app: str, who: str, as_json: bool) -> int:
     """Provision-on-demand preview from the Airflow connections of this environment."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from provisioning.connectors.directory.reader import DirectoryError
+    from provisioning.connectors.scim.errors import ScimError
     from provisioning.cycle.preview import PreviewError, preview, render
     from provisioning.glue.resources import cycle_context
 
     try:
         config = load_app_config(app_config_path(app))
         report = preview(cycle_context(config, "preview"), who)
-    except (ConfigError, PreviewError) as exc:
+    except (ConfigError, PreviewError, DirectoryError, ScimError) as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except AirflowNotFoundException as exc:
+        print(
+            f"{exc}: run this where the DAGs run (same AIRFLOW_HOME or AIRFLOW_CONN_* variables)",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(report, indent=1, default=str, ensure_ascii=False) if as_json else render(report))
     return 0

@@ -75,3 +75,14 @@ def test_preview_command_reads_airflow_connections(airflow_db, install_app, dire
         timeout=120,
     )
     assert missing.returncode == 2 and "no directory user" in missing.stderr
+    unconfigured = subprocess.run(
+        [script, "preview", "demo_crm", "u0000000"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROVISIONING_APPS_DIR": str(REPO / "include" / "apps")},
+        timeout=120,
+    )
+    assert unconfigured.returncode == 2
+    assert unconfigured.stderr.startswith(
+        "The conn_id `demo_directory` isn't defined: run this where the DAGs run"
+    )
