@@ -414,3 +414,37 @@ def test_manager_is_the_managers_id_in_the_app(directory_db, scim_app, tmp_path)
     scim_app.proxy.reset()
     harness.cycle()
     assert scim_app.proxy.writes() == []  # settled
+
+
+def test_select_unique_value_checks_the_app_and_the_cycle(harness):
+    from provisioning.config.models import ExpressionMapping
+    from provisioning.connectors.scim import ScimClient
+
+    unique = ExpressionMapping(
+        target="nickName",
+        apply="on_create",
+        expression=(
+            "SelectUniqueValue(ToLower(NormalizeDiacritics([givenName])), "
+            'ToLower(NormalizeDiacritics(Join(".", [givenName], [surname]))), [userPrincipalName])'
+        ),
+    )
+    users = harness.config.users
+    harness.config = harness.config.model_copy(
+        update={"users": users.model_copy(update={"mappings": [*users.mappings, unique]})}
+    )
+    with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:  # someone else has "ana"
+        client.create_user(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "other",
+                "nickName": "ana",
+            }
+        )
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    accounts = [a for a in harness.scim_app.users() if a["userName"] != "other"]
+    nick_names = [a["nickName"] for a in accounts]
+    assert len(nick_names) == len(set(nick_names)) == len(harness.expected_wiki_users())
+    assert "ana" in {a["nickName"] for a in harness.scim_app.users() if a["userName"] == "other"}
+    anas = [a for a in accounts if a["name"]["givenName"] == "Ana"]
+    assert anas and all(a["nickName"] != "ana" for a in anas)

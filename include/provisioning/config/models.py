@@ -240,6 +240,17 @@ class AppConfig(_Strict):
                             f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)",
                         )
                     )
+                if (
+                    "SelectUniqueValue(" in mapping.expression.replace(" ", "")
+                    and mapping.apply != "on_create"
+                ):
+                    found.append(
+                        (
+                            f"{where}.apply",
+                            "SelectUniqueValue only applies when an account is created: "
+                            "set 'apply: on_create'",
+                        )
+                    )
                 if compiled.nondeterministic and mapping.apply != "on_create":
                     found.append(
                         (
@@ -270,6 +281,16 @@ class AppConfig(_Strict):
         for index, rule in enumerate(self.users.matching):
             if rule.target.strip().lower() not in seen:
                 found.append((f"users.matching[{index}].target", f"{rule.target!r} is not a mapped target"))
+            elif any(
+                m.path.text.lower() == rule.target.strip().lower() and m.apply == "on_create"
+                for m in self.users.mappings
+            ):
+                found.append(
+                    (
+                        f"users.matching[{index}].target",
+                        f"{rule.target!r} is mapped only on create: it cannot match existing accounts",
+                    )
+                )
         return found
 
     @property

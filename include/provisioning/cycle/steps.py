@@ -123,6 +123,14 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     """Desired vs last applied -> the outbox. Counts per action plus sample users (the XCom)."""
     links = ctx.store.links(ctx.app)
     desired = resolve_references(_desired(ctx), ctx.mappings, links)
+    apps: list[AppConnector] = []
+
+    def is_taken(path: str, value: Any) -> bool:
+        """Whether the app has an account with this value (SelectUniqueValue); opened on first use."""
+        if not apps:
+            apps.append(ctx.open_app())
+        return bool(apps[0].find_users(ctx.paths[path].filter_name, str(value)))
+
     plan = plan_users(
         desired,
         links,
@@ -130,6 +138,7 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
         ctx.paths,
         ctx.config.users.actions,
         excluded=ctx.store.skipped_sources(ctx.app, ctx.cycle_id),
+        is_taken=is_taken,
     )
     ctx.store.write_plan(ctx.app, ctx.cycle_id, plan.actions)
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped)

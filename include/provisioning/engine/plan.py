@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
+from provisioning.engine.expressions import UNIQUE
 from provisioning.engine.mapping import CompiledMapping, redact
 from provisioning.engine.scim_path import ScimPath, build_resource, patch_operations
 
@@ -67,8 +68,10 @@ def plan_users(
     paths: dict[str, ScimPath],
     allowed: Iterable[str],
     excluded: Iterable[str] = (),
+    is_taken: Callable[[str, Any], bool] | None = None,
 ) -> Plan:
-    """Compute the actions. ``excluded`` are sources already settled this cycle (conflicts, skips)."""
+    """Compute the actions. ``excluded`` are sources already settled this cycle (conflicts, skips);
+    ``is_taken(path, value)`` tells whether the app already uses a SelectUniqueValue candidate."""
     allowed = set(allowed)
     excluded = set(excluded)
     create_only = {m.target for m in mappings if m.on_create_only}
@@ -79,6 +82,13 @@ def plan_users(
     skipped: list[tuple[str, str, str, str]] = []
     unchanged = 0
     seen: set[str] = set()
+    # values chosen by SelectUniqueValue in this cycle, and those our linked accounts hold already
+    chosen_values = {
+        (path, value)
+        for link in links.values()
+        for path, value in link.attributes.items()
+        if isinstance(value, str)
+    }
 
     def not_allowed(user: DesiredUser, action: str) -> None:
         skipped.append(
@@ -98,6 +108,32 @@ def plan_users(
                 not_allowed(user, CREATE)
                 continue
             values = {k: v for k, v in user.attributes.items() if v is not None}
+            unresolved = [k for k, v in values.items() if isinstance(v, dict) and UNIQUE in v]
+            for path in unresolved:
+                chosen = next(
+                    (
+                        c
+                        for c in values[path][UNIQUE]
+                        if (path, c) not in chosen_values and not (is_taken and is_taken(path, c))
+                    ),
+                    None,
+                )
+                if chosen is None:
+                    break
+                chosen_values.add((path, chosen))
+                values[path] = chosen
+            else:
+                unresolved = []
+            if unresolved:
+                skipped.append(
+                    (
+                        user.source_id,
+                        user.display,
+                        "UniqueValueUnavailable",
+                        f"every SelectUniqueValue candidate for {unresolved[0]} is already taken",
+                    )
+                )
+                continue
             missing = [
                 path
                 for path in paths

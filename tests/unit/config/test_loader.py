@@ -151,3 +151,19 @@ def test_scoping_filters_are_validated_where_they_are_written(tmp_path):
     ]
     config = load_app_config(write(tmp_path, good.replace("costCentre", "jobTitle")))
     assert [f.name for f in config.users.scoping_filters()] == ["sales", "filter 2"]
+
+
+def test_select_unique_value_is_create_only_and_never_a_matching_attribute(tmp_path):
+    unique = """SelectUniqueValue(Join("@", [givenName], "x.com"), Join("@", [surname], "x.com"))"""
+    text = GOOD.replace(
+        "{target: userType, value: Employee}", f"{{target: nickName, expression: '{unique}'}}"
+    )
+    assert (
+        "users.mappings[2].apply",
+        "SelectUniqueValue only applies when an account is created: set 'apply: on_create'",
+    ) in problems(write(tmp_path, text))
+    text = GOOD.replace("source: mail}", f"expression: '{unique}', apply: on_create}}").replace(
+        "{target: 'emails[type eq \"work\"].value', source: mail}", ""
+    )
+    found = dict(problems(write(tmp_path, text)))
+    assert "mapped only on create: it cannot match existing accounts" in found["users.matching[1].target"]

@@ -126,3 +126,37 @@ def test_manager_targets_are_normalised_to_the_value_sub_attribute():
 
     mapping = DirectMapping(target=f"{ENTERPRISE_USER_SCHEMA}:manager", source="manager")
     assert mapping.target == f"{ENTERPRISE_USER_SCHEMA}:manager.value"
+
+
+def test_select_unique_value_takes_the_first_free_candidate():
+    from provisioning.config.models import ExpressionMapping
+
+    config = [
+        DirectMapping(target="userName", source="userPrincipalName"),
+        ExpressionMapping(
+            target="nickName",
+            apply="on_create",
+            expression=(
+                'SelectUniqueValue(Join(".", [givenName], [surname]), '
+                'Join(".", Mid([givenName], 1, 1), [surname]), Join(".", Mid([givenName], 1, 2), [surname]))'
+            ),
+        ),
+    ]
+    mappings = compile_mappings(config)
+    paths = {m.target: parse_scim_path(m.target) for m in config}
+    rows = [{"userPrincipalName": f"u{i}@x", "givenName": "John", "surname": "Smith"} for i in range(4)]
+    desired = [
+        DesiredUser(f"u{i}", f"u{i}@x", True, None, {m.target: m.evaluate(r) for m in mappings})
+        for i, r in enumerate(rows)
+    ]
+    in_app = {"John.Smith"}  # taken in the app, not by one of our links
+    plan = plan_users(desired, {}, mappings, paths, ALL, is_taken=lambda path, value: value in in_app)
+    assert [a.payload["nickName"] for a in plan.actions] == ["J.Smith", "Jo.Smith"]  # then none left
+    assert [(s[0], s[2]) for s in plan.skipped] == [
+        ("u2", "UniqueValueUnavailable"),
+        ("u3", "UniqueValueUnavailable"),
+    ]
+    # a value one of our linked accounts holds counts as taken too, without asking the app
+    links = {"x": LinkState("ax", {"userName": "x@x", "nickName": "J.Smith"}, True)}
+    plan = plan_users(desired[:1], links, mappings, paths, ALL, is_taken=lambda path, value: value in in_app)
+    assert plan.actions[0].payload["nickName"] == "Jo.Smith"

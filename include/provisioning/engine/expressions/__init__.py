@@ -10,6 +10,14 @@ from provisioning.engine.expressions.compiler import (
     EvaluationError,
     compile_expression,
 )
+from provisioning.engine.expressions.functions import UNIQUE
 from provisioning.engine.expressions.syntax import ExpressionError
 
-__all__ = ["IGNORE", "CompiledExpression", "EvaluationError", "ExpressionError", "compile_expression"]
+__all__ = [
+    "IGNORE",
+    "UNIQUE",
+    "CompiledExpression",
+    "EvaluationError",
+    "ExpressionError",
+    "compile_expression",
+]

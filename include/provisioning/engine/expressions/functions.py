@@ -45,6 +45,8 @@ class _Ignore:
 
 
 IGNORE = _Ignore()
+# SelectUniqueValue's result: candidates in order, resolved against the app when the account is created.
+UNIQUE = "$selectUniqueValue"
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,9 @@ FUNCTIONS: dict[str, Function] = {
     "Redact": Function(1, 1, lambda v: v),  # the compiler marks the mapping sensitive
     "RemoveDuplicates": Function(1, 1, remove_duplicates),
     "Replace": Function(7, 7, text_functions.replace),
-    "SelectUniqueValue": Function(2, None, None),
+    "SelectUniqueValue": Function(
+        2, None, lambda *candidates: {UNIQUE: [c for c in candidates if c not in (None, "")]}
+    ),
     "SingleAppRoleAssignment": Function(1, 1, None),
     "Split": Function(2, 2, _null_in(split)),
     "StripSpaces": Function(1, 1, _null_in(lambda s: text(s).replace(" ", ""))),
