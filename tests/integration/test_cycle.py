@@ -448,3 +448,40 @@ def test_select_unique_value_checks_the_app_and_the_cycle(harness):
     assert "ana" in {a["nickName"] for a in harness.scim_app.users() if a["userName"] == "other"}
     anas = [a for a in accounts if a["name"]["givenName"] == "Ana"]
     assert anas and all(a["nickName"] != "ana" for a in anas)
+
+
+def test_app_roles_flow_as_scim_roles(directory_db, scim_app, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db", app="demo_crm")
+    harness.cycle()
+    with create_engine(f"sqlite:///{directory_db}").connect() as conn:
+        project_x = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "select u.userPrincipalName from users u join group_members m on m.member_id = u.id "
+                    "where m.group_id in ('g-project-x', 'g-project-y')"
+                )
+            )
+        }
+        business = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "select userPrincipalName from users "
+                    "where department in ('Sales', 'Marketing', 'Finance')"
+                )
+            )
+        }
+    seen = set()
+    for upn, account in scim_app.by_username().items():
+        roles = {r["value"] for r in account.get("roles", [])}
+        expected = {"Admin"} if upn in project_x else set()
+        expected |= {"User"} if upn in business else set()
+        assert roles == expected, upn
+        assert all(
+            r["primary"] is False and r["type"] == "WindowsAzureActiveDirectoryRole" for r in account["roles"]
+        )
+        seen |= roles
+    assert seen == {"Admin", "User"}

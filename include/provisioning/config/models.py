@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from provisioning.engine.directory_model import USER_ATTRIBUTES
+from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, USER_ATTRIBUTES
 from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA, ScimPath, ScimPathError, parse_scim_path
 from provisioning.engine.scoping import Clause, ScopingFilter, compile_clause
@@ -231,7 +231,7 @@ class AppConfig(_Strict):
                 found.append((f"{where}.target", "'active' is managed by the provisioning lifecycle"))
             if isinstance(mapping, ExpressionMapping):
                 compiled = mapping.compiled
-                unknown = sorted(compiled.attributes - known)
+                unknown = sorted(compiled.attributes - known - set(COMPUTED_ATTRIBUTES))
                 if unknown:
                     found.append(
                         (

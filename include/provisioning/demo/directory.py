@@ -163,13 +163,15 @@ def build(engine: Engine, users: int = 3000, seed: int = 7) -> dict[str, int]:
         )
     assignments = [
         {"app": "demo_wiki", "principal_id": "g-division-tech", "principal_type": "group"},
-        {"app": "demo_crm", "principal_id": "g-division-business", "principal_type": "group"},
-        {"app": "demo_crm", "principal_id": "g-project-x", "principal_type": "group"},
+        {"app": "demo_crm", "principal_id": "g-division-business", "principal_type": "group", "role": "User"},
+        {"app": "demo_crm", "principal_id": "g-project-x", "principal_type": "group", "role": "Admin"},
     ]
     assignments += [
         {"app": "demo_wiki", "principal_id": user_id(i), "principal_type": "user"}
         for i in range(3, min(users, 60), 10)
     ]
+    for row in assignments:  # one bulk insert takes its columns from the first row: give every row a role
+        row.setdefault("role", None)
     with engine.begin() as conn:
         for table in (schema.app_assignments, schema.group_members, schema.groups, schema.users):
             conn.execute(delete(table))

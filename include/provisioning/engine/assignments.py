@@ -63,3 +63,21 @@ def member_of(memberships: pd.DataFrame, group_names: dict[str, str]) -> dict[st
         user: sorted(groups) + sorted(group_names[g] for g in groups if g in group_names)
         for user, groups in result.items()
     }
+
+
+def app_roles(app: str, assignments: pd.DataFrame, memberships: pd.DataFrame) -> dict[str, list[str]]:
+    """The app roles of each user (``appRoleAssignments``): from direct assignments and from
+    assigned groups at any depth; sorted, so the same roles always give the same value."""
+    if "role" not in assignments.columns:
+        return {}
+    mine = assignments[(assignments["app"] == app) & assignments["role"].notna()]
+    roles: dict[str, set[str]] = defaultdict(set)
+    users = memberships[memberships["member_type"] == "user"]
+    for principal, kind, role in zip(mine["principal_id"], mine["principal_type"], mine["role"], strict=True):
+        if kind == "user":
+            roles[principal].add(str(role))
+            continue
+        groups = expand_groups([principal], memberships)
+        for user in users.loc[users["group_id"].isin(groups), "member_id"]:
+            roles[user].add(str(role))
+    return {user: sorted(values) for user, values in roles.items()}

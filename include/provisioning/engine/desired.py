@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from provisioning.engine.assignments import assigned_user_ids, member_of
+from provisioning.engine.assignments import app_roles, assigned_user_ids, member_of
 from provisioning.engine.mapping import CompiledMapping, MappingError, map_row, normalize_value
 from provisioning.engine.scoping import ScopingFilter, in_scope
 
@@ -52,6 +52,13 @@ def desired_users(
     """Resolve scope and map attributes. Out-of-scope users carry no attributes: only their id matters."""
     assigned = assigned_user_ids(app, assignments, memberships) if scope == "assigned" else None
     records = users.astype(object).where(users.notna(), None).to_dict("records")
+    if any(
+        m.source == "appRoleAssignments" or (m.expression and "appRoleAssignments" in m.expression.attributes)
+        for m in mappings
+    ):
+        roles = app_roles(app, assignments, memberships)
+        for row in records:
+            row["appRoleAssignments"] = roles.get(str(row["id"]), [])
     if any(clause.attribute == "memberOf" for f in filters for clause in f.clauses):
         groups_of = member_of(memberships, group_names or {})
         for row in records:

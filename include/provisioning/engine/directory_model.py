@@ -22,3 +22,6 @@ USER_ATTRIBUTES: tuple[str, ...] = (
 GROUP_ATTRIBUTES: tuple[str, ...] = ("id", "displayName", "description", "updatedAt")
 
 PRINCIPAL_TYPES: tuple[str, ...] = ("user", "group")
+
+# Computed per user and app, readable by expressions and scoping filters.
+COMPUTED_ATTRIBUTES: tuple[str, ...] = ("memberOf", "appRoleAssignments")

@@ -44,6 +44,13 @@ class ScimPath:
         return self.filter_attribute is not None
 
     @property
+    def filter_literal(self) -> str | bool | None:
+        """The filter value as the element holds it: ``primary eq "True"`` is the boolean true."""
+        if self.filter_value is not None and self.filter_value.lower() in ("true", "false"):
+            return self.filter_value.lower() == "true"
+        return self.filter_value
+
+    @property
     def filter_name(self) -> str:
         """The attribute as a SCIM filter names it: ``emails.value`` for ``emails[type eq "work"].value``."""
         name = f"{self.attribute}.{self.sub_attribute}" if self.sub_attribute else self.attribute
@@ -63,7 +70,7 @@ class ScimPath:
                 if not isinstance(item, dict):
                     continue
                 found = _get_ci(item, self.filter_attribute)
-                if isinstance(found, str) and found.lower() == wanted:
+                if found is not None and str(found).lower() == wanted:
                     return _get_ci(item, self.sub_attribute) if self.sub_attribute else item
             return None
         if self.sub_attribute:
@@ -82,10 +89,10 @@ class ScimPath:
         if self.filter_attribute is not None:
             items = container.setdefault(self.attribute, [])
             for item in items:
-                if item.get(self.filter_attribute) == self.filter_value:
+                if item.get(self.filter_attribute) == self.filter_literal:
                     break
             else:
-                item = {self.filter_attribute: self.filter_value}
+                item = {self.filter_attribute: self.filter_literal}
                 items.append(item)
             if self.sub_attribute:
                 item[self.sub_attribute] = value
@@ -167,7 +174,7 @@ def patch_operations(
             key = (path.schema, path.attribute, path.filter_attribute, path.filter_value)
             element = new_elements.get(key)
             if element is None:
-                element = new_elements[key] = {path.filter_attribute: path.filter_value}
+                element = new_elements[key] = {path.filter_attribute: path.filter_literal}
                 target = f"{path.schema}:{path.attribute}" if path.schema else path.attribute
                 operations.append({"op": "add", "path": target, "value": [element]})
             element[path.sub_attribute] = value

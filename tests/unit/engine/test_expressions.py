@@ -154,11 +154,6 @@ def test_ignore_flow_and_redact():
         ("[x] [y]", 5, "expected the end of the expression, found '[y]'"),
         ('Append([x] "a")', 12, "expected ',' or ')' in the arguments of Append"),
         ("Append([x], #)", 13, "unexpected character '#'"),
-        (
-            "SingleAppRoleAssignment([r])",
-            1,
-            "SingleAppRoleAssignment is an Entra function this version does not provide",
-        ),
         ("Guid(1)", 1, "Guid takes 0 argument(s), got 1"),
     ],
 )
@@ -406,3 +401,65 @@ def test_bad_regex_and_bad_dates_are_reported():
         run('FormatDateTime([d], , "yyyy-MM-dd", "dd")', d="31/12/2020")
     with pytest.raises(EvaluationError, match="minimums"):
         run("RandomString(3,2,2,0,0)")
+
+
+def test_app_role_functions():
+    roles = ["Admin", "User"]
+    assert run("SingleAppRoleAssignment([appRoleAssignments])", appRoleAssignments=roles) == "Admin"
+    assert run("AppRoleAssignmentsComplex([appRoleAssignments])", appRoleAssignments=roles) == [
+        {"primary": False, "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Admin"},
+        {"primary": False, "type": "WindowsAzureActiveDirectoryRole", "display": "User", "value": "User"},
+    ]
+    assert run("AppRoleAssignmentsComplex([appRoleAssignments])", appRoleAssignments=[]) is None
+    assert run("SingleAppRoleAssignment([appRoleAssignments])") is None
+
+
+def test_every_function_of_entras_list_is_provided():
+    from provisioning.engine.expressions.functions import FUNCTIONS
+
+    entra = [
+        "Append",
+        "AppRoleAssignmentsComplex",
+        "BitAnd",
+        "CBool",
+        "CDate",
+        "Coalesce",
+        "ConvertToBase64",
+        "ConvertToUTF8Hex",
+        "Count",
+        "CStr",
+        "DateAdd",
+        "DateDiff",
+        "DateFromNum",
+        "FormatDateTime",
+        "Guid",
+        "IgnoreFlowIfNullOrEmpty",
+        "IIF",
+        "InStr",
+        "IsNull",
+        "IsNullOrEmpty",
+        "IsPresent",
+        "IsString",
+        "Item",
+        "Join",
+        "Left",
+        "Mid",
+        "NormalizeDiacritics",
+        "Not",
+        "Now",
+        "NumFromDate",
+        "PCase",
+        "RandomString",
+        "Redact",
+        "RemoveDuplicates",
+        "Replace",
+        "SelectUniqueValue",
+        "SingleAppRoleAssignment",
+        "Split",
+        "StripSpaces",
+        "Switch",
+        "ToLower",
+        "ToUpper",
+        "Word",
+    ]
+    assert len(entra) == 43 and set(entra) <= set(FUNCTIONS)

@@ -43,17 +43,21 @@ class DirectoryReader:
         self._check_users(users)
         groups = self._read("groups", ["id", "displayName"]).astype(str)
         memberships = self._read("group_members", ["group_id", "member_id", "member_type"])
-        assignments = self._read("app_assignments", ["app", "principal_id", "principal_type"])
+        assignments = self._read(
+            "app_assignments", ["app", "principal_id", "principal_type"], optional=["role"]
+        )
         for frame in (memberships, assignments):
-            for name in frame.columns:
-                frame[name] = frame[name].astype(str)
+            for name in ("group_id", "member_id", "member_type", "app", "principal_id", "principal_type"):
+                if name in frame.columns:
+                    frame[name] = frame[name].astype(str)
         users["id"] = users["id"].astype(str)
         return DirectorySnapshot(users, groups, memberships, assignments)
 
-    def _read(self, relation: str, columns: list[str]) -> pd.DataFrame:
+    def _read(self, relation: str, columns: list[str], optional: list[str] | None = None) -> pd.DataFrame:
         name = self.relations[relation]
         schema, _, table_name = name.rpartition(".")
-        self._check_columns(name, schema or None, table_name, columns)
+        present = self._check_columns(name, schema or None, table_name, columns)
+        columns = columns + [c for c in optional or [] if c in present]
         query = select(*[column(c) for c in columns]).select_from(table(table_name, schema=schema or None))
         try:
             with self.engine.connect() as conn:
@@ -64,7 +68,7 @@ class DirectoryReader:
                 f"cannot read directory relation {name!r} (columns {', '.join(columns)}): {cause}"
             ) from None
 
-    def _check_columns(self, name: str, schema: str | None, table_name: str, columns: list[str]) -> None:
+    def _check_columns(self, name: str, schema: str | None, table_name: str, columns: list[str]) -> set[str]:
         """Look before selecting: SQLite reads a quoted name that is no column as a string literal,
         which would silently give every user the column's name as its value."""
         try:
@@ -80,6 +84,7 @@ class DirectoryReader:
                 f"directory relation {name!r} lacks column(s) {', '.join(missing)} "
                 f"(it has {', '.join(sorted(present))}; see docs/directory.md)"
             )
+        return present
 
     def _check_users(self, users: pd.DataFrame) -> None:
         name = self.relations["users"]

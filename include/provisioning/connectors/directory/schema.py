@@ -50,5 +50,6 @@ app_assignments = Table(
     Column("app", String(64), nullable=False, comment="app name as in include/apps/<app>.yaml"),
     Column("principal_id", String(64), nullable=False),
     Column("principal_type", String(8), nullable=False, comment="'user' or 'group'"),
+    Column("role", String(128), comment="optional app role value ([appRoleAssignments] in expressions)"),
     Index("ix_app_assignments_app", "app"),
 )

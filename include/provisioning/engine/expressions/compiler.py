@@ -113,8 +113,6 @@ class _Compiler:
             )
         if node.name in TOP_LEVEL_ONLY and not top:
             raise self.error(f"{node.name} must be the outermost function of the expression", node.pos)
-        if function.impl is None:
-            raise self.error(f"{node.name} is an Entra function this version does not provide yet", node.pos)
         if node.name == "Replace" and isinstance(node.args[2], Str):
             try:
                 dotnet_regex(node.args[2].value)

@@ -53,7 +53,7 @@ UNIQUE = "$selectUniqueValue"
 class Function:
     min_args: int
     max_args: int | None  # None: repeating
-    impl: Callable[..., Any] | None  # None: recognised, not available yet
+    impl: Callable[..., Any]
     even_args: bool = False
     nondeterministic: bool = False
 
@@ -210,13 +210,24 @@ def remove_duplicates(source: Any) -> Any:
     return None if source is None else list(dict.fromkeys(_values(source)))
 
 
+def app_role_assignments_complex(roles: Any) -> list[dict[str, Any]] | None:
+    """SCIM ``roles`` as Entra sends them on create (primary false, typed); we send the same on update."""
+    values = _values(roles)
+    if not values:
+        return None
+    return [
+        {"primary": False, "type": "WindowsAzureActiveDirectoryRole", "display": r, "value": r}
+        for r in values
+    ]
+
+
 def is_null_or_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
 FUNCTIONS: dict[str, Function] = {
     "Append": Function(2, 2, append),
-    "AppRoleAssignmentsComplex": Function(1, 1, None),
+    "AppRoleAssignmentsComplex": Function(1, 1, app_role_assignments_complex),
     "BitAnd": Function(2, 2, bit_and),
     "CBool": Function(1, 1, truthy),
     "CDate": Function(1, 1, dates.cdate),
@@ -255,7 +266,7 @@ FUNCTIONS: dict[str, Function] = {
     "SelectUniqueValue": Function(
         2, None, lambda *candidates: {UNIQUE: [c for c in candidates if c not in (None, "")]}
     ),
-    "SingleAppRoleAssignment": Function(1, 1, None),
+    "SingleAppRoleAssignment": Function(1, 1, lambda roles: next(iter(_values(roles)), None)),
     "Split": Function(2, 2, _null_in(split)),
     "StripSpaces": Function(1, 1, _null_in(lambda s: text(s).replace(" ", ""))),
     "Switch": Function(4, None, switch, even_args=True),
