@@ -45,6 +45,11 @@ class Harness:
         with create_engine(f"sqlite:///{self.directory}").begin() as conn:
             conn.execute(text(statement), params)
 
+    def upns(self, query: str) -> set[str]:
+        """The first column of a query on the directory, as a set (userPrincipalNames, usually)."""
+        with create_engine(f"sqlite:///{self.directory}").connect() as conn:
+            return {row[0] for row in conn.execute(text(query))}
+
     def expected_wiki_users(self) -> pd.DataFrame:
         """The oracle, written independently of the engine: enabled users of the tech division's
         departments plus the directly assigned ones (the demo directory's documented layout)."""

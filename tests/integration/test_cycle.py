@@ -364,18 +364,10 @@ def test_a_scoping_filter_change_moves_users_out_of_and_back_into_scope(harness)
     )
     harness.cycle()
     accounts = harness.scim_app.by_username()
-    from sqlalchemy import create_engine, text
-
-    with create_engine(f"sqlite:///{harness.directory}").connect() as conn:
-        project = {
-            r[0]
-            for r in conn.execute(
-                text(
-                    "select userPrincipalName from users u join group_members m on m.member_id = u.id "
-                    "where m.group_id in ('g-project-x', 'g-project-y')"
-                )
-            )
-        }
+    project = harness.upns(
+        "select userPrincipalName from users u join group_members m on m.member_id = u.id "
+        "where m.group_id in ('g-project-x', 'g-project-y')"
+    )
     keep = {
         upn for upn in expected.index if expected.loc[upn, "department"] == "Engineering" or upn in project
     }
@@ -451,29 +443,15 @@ def test_select_unique_value_checks_the_app_and_the_cycle(harness):
 
 
 def test_app_roles_flow_as_scim_roles(directory_db, scim_app, tmp_path):
-    from sqlalchemy import create_engine, text
-
     harness = Harness(directory_db, scim_app, tmp_path / "state.db", app="demo_crm")
     harness.cycle()
-    with create_engine(f"sqlite:///{directory_db}").connect() as conn:
-        project_x = {
-            r[0]
-            for r in conn.execute(
-                text(
-                    "select u.userPrincipalName from users u join group_members m on m.member_id = u.id "
-                    "where m.group_id in ('g-project-x', 'g-project-y')"
-                )
-            )
-        }
-        business = {
-            r[0]
-            for r in conn.execute(
-                text(
-                    "select userPrincipalName from users "
-                    "where department in ('Sales', 'Marketing', 'Finance')"
-                )
-            )
-        }
+    project_x = harness.upns(
+        "select u.userPrincipalName from users u join group_members m on m.member_id = u.id "
+        "where m.group_id in ('g-project-x', 'g-project-y')"
+    )
+    business = harness.upns(
+        "select userPrincipalName from users where department in ('Sales', 'Marketing', 'Finance')"
+    )
     seen = set()
     for upn, account in scim_app.by_username().items():
         roles = {r["value"] for r in account.get("roles", [])}
