@@ -82,13 +82,16 @@ def plan_users(
     skipped: list[tuple[str, str, str, str]] = []
     unchanged = 0
     seen: set[str] = set()
-    # values chosen by SelectUniqueValue in this cycle, and those our linked accounts hold already
-    chosen_values = {
-        (path, value)
-        for link in links.values()
-        for path, value in link.attributes.items()
-        if isinstance(value, str)
-    }
+    # per SelectUniqueValue target: values our linked accounts hold and values chosen this cycle;
+    # built on first use, so cycles without SelectUniqueValue pay nothing
+    taken_by_path: dict[str, set[str]] = {}
+
+    def taken_here(path: str) -> set[str]:
+        if path not in taken_by_path:
+            taken_by_path[path] = {
+                v for link in links.values() if isinstance(v := link.attributes.get(path), str)
+            }
+        return taken_by_path[path]
 
     def not_allowed(user: DesiredUser, action: str) -> None:
         skipped.append(
@@ -114,13 +117,13 @@ def plan_users(
                     (
                         c
                         for c in values[path][UNIQUE]
-                        if (path, c) not in chosen_values and not (is_taken and is_taken(path, c))
+                        if c not in taken_here(path) and not (is_taken and is_taken(path, c))
                     ),
                     None,
                 )
                 if chosen is None:
                     break
-                chosen_values.add((path, chosen))
+                taken_here(path).add(chosen)
                 values[path] = chosen
             else:
                 unresolved = []
