@@ -87,7 +87,7 @@ def seed_existing_accounts(settings: dict) -> None:
             }
             # a third were created by hand under another user name: they match by e-mail
             user["userName"] = f"legacy-{n}" if n % 3 == 0 else row.userPrincipalName.upper()
-            client.create_user(user)
+            client.create_resource("user", user)
     print(f"  seeded {len(people)} pre-existing CRM accounts (the first cycle links them)")
 
 

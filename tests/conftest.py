@@ -65,7 +65,7 @@ class ScimApp:
         from provisioning.connectors.scim import ScimClient
 
         with ScimClient(self.server.url, self.token) as client:
-            return list(client.list_users())
+            return list(client.list_resources("user"))
 
     def by_username(self) -> dict[str, dict]:
         return {u["userName"]: u for u in self.users()}

@@ -36,6 +36,7 @@ def test_dag_runs_provision_then_make_zero_writes_then_patch_one_change(wiki, di
         "update": 0,
         "enable": 0,
         "disable": 0,
+        "delete": 0,
         "unchanged": 0,
         "skipped": 0,
     }

@@ -31,8 +31,12 @@ def test_the_shipped_dags_folder_gives_one_dag_per_app_config(monkeypatch):
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert "provisioning" in dag.tags and "demo" in dag.tags
     assert "scim_demo_wiki" in dag.doc_md and "userPrincipalName" in dag.doc_md
-    assert dag.get_task("report").trigger_rule == "all_done"
+    assert (
+        dag.get_task("report").trigger_rule == "none_skipped"
+    )  # runs after failures, not after a quarantine skip
     assert dag.get_task("apply").retries == 2
+    assert {t.pool for t in dag.tasks} == {"provisioning_demo_wiki"}  # the pool in airflow_settings.yaml
+    assert dag.params["allow_deletions"] is False and dag.params["restart"] is False
     assert dag.schedule == "*/10 * * * *"
     from datetime import timedelta
 

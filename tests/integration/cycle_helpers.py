@@ -11,7 +11,7 @@ from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
 from provisioning.cycle import steps
-from provisioning.cycle.context import CycleContext
+from provisioning.cycle.context import CycleContext, RunOptions
 from provisioning.state import StateStore
 
 STEPS = (steps.extract_assignments, steps.match, steps.diff, steps.apply, steps.report)
@@ -26,6 +26,7 @@ class Harness:
         self.store = StateStore(f"sqlite:///{state}")
         self.store.create_schema()
         self.cycles = 0
+        self.options = RunOptions()
 
     def context(self, cycle_id: str) -> CycleContext:
         return CycleContext(
@@ -34,12 +35,16 @@ class Harness:
             self.store,
             lambda: DirectoryReader(create_engine(f"sqlite:///{self.directory}")),
             lambda: ScimClient(self.scim_app.url, self.scim_app.token, backoff_initial=0.01, max_retries=2),
+            self.options,
         )
 
     def cycle(self) -> dict:
         self.cycles += 1
         ctx = self.context(f"cycle-{self.cycles}")
-        return {step.__name__: step(ctx) for step in STEPS}
+        try:
+            return {step.__name__: step(ctx) for step in STEPS}
+        except steps.CycleSkipped as skipped:
+            return {"skipped": str(skipped)}
 
     def sql(self, statement: str, **params) -> None:
         with create_engine(f"sqlite:///{self.directory}").begin() as conn:

@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from provisioning.cycle.context import RunOptions
 from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA
 from tests.integration.cycle_helpers import Harness
 
@@ -123,21 +124,23 @@ def test_existing_accounts_are_matched_not_duplicated(harness):
     upn_a, upn_b = expected.index[0], expected.index[1]
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
         # differs in case: userName matching is case-insensitive
-        a = client.create_user(
+        a = client.create_resource(
+            "user",
             {
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": upn_a.upper(),
                 "title": "stale",
                 "active": False,
-            }
+            },
         )
         # different userName, but carries the directory id: matched by the second rule, externalId
-        b = client.create_user(
+        b = client.create_resource(
+            "user",
             {
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": "legacy-b",
                 "externalId": expected.loc[upn_b, "id"],
-            }
+            },
         )
     result = harness.cycle()
     accounts = harness.scim_app.users()
@@ -165,8 +168,8 @@ def test_a_create_that_gets_409_links_the_existing_account(harness):
     with ScimClient(
         harness.scim_app.server.url, harness.scim_app.token
     ) as client:  # someone creates it meanwhile
-        racer = client.create_user(
-            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": upn}
+        racer = client.create_resource(
+            "user", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": upn}
         )
     steps.apply(ctx)
     assert steps.report(ctx)["status"] == "succeeded"
@@ -193,18 +196,37 @@ def test_conflicting_directory_users_are_skipped_and_logged(harness):
     assert result["diff"]["counts"]["skipped"] == 2
 
 
-def test_failed_actions_are_recorded_and_retried_by_the_next_run(harness):
+def test_rejected_creates_go_to_escrow_and_wait_unless_their_data_changes(harness):
     from tests.support.fault_proxy import Fault
 
     harness.scim_app.proxy.inject(Fault(400, methods=("POST",)), times=3)
     result = harness.cycle()
     assert result["apply"]["failed"] == 3
-    assert result["report"]["status"] == "failed" and result["report"]["failed"] == 3
+    assert result["report"]["status"] == "failed" and result["report"]["in_escrow"] == 3
     failures = [r for r in harness.store.log("demo_wiki") if r["status"] == "failure"]
     assert len(failures) == 3 and all(r["error_code"] == "400" for r in failures)
     assert "status=400" in failures[0]["error_message"]
+    assert all("escrow: failure 1, retried not before" in r["detail"] for r in failures)
+    rejected = {r["source_display"] for r in failures}
+
+    # a 400 is not hammered every cycle: the next cycle leaves the three alone
+    harness.scim_app.proxy.reset()
+    result = harness.cycle()
+    assert result["diff"]["escrowed"] == 3 and harness.scim_app.proxy.writes() == []
+    assert rejected.isdisjoint(harness.scim_app.by_username())
+
+    # fixing the data retries at once
+    fixed = sorted(rejected)[0]
+    harness.sql("update users set jobTitle='Fixed' where userPrincipalName=:upn", upn=fixed)
+    result = harness.cycle()
+    assert result["diff"]["escrowed"] == 2 and result["report"]["in_escrow"] == 2
+    assert fixed in harness.scim_app.by_username()
+
+    # an operator's restart releases the rest
+    harness.options = RunOptions(restart=True, triggered_by="ops@contoso.example")
     harness.cycle()
     assert set(harness.scim_app.by_username()) == set(harness.expected_wiki_users().index)
+    assert harness.store.escrow("demo_wiki") == {}
 
 
 def test_wrong_credentials_stop_the_apply_early(harness):
@@ -223,12 +245,13 @@ def test_a_few_new_users_are_matched_by_filter_queries(harness):
     from provisioning.connectors.scim import ScimClient
 
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
-        existing = client.create_user(
+        existing = client.create_resource(
+            "user",
             {
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": "someone-else",
                 "emails": [{"type": "work", "value": "NEW.HIRE@contoso.example"}],
-            }
+            },
         )
     harness.config = harness.config.model_copy(
         update={
@@ -280,7 +303,7 @@ def test_a_create_with_unknown_outcome_is_looked_up_then_retried_once(harness, a
     assert harness.scim_app.proxy.count("POST", 409) == 0
 
 
-def test_a_garbled_create_response_stops_apply_and_the_next_cycle_recovers(harness):
+def test_a_garbled_create_response_quarantines_the_app_and_a_restart_recovers(harness):
     from tests.support.fault_proxy import Fault
 
     # the app creates the account, then answers with something that is not SCIM
@@ -292,6 +315,9 @@ def test_a_garbled_create_response_stops_apply_and_the_next_cycle_recovers(harne
     assert result["report"]["status"] == "failed" and result["report"]["not_applied"] > 0
     (failure,) = [r for r in harness.store.log("demo_wiki") if r["status"] == "failure"]
     assert "the app answered with invalid JSON (POST /Users)" in failure["error_message"]
+    assert result["report"]["quarantine"]["quarantined"] is True
+    assert "in quarantine" in harness.cycle()["skipped"]
+    harness.options = RunOptions(restart=True)
     second = harness.cycle()
     assert second["match"]["matched"] == 1  # the account created before the garbage is found
     assert second["report"]["status"] == "succeeded"
@@ -362,7 +388,12 @@ def test_a_scoping_filter_change_moves_users_out_of_and_back_into_scope(harness)
             ),
         ]
     )
+    held = harness.cycle()  # most of the wiki leaves scope at once: held by the deletion threshold
+    assert held["report"]["status"] == "staged" and held["report"]["staged"] == held["diff"]["staged"] > 0
+    assert all(a["active"] for a in harness.scim_app.users())
+    harness.options = RunOptions(allow_deletions=True, triggered_by="ops@contoso.example")
     harness.cycle()
+    harness.options = RunOptions()
     accounts = harness.scim_app.by_username()
     project = harness.upns(
         "select userPrincipalName from users u join group_members m on m.member_id = u.id "
@@ -373,8 +404,10 @@ def test_a_scoping_filter_change_moves_users_out_of_and_back_into_scope(harness)
     }
     assert {upn for upn, a in accounts.items() if a["active"]} == keep
     assert {upn for upn, a in accounts.items() if not a["active"]} == set(expected.index) - keep
-    reasons = {r["detail"] for r in harness.store.log("demo_wiki", "cycle-2")}
-    assert reasons == {"outside the scoping filters"}
+    reasons = {r["detail"] for r in harness.store.log("demo_wiki", "cycle-3")}
+    assert len(reasons) == 1 and reasons.pop().startswith(
+        "outside the scoping filters; approved by ops@contoso.example (allow_deletions): "
+    )
 
     rescope([])  # filters removed: everyone assigned is back, re-enabled, nobody created twice
     harness.scim_app.proxy.reset()
@@ -425,12 +458,13 @@ def test_select_unique_value_checks_the_app_and_the_cycle(harness):
         update={"users": users.model_copy(update={"mappings": [*users.mappings, unique]})}
     )
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:  # someone else has "ana"
-        client.create_user(
+        client.create_resource(
+            "user",
             {
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": "other",
                 "nickName": "ana",
-            }
+            },
         )
     result = harness.cycle()
     assert result["report"]["status"] == "succeeded"

@@ -31,8 +31,8 @@ def test_an_existing_account_would_be_linked_and_a_linked_user_needs_nothing(har
 
     upn = harness.expected_wiki_users().index[1]
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
-        existing = client.create_user(
-            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": upn}
+        existing = client.create_resource(
+            "user", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": upn}
         )
     report = preview(harness.context("preview"), upn)
     assert report["matching"] == {"outcome": "matched", "target_id": existing["id"], "matched_by": "userName"}

@@ -38,9 +38,10 @@ def new_user(user_name, **extra):
 def test_create_find_patch_and_service_provider_config(scim_app):
     with client_for(scim_app) as client:
         assert client.service_provider_config().patch.supported is True
-        created = client.create_user(new_user("ana@x", active=True, name={"givenName": "Ana"}))
-        assert [u["id"] for u in client.find_users("userName", "ANA@x")] == [created["id"]]
-        client.patch_user(
+        created = client.create_resource("user", new_user("ana@x", active=True, name={"givenName": "Ana"}))
+        assert [u["id"] for u in client.find_resources("user", "userName", "ANA@x")] == [created["id"]]
+        client.patch_resource(
+            "user",
             created["id"],
             {
                 "schemas": [PATCH],
@@ -57,9 +58,9 @@ def test_create_find_patch_and_service_provider_config(scim_app):
 def test_pagination_returns_every_user_once(scim_app):
     with client_for(scim_app, page_size=7) as client:
         for i in range(23):
-            client.create_user(new_user(f"user{i:02d}"))
+            client.create_resource("user", new_user(f"user{i:02d}"))
         scim_app.proxy.reset()
-        names = [u["userName"] for u in client.list_users(attributes=["userName"])]
+        names = [u["userName"] for u in client.list_resources("user", attributes=["userName"])]
     assert sorted(names) == [f"user{i:02d}" for i in range(23)]
     assert scim_app.proxy.count("GET") == 4  # 7 + 7 + 7 + 2 (ServiceProviderConfig was read before)
 
@@ -81,25 +82,25 @@ def test_page_size_is_capped_by_the_announced_max_results(tmp_path):
         ScimClient(proxy.url, "t", page_size=100) as client,
     ):
         for i in range(12):
-            client.create_user(new_user(f"u{i}"))
+            client.create_resource("user", new_user(f"u{i}"))
         assert client.effective_page_size() == 5
         proxy.reset()
-        assert len(list(client.list_users())) == 12
+        assert len(list(client.list_resources("user"))) == 12
         assert [r.path.split("count=")[1] for r in proxy.requests] == ["5", "5", "5"]
 
 
 @pytest.mark.parametrize("name", ['quote"inside', "back\\slash", 'both\\"', "plain"])
 def test_filter_values_are_escaped(scim_app, name):
     with client_for(scim_app) as client:
-        created = client.create_user(new_user(name))
-        client.create_user(new_user(name + "-other"))
-        assert [u["id"] for u in client.find_users("userName", name)] == [created["id"]]
+        created = client.create_resource("user", new_user(name))
+        client.create_resource("user", new_user(name + "-other"))
+        assert [u["id"] for u in client.find_resources("user", "userName", name)] == [created["id"]]
     assert escape_filter_value('a"b\\c') == 'a\\"b\\\\c'
 
 
 def test_wrong_token_is_an_auth_error_that_never_shows_the_token(scim_app):
     with ScimClient(scim_app.url, "wrong-secret-token") as client, pytest.raises(ScimAuthError) as info:
-        list(client.list_users())
+        list(client.list_resources("user"))
     assert info.value.status == 401 and info.value.stops_cycle
     assert "wrong-secret-token" not in str(info.value) and scim_app.token not in str(info.value)
     assert scim_app.proxy.count("GET", 401) == 1  # not retried: it cannot get better
@@ -107,18 +108,19 @@ def test_wrong_token_is_an_auth_error_that_never_shows_the_token(scim_app):
 
 def test_conflict_and_not_found_carry_scim_details(scim_app):
     with client_for(scim_app) as client:
-        client.create_user(new_user("dup"))
+        client.create_resource("user", new_user("dup"))
         with pytest.raises(ScimConflictError) as info:
-            client.create_user(new_user("DUP"))
+            client.create_resource("user", new_user("DUP"))
         assert info.value.status == 409 and info.value.scim_type == "uniqueness"
         assert "status=409 scimType=uniqueness" in str(info.value) and "POST /Users" in str(info.value)
         with pytest.raises(ScimNotFoundError):
-            client.patch_user(
+            client.patch_resource(
+                "user",
                 "nope",
                 {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]},
             )
         with pytest.raises(ScimError) as bad:
-            client.create_user({"schemas": [USER], "userName": "x", "notAnAttribute": 1})
+            client.create_resource("user", {"schemas": [USER], "userName": "x", "notAnAttribute": 1})
         assert bad.value.status == 400 and bad.value.scim_type == "invalidSyntax"
 
 
@@ -126,7 +128,7 @@ def test_429_retry_after_is_honoured(scim_app):
     with client_for(scim_app) as client:
         scim_app.proxy.inject(Fault(429, retry_after="1"), times=2)
         started = time.monotonic()
-        assert list(client.list_users()) == []
+        assert list(client.list_resources("user")) == []
         elapsed = time.monotonic() - started
     assert elapsed >= 2.0  # two waits of the announced second, not our 10 ms backoff
     assert [r.status for r in scim_app.proxy.requests] == [429, 429, 200]
@@ -136,8 +138,12 @@ def test_429_without_retry_after_and_5xx_back_off_then_succeed(scim_app):
     with client_for(scim_app) as client:
         scim_app.proxy.inject(Fault(429))
         scim_app.proxy.inject(Fault(502, methods=("GET",)))
-        client.create_user(new_user("after-faults"))  # a POST is retried on 429: the app did not act
-        assert [u["userName"] for u in client.list_users()] == ["after-faults"]  # GET retried on 502
+        client.create_resource(
+            "user", new_user("after-faults")
+        )  # a POST is retried on 429: the app did not act
+        assert [u["userName"] for u in client.list_resources("user")] == [
+            "after-faults"
+        ]  # GET retried on 502
     assert [(r.method, r.status) for r in scim_app.proxy.requests] == [
         ("POST", 429),
         ("POST", 201),
@@ -149,7 +155,7 @@ def test_429_without_retry_after_and_5xx_back_off_then_succeed(scim_app):
 def test_post_is_not_retried_when_the_app_may_have_acted(scim_app):
     scim_app.proxy.inject(Fault(500, methods=("POST",)))
     with client_for(scim_app) as client, pytest.raises(ScimTransientError) as info:
-        client.create_user(new_user("maybe-created"))
+        client.create_resource("user", new_user("maybe-created"))
     assert info.value.status == 500
     assert scim_app.proxy.count("POST") == 1
 
@@ -158,7 +164,7 @@ def test_retries_give_up_after_max_retries(scim_app):
     client = client_for(scim_app, max_retries=2)
     scim_app.proxy.inject(Fault(503), times=10)
     with client, pytest.raises(ScimTransientError):
-        list(client.list_users())
+        list(client.list_resources("user"))
     assert scim_app.proxy.count("GET", 503) == 3
 
 
@@ -166,7 +172,7 @@ def test_timeouts_apply_to_every_call(scim_app):
     client = client_for(scim_app, timeout=0.2, max_retries=1)
     scim_app.proxy.delay = 1.0
     with client, pytest.raises(ScimTransientError) as info:
-        client.create_user(new_user("slow"))
+        client.create_resource("user", new_user("slow"))
     assert info.value.scim_type == "timeout"
 
 
@@ -174,7 +180,7 @@ def test_unreachable_app(scim_app):
     scim_app.server.stop()
     client = ScimClient(scim_app.server.url, "t", max_retries=1, backoff_initial=0.01)
     with client, pytest.raises(ScimTransientError, match="cannot connect"):
-        list(client.list_users())
+        list(client.list_resources("user"))
 
 
 def test_retry_after_parsing():

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, USER_ATTRIBUTES
+from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES
 from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA, ScimPath, ScimPathError, parse_scim_path
 from provisioning.engine.scoping import Clause, ScopingFilter, compile_clause
@@ -33,7 +33,11 @@ class DirectoryConfig(_Strict):
     conn_id: str = Field(min_length=1, description="Airflow connection of the SQL directory")
     extra_user_attributes: list[str] = Field(
         default_factory=list,
-        description="columns beyond the documented schema that mappings may read",
+        description="columns of users beyond the documented schema that mappings may read",
+    )
+    extra_group_attributes: list[str] = Field(
+        default_factory=list,
+        description="columns of groups beyond the documented schema that group mappings may read",
     )
 
 
@@ -44,6 +48,9 @@ class TargetConfig(_Strict):
     page_size: int = Field(200, ge=1, le=1000)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
+    requests_per_second: float | None = Field(
+        None, gt=0, le=10_000, description="cap on requests per second to the app (null: no cap)"
+    )
 
 
 class _MappingBase(_Strict):
@@ -53,6 +60,11 @@ class _MappingBase(_Strict):
     sensitive: bool = Field(False, description="redact values in the provisioning log")
     clear_when_null: bool = Field(
         False, description="a null value removes the attribute in the app (default: nulls are not sent)"
+    )
+    max_length: int | None = Field(
+        None,
+        ge=1,
+        description="longer values skip the object with a clear reason (default 254 for emails, else 1024)",
     )
 
     @field_validator("target")
@@ -155,17 +167,31 @@ class ScopingFilterConfig(_Strict):
 Action = Literal["create", "update", "disable"]
 
 
-class UserProvisioning(_Strict):
+class Deprovisioning(_Strict):
+    """What happens to the account of a user who leaves scope (or whose directory row is gone)."""
+
+    action: Literal["disable", "delete", "skip"] = Field(
+        "disable",
+        description="disable (active=false); delete (opt-in); skip: leave the account alone "
+        "(Entra's SkipOutOfScopeDeletions)",
+    )
+    delete_after_days: int = Field(
+        0, ge=0, le=3650, description="with action delete: disable first, delete after this many days"
+    )
+
+
+class ObjectProvisioning(_Strict):
+    """Scoping, matching and mappings: the same shape for users and groups."""
+
     scope: Literal["assigned", "all"] = Field(
-        "assigned", description="assigned: directly or via any group, nested included; all: every user"
+        "assigned", description="assigned: directly (users also via groups, nested included); all: every one"
     )
     scoping: list[ScopingFilterConfig] = Field(
         default_factory=list,
-        description="any filter whose clauses all hold puts a user in scope (OR of ANDs)",
+        description="any filter whose clauses all hold puts an object in scope (OR of ANDs)",
     )
     matching: list[MatchingRule] = Field(min_length=1, description="precedence order, first match wins")
     mappings: list[Mapping] = Field(min_length=1)
-    actions: list[Action] = Field(default_factory=lambda: ["create", "update", "disable"])
 
     @field_validator("mappings", mode="before")
     @classmethod
@@ -182,6 +208,47 @@ class UserProvisioning(_Strict):
         return {m.path.text: m.path for m in self.mappings}
 
 
+class UserProvisioning(ObjectProvisioning):
+    actions: list[Action] = Field(default_factory=lambda: ["create", "update", "disable"])
+    deprovision: Deprovisioning = Field(default_factory=Deprovisioning)
+
+
+class MemberSync(_Strict):
+    batch_size: int = Field(200, ge=1, le=10_000, description="members per PATCH request")
+    removal: Literal["rfc", "entra", "replace"] = Field(
+        "rfc",
+        description='rfc: remove path members[value eq "id"]; entra: path members with a value list; '
+        "replace: one replace of the whole member list",
+    )
+
+
+class GroupProvisioning(ObjectProvisioning):
+    """Groups as app objects: their attributes and their members (users provisioned in the app)."""
+
+    members: MemberSync = Field(default_factory=MemberSync)
+    on_leave_scope: Literal["keep", "delete"] = Field(
+        "keep", description="keep: leave the app's group alone; delete: delete it in the app"
+    )
+
+
+class AccidentalDeletions(_Strict):
+    """Entra's accidental-deletion prevention: stage mass disables/deletes until approved."""
+
+    enabled: bool = True
+    max_count: int = Field(500, ge=1, description="more disables + deletes than this in one cycle: staged")
+    max_percent: float = Field(
+        30.0, gt=0, le=100, description="more than this share of the app's linked accounts: staged"
+    )
+    min_count: int = Field(10, ge=0, description="never staged below this many (small apps)")
+
+
+class QuarantinePolicy(_Strict):
+    failure_ratio: float = Field(
+        0.4, gt=0, le=1, description="a cycle whose failed share of actions exceeds this quarantines the app"
+    )
+    min_actions: int = Field(10, ge=1, description="the ratio counts only from this many attempted actions")
+
+
 class AppConfig(_Strict):
     app: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="app name; the DAG is provision_<app>")
     description: str = ""
@@ -195,9 +262,15 @@ class AppConfig(_Strict):
     state_conn_id: str = Field(
         "provisioning_state", description="Airflow connection of the state store (SQLite file if absent)"
     )
+    pool: str | None = Field(
+        None, description="Airflow pool of the app's tasks (default provisioning_<app>; '' for default_pool)"
+    )
     directory: DirectoryConfig
     target: TargetConfig
     users: UserProvisioning
+    groups: GroupProvisioning | None = Field(None, description="omit to leave the app's groups alone")
+    accidental_deletions: AccidentalDeletions = Field(default_factory=AccidentalDeletions)
+    quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
 
     @field_validator("schedule")
     @classmethod
@@ -213,89 +286,23 @@ class AppConfig(_Strict):
 
     def problems(self) -> list[tuple[str, str]]:
         """Checks across fields, each located at the field a user must fix."""
-        found: list[tuple[str, str]] = []
-        known = set(USER_ATTRIBUTES) | set(self.directory.extra_user_attributes)
-        seen: dict[str, int] = {}
-        for index, mapping in enumerate(self.users.mappings):
-            where = f"users.mappings[{index}]"
-            target = mapping.path.text.lower()
-            if target in seen:
-                found.append(
-                    (
-                        f"{where}.target",
-                        f"{mapping.target!r} is already mapped by users.mappings[{seen[target]}]",
-                    )
-                )
-            seen.setdefault(target, index)
-            if target == "active":
-                found.append((f"{where}.target", "'active' is managed by the provisioning lifecycle"))
-            if isinstance(mapping, ExpressionMapping):
-                compiled = mapping.compiled
-                unknown = sorted(compiled.attributes - known - set(COMPUTED_ATTRIBUTES))
-                if unknown:
-                    found.append(
-                        (
-                            f"{where}.expression",
-                            f"[{unknown[0]}] is not a directory attribute (known: "
-                            f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)",
-                        )
-                    )
-                if (
-                    "SelectUniqueValue(" in mapping.expression.replace(" ", "")
-                    and mapping.apply != "on_create"
-                ):
-                    found.append(
-                        (
-                            f"{where}.apply",
-                            "SelectUniqueValue only applies when an account is created: "
-                            "set 'apply: on_create'",
-                        )
-                    )
-                if compiled.nondeterministic and mapping.apply != "on_create":
-                    found.append(
-                        (
-                            f"{where}.apply",
-                            "the expression gives a new value every time (e.g. Guid()): "
-                            "set 'apply: on_create', or every cycle would update every account",
-                        )
-                    )
-            if isinstance(mapping, DirectMapping) and mapping.source not in known:
-                found.append(
-                    (
-                        f"{where}.source",
-                        f"{mapping.source!r} is not a directory attribute (known: "
-                        f"{', '.join(sorted(known))}; add others under directory.extra_user_attributes)",
-                    )
-                )
-        for i, scoping_filter in enumerate(self.users.scoping):
-            for j, clause in enumerate(scoping_filter.clauses):
-                if clause.attribute not in known | {"memberOf"}:
-                    found.append(
-                        (
-                            f"users.scoping[{i}].clauses[{j}].attribute",
-                            f"{clause.attribute!r} is not a directory attribute (or memberOf)",
-                        )
-                    )
-        if "username" not in seen:
-            found.append(("users.mappings", "a mapping to 'userName' is required (SCIM requires it)"))
-        for index, rule in enumerate(self.users.matching):
-            if rule.target.strip().lower() not in seen:
-                found.append((f"users.matching[{index}].target", f"{rule.target!r} is not a mapped target"))
-            elif any(
-                m.path.text.lower() == rule.target.strip().lower() and m.apply == "on_create"
-                for m in self.users.mappings
-            ):
-                found.append(
-                    (
-                        f"users.matching[{index}].target",
-                        f"{rule.target!r} is mapped only on create: it cannot match existing accounts",
-                    )
-                )
+        users_known = set(USER_ATTRIBUTES) | set(self.directory.extra_user_attributes)
+        found = _section_problems("users", self.users, users_known | set(COMPUTED_ATTRIBUTES), "userName")
+        if self.groups is not None:
+            groups_known = set(GROUP_ATTRIBUTES) | set(self.directory.extra_group_attributes)
+            found += _section_problems("groups", self.groups, groups_known, "displayName")
         return found
 
     @property
     def dag_id(self) -> str:
         return f"provision_{self.app}"
+
+    @property
+    def pool_name(self) -> str:
+        """The app's Airflow pool; default_pool when the config says ''."""
+        if self.pool is None:
+            return f"provisioning_{self.app}"
+        return self.pool or "default_pool"
 
     def retry_delay_value(self) -> timedelta:
         return _duration(self.retry_delay)
@@ -312,3 +319,80 @@ class AppConfig(_Strict):
 def _duration(text: str) -> timedelta:
     match = _DURATION_RE.match(text.strip())
     return timedelta(**{_DURATION_UNITS[match[2]]: int(match[1])})
+
+
+def _section_problems(
+    where: str, section: ObjectProvisioning, known: set[str], required: str
+) -> list[tuple[str, str]]:
+    """Mapping, scoping and matching checks of one object type (users or groups)."""
+    found: list[tuple[str, str]] = []
+    hint = f"known: {', '.join(sorted(known))}; add others under directory.extra_{where[:-1]}_attributes"
+    seen: dict[str, int] = {}
+    for index, mapping in enumerate(section.mappings):
+        at = f"{where}.mappings[{index}]"
+        target = mapping.path.text.lower()
+        if target in seen:
+            found.append(
+                (f"{at}.target", f"{mapping.target!r} is already mapped by {where}.mappings[{seen[target]}]")
+            )
+        seen.setdefault(target, index)
+        if target in ("active", "members"):
+            found.append((f"{at}.target", f"{target!r} is managed by the provisioning lifecycle"))
+        if isinstance(mapping, ExpressionMapping):
+            compiled = mapping.compiled
+            unknown = sorted(compiled.attributes - known)
+            if unknown:
+                found.append(
+                    (
+                        f"{at}.expression",
+                        f"[{unknown[0]}] is not a directory attribute ({hint})",
+                    )
+                )
+            if "SelectUniqueValue(" in mapping.expression.replace(" ", "") and mapping.apply != "on_create":
+                found.append(
+                    (
+                        f"{at}.apply",
+                        "SelectUniqueValue only applies when an account is created: set 'apply: on_create'",
+                    )
+                )
+            if compiled.nondeterministic and mapping.apply != "on_create":
+                found.append(
+                    (
+                        f"{at}.apply",
+                        "the expression gives a new value every time (e.g. Guid()): "
+                        "set 'apply: on_create', or every cycle would update every account",
+                    )
+                )
+        if isinstance(mapping, DirectMapping) and mapping.source not in known:
+            found.append(
+                (
+                    f"{at}.source",
+                    f"{mapping.source!r} is not a directory attribute ({hint})",
+                )
+            )
+    for i, scoping_filter in enumerate(section.scoping):
+        for j, clause in enumerate(scoping_filter.clauses):
+            if clause.attribute not in known | {"memberOf"} or (
+                where == "groups" and clause.attribute == "memberOf"
+            ):
+                found.append(
+                    (
+                        f"{where}.scoping[{i}].clauses[{j}].attribute",
+                        f"{clause.attribute!r} is not a directory attribute"
+                        + (" (or memberOf)" if where == "users" else " of groups"),
+                    )
+                )
+    if required.lower() not in seen:
+        found.append((f"{where}.mappings", f"a mapping to {required!r} is required (SCIM requires it)"))
+    for index, rule in enumerate(section.matching):
+        target = rule.target.strip().lower()
+        if target not in seen:
+            found.append((f"{where}.matching[{index}].target", f"{rule.target!r} is not a mapped target"))
+        elif section.mappings[seen[target]].apply == "on_create":
+            found.append(
+                (
+                    f"{where}.matching[{index}].target",
+                    f"{rule.target!r} is mapped only on create: it cannot match existing accounts",
+                )
+            )
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioning.config.models import AppConfig
+from provisioning.config.models import AppConfig, ObjectProvisioning
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.engine.mapping import CompiledMapping, compile_mappings
@@ -15,6 +15,36 @@ from provisioning.engine.scoping import ScopingFilter
 from provisioning.state.store import StateStore
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What the operator asked for when triggering the run (Airflow params)."""
+
+    allow_deletions: bool = False  # approve disables/deletes held by the accidental-deletion threshold
+    restart: bool = False  # leave quarantine and clear escrow now
+    triggered_by: str | None = None  # recorded with approvals and restarts
+
+
+@dataclass(frozen=True)
+class ObjectRules:
+    """Compiled config of one object type (users or groups)."""
+
+    mappings: list[CompiledMapping]
+    paths: dict[str, ScimPath]
+    rules: list[MatchRule]
+    filters: list[ScopingFilter]
+
+    @classmethod
+    def compile(cls, section: ObjectProvisioning) -> ObjectRules:
+        paths = section.mapped_paths()
+        by_name = {text.lower(): path for text, path in paths.items()}
+        return cls(
+            compile_mappings(section.mappings),
+            paths,
+            [MatchRule(by_name[r.target.strip().lower()], r.is_case_sensitive) for r in section.matching],
+            section.scoping_filters(),
+        )
+
+
 @dataclass
 class CycleContext:
     config: AppConfig
@@ -22,20 +52,13 @@ class CycleContext:
     store: StateStore
     open_directory: Callable[[], DirectoryReader]
     open_app: Callable[[], AppConnector]
-    mappings: list[CompiledMapping] = field(init=False)
-    paths: dict[str, ScimPath] = field(init=False)
-    rules: list[MatchRule] = field(init=False)
-    filters: list[ScopingFilter] = field(init=False)
+    options: RunOptions = field(default_factory=RunOptions)
+    users: ObjectRules = field(init=False)
+    groups: ObjectRules | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.mappings = compile_mappings(self.config.users.mappings)
-        self.paths = self.config.users.mapped_paths()
-        self.filters = self.config.users.scoping_filters()
-        by_name = {text.lower(): path for text, path in self.paths.items()}
-        self.rules = [
-            MatchRule(by_name[rule.target.strip().lower()], rule.is_case_sensitive)
-            for rule in self.config.users.matching
-        ]
+        self.users = ObjectRules.compile(self.config.users)
+        self.groups = ObjectRules.compile(self.config.groups) if self.config.groups else None
 
     @property
     def app(self) -> str:

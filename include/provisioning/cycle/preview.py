@@ -13,8 +13,9 @@ from provisioning.engine.assignments import assigned_user_ids, member_of
 from provisioning.engine.desired import desired_users
 from provisioning.engine.mapping import REDACTED
 from provisioning.engine.matching import match_accounts, source_conflicts
-from provisioning.engine.plan import plan_users
+from provisioning.engine.plan import DeprovisionPolicy, plan_users
 from provisioning.engine.references import resolve_references
+from provisioning.engine.validation import validate_users
 
 
 class PreviewError(LookupError):
@@ -51,7 +52,7 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
                 "clauses": [{"clause": c, "result": r} for c, r in f.trace(row)],
                 "passes": f.passes(row),
             }
-            for f in ctx.filters
+            for f in ctx.users.filters
         ],
     }
     (desired,) = desired_users(
@@ -60,11 +61,12 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
         found,
         snapshot.assignments,
         snapshot.memberships,
-        ctx.mappings,
-        ctx.filters,
+        ctx.users.mappings,
+        ctx.users.filters,
         names,
     )
-    sensitive = {m.target for m in ctx.mappings if m.sensitive}
+    (desired,) = validate_users([desired], ctx.users.paths, ctx.users.mappings, users)
+    sensitive = {m.target for m in ctx.users.mappings if m.sensitive}
     report["in_scope"] = desired.in_scope
     report["out_of_scope_reason"] = desired.reason
     report["mapping_error"] = desired.error
@@ -79,19 +81,19 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
         matching = {"outcome": "linked", "target_id": link.target_id}
     elif desired.in_scope and not desired.error:
         others = [(s, {}) for s in links]  # linked users' values are not needed to judge one user
-        conflicts = source_conflicts([(user_id, desired.attributes)], others, ctx.rules)
+        conflicts = source_conflicts([(user_id, desired.attributes)], others, ctx.users.rules)
         if conflicts:
             matching = {"outcome": "conflict", "code": conflicts[0].code, "message": conflicts[0].message}
         else:
             app = ctx.open_app()
             accounts = []
-            for rule in ctx.rules:
+            for rule in ctx.users.rules:
                 value = desired.attributes.get(rule.path.text)
                 if value not in (None, ""):
-                    accounts += app.find_users(rule.path.filter_name, str(value))
+                    accounts += app.find_resources("user", rule.path.filter_name, str(value))
             unique = list({a["id"]: a for a in accounts}.values())
             owners = {lk.target_id: s for s, lk in links.items()}
-            matches, more = match_accounts([(user_id, desired.attributes)], unique, ctx.rules, owners)
+            matches, more = match_accounts([(user_id, desired.attributes)], unique, ctx.users.rules, owners)
             if more:
                 matching = {"outcome": "conflict", "code": more[0].code, "message": more[0].message}
             elif matches:
@@ -106,9 +108,17 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
         matching = {"outcome": "not needed (not in scope)"}
     report["matching"] = matching
 
-    (resolved,) = resolve_references([desired], ctx.mappings, links)
+    (resolved,) = resolve_references([desired], ctx.users.mappings, links)
     plan_links = {user_id: link} if link else {}
-    plan = plan_users([resolved], plan_links, ctx.mappings, ctx.paths, ctx.config.users.actions)
+    policy = ctx.config.users.deprovision
+    plan = plan_users(
+        [resolved],
+        plan_links,
+        ctx.users.mappings,
+        ctx.users.paths,
+        ctx.config.users.actions,
+        deprovision=DeprovisionPolicy(policy.action, policy.delete_after_days),
+    )
     if matching["outcome"] == "conflict":
         report["action"] = {"action": "skip", "reason": matching["message"]}
     elif plan.skipped:

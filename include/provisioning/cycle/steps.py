@@ -2,85 +2,187 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.errors import (
-    ScimConflictError,
-    ScimError,
-    ScimNotFoundError,
-    ScimTransientError,
-)
-from provisioning.cycle.context import CycleContext
+from provisioning.connectors.directory.reader import DirectoryError
+from provisioning.cycle.context import CycleContext, ObjectRules
+from provisioning.cycle.executors import AppIds, execute
 from provisioning.engine.desired import DesiredUser, desired_users
-from provisioning.engine.matching import is_active, match_accounts, snapshot_of, source_conflicts
-from provisioning.engine.plan import ACTIONS, CREATE, DISABLE, PATCH_SCHEMA, plan_users
+from provisioning.engine.desired_groups import DesiredGroup, desired_groups
+from provisioning.engine.group_plan import plan_groups
+from provisioning.engine.matching import (
+    NO_MATCHING_VALUE,
+    MatchRule,
+    is_active,
+    match_accounts,
+    snapshot_of,
+    source_conflicts,
+)
+from provisioning.engine.plan import (
+    ACTIONS,
+    CREATE,
+    DEPROVISIONS,
+    GROUP,
+    MEMBER_ACTIONS,
+    MEMBERSHIP,
+    USER,
+    DeprovisionPolicy,
+    PlannedAction,
+    plan_users,
+)
 from provisioning.engine.references import resolve_references
-from provisioning.engine.scim_path import patch_operations
-from provisioning.state.store import OutboxRow, Outcome
+from provisioning.engine.safety import check_deletions, decide_quarantine, quarantine_delay
+from provisioning.engine.scim_path import parse_scim_path
+from provisioning.engine.validation import validate_users
+from provisioning.state.store import Outcome, action_fingerprint
 
-# Above this many unlinked users, one paged listing of the app beats a filter query per user.
+# Above this many unlinked objects, one paged listing of the app beats a filter query per object.
 LIST_ALL_THRESHOLD = 25
 SAMPLE_SIZE = 5
 # Outcomes written to the state store per transaction during apply.
 WRITE_BATCH = 200
+USERNAME_RULE = MatchRule(parse_scim_path("userName"), case_sensitive=False)
+
+
+class CycleSkipped(Exception):
+    """The cycle must not run now (the app is in quarantine); the glue marks the run skipped."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     """Read the directory, resolve assignment and map attributes -> the cycle's desired state."""
     ctx.store.start_cycle(ctx.app, ctx.cycle_id)
-    snapshot = ctx.open_directory().read(ctx.config.directory.extra_user_attributes)
+    _check_quarantine(ctx)
+    snapshot = ctx.open_directory().read(
+        ctx.config.directory.extra_user_attributes, ctx.config.directory.extra_group_attributes
+    )
+    linked = len(ctx.store.links(ctx.app))
+    if snapshot.users.empty and linked:
+        raise DirectoryError(
+            f"the directory returned no users while {linked} accounts are linked in {ctx.app}: refusing "
+            "to treat everyone as gone (check the directory connection and its users relation)"
+        )
     desired = desired_users(
         ctx.app,
         ctx.config.users.scope,
         snapshot.users,
         snapshot.assignments,
         snapshot.memberships,
-        ctx.mappings,
-        ctx.filters,
+        ctx.users.mappings,
+        ctx.users.filters,
         dict(zip(snapshot.groups["id"], snapshot.groups["displayName"], strict=True)),
     )
+    desired = validate_users(desired, ctx.users.paths, ctx.users.mappings, snapshot.users)
     size = ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_users", [d.to_record() for d in desired])
     in_scope = sum(d.in_scope for d in desired)
-    return {
+    summary: dict[str, Any] = {
         "directory_users": len(desired),
         "in_scope": in_scope,
         "out_of_scope": len(desired) - in_scope,
         "desired_state_bytes": size,
     }
+    if ctx.groups is not None:
+        groups = desired_groups(
+            ctx.app,
+            ctx.config.groups.scope,
+            snapshot.groups,
+            snapshot.assignments,
+            snapshot.memberships,
+            ctx.groups.mappings,
+            ctx.groups.filters,
+        )
+        ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_groups", [g.to_record() for g in groups])
+        summary["groups_in_scope"] = sum(g.in_scope for g in groups)
+    return summary
+
+
+def _check_quarantine(ctx: CycleContext) -> None:
+    status = ctx.store.app_status(ctx.app)
+    who = ctx.options.triggered_by or "unknown"
+    if ctx.options.restart:
+        cleared = ctx.store.clear_escrow(ctx.app)
+        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
+        ctx.store.add_alert(
+            ctx.app,
+            ctx.cycle_id,
+            "restart",
+            f"restarted by {who}: quarantine cleared"
+            f"{' (was: ' + status['quarantine_reason'] + ')' if status['quarantined'] else ''}, "
+            f"{cleared} object(s) released from escrow",
+        )
+        return
+    if status["quarantined"] and status["retry_at"] and status["retry_at"] > now():
+        reason = (
+            f"{ctx.app} is in quarantine since {status['quarantined_since']:%Y-%m-%d %H:%M} UTC "
+            f"({status['quarantine_reason']}); next attempt after {status['retry_at']:%Y-%m-%d %H:%M} UTC. "
+            "Fix the cause, then trigger with restart=true to retry now."
+        )
+        ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
+        raise CycleSkipped(reason)
 
 
 def _desired(ctx: CycleContext) -> list[DesiredUser]:
     return [DesiredUser(**r) for r in ctx.store.get_artifact(ctx.app, ctx.cycle_id, "desired_users")]
 
 
+def _desired_groups(ctx: CycleContext) -> list[DesiredGroup]:
+    return [DesiredGroup(**r) for r in ctx.store.get_artifact(ctx.app, ctx.cycle_id, "desired_groups")]
+
+
 def match(ctx: CycleContext) -> dict[str, Any]:
-    """Link in-scope users without a link to existing app accounts; log conflicts, never guess."""
-    desired = [d for d in _desired(ctx) if d.in_scope and not d.error]  # diff logs the mapping errors
-    links = ctx.store.links(ctx.app)
-    candidates = [(d.source_id, d.attributes) for d in desired if d.source_id not in links]
-    linked = [(d.source_id, d.attributes) for d in desired if d.source_id in links]
-    display = {d.source_id: d.display for d in desired}
-    conflicts = source_conflicts(candidates, linked, ctx.rules)
+    """Link in-scope objects without a link to existing app objects; log conflicts, never guess."""
+    apps: list[AppConnector] = []
+
+    def app() -> AppConnector:
+        if not apps:
+            apps.append(ctx.open_app())
+        return apps[0]
+
+    users = [d for d in _desired(ctx) if d.in_scope and not d.error]  # diff logs the mapping errors
+    summary = _match(ctx, USER, ctx.users, [(d.source_id, d.display, d.attributes) for d in users], app)
+    if ctx.groups is not None:
+        groups = [g for g in _desired_groups(ctx) if g.in_scope and not g.error]
+        summary["groups"] = _match(
+            ctx, GROUP, ctx.groups, [(g.source_id, g.display, g.attributes) for g in groups], app
+        )
+    return summary
+
+
+def _match(
+    ctx: CycleContext, kind: str, rules: ObjectRules, desired: list[tuple[str, str, dict]], app
+) -> dict[str, Any]:
+    links = ctx.store.links(ctx.app, kind)
+    candidates = [(s, attrs) for s, _, attrs in desired if s not in links]
+    linked = [(s, attrs) for s, _, attrs in desired if s in links]
+    display = {s: d for s, d, _ in desired}
+    conflicts = source_conflicts(candidates, linked, rules.rules)
+    if kind == USER and not any(r.path.text.lower() == "username" for r in rules.rules):
+        # the app enforces unique userNames even when they are not a matching attribute
+        conflicts += [
+            c for c in source_conflicts(candidates, linked, [USERNAME_RULE]) if c.code != NO_MATCHING_VALUE
+        ]
     conflicted = {c.source_id for c in conflicts}
     candidates = [c for c in candidates if c[0] not in conflicted]
     matches = []
     lookup = "none"
     if candidates:
-        app = ctx.open_app()
         if len(candidates) > LIST_ALL_THRESHOLD:
             lookup = "list"
-            accounts = list(app.list_users())
+            excluded = ["members"] if kind == GROUP else None
+            found = list(app().list_resources(kind, excluded=excluded))
         else:
             lookup = "filter"
-            accounts = _find_accounts(app, ctx, [attrs for _, attrs in candidates])
+            found = _find(app(), kind, rules, [attrs for _, attrs in candidates])
         owners = {link.target_id: source for source, link in links.items()}
-        matches, more = match_accounts(candidates, accounts, ctx.rules, owners)
+        matches, more = match_accounts(candidates, found, rules.rules, owners)
         conflicts += more
         ctx.store.upsert_links(
             ctx.app,
@@ -89,70 +191,197 @@ def match(ctx: CycleContext) -> dict[str, Any]:
                     "source_id": m.source_id,
                     "target_id": m.account["id"],
                     "matched_by": m.matched_by,
-                    "attributes": snapshot_of(m.account, ctx.paths.values()),
+                    "attributes": snapshot_of(m.account, rules.paths.values()),
                     "active": is_active(m.account),
                 }
                 for m in matches
             ],
+            kind,
         )
     ctx.store.record_skips(
-        ctx.app, ctx.cycle_id, [(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts]
+        ctx.app,
+        ctx.cycle_id,
+        [(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts],
+        kind,
     )
     return {
         "unlinked": len(candidates) + len(conflicted),
         "matched": len(matches),
-        "conflicts": len(conflicts),
+        "conflicts": len({c.source_id for c in conflicts}),
         "lookup": lookup,
         "sample_matched": [display[m.source_id] for m in matches[:SAMPLE_SIZE]],
     }
 
 
-def _find_accounts(app: AppConnector, ctx: CycleContext, attribute_sets: list[dict[str, Any]]) -> list[dict]:
-    """Filter queries for each user's matching values; the engine then applies the exact path rules."""
+def _find(
+    app: AppConnector, kind: str, rules: ObjectRules, attribute_sets: list[dict[str, Any]]
+) -> list[dict]:
+    """Filter queries for each object's matching values; the engine then applies the exact path rules."""
     found: dict[str, dict] = {}
     for attrs in attribute_sets:
-        for rule in ctx.rules:
+        for rule in rules.rules:
             value = attrs.get(rule.path.text)
             if value not in (None, ""):
-                for account in app.find_users(rule.path.filter_name, str(value)):
-                    found[account["id"]] = account
+                for resource in app.find_resources(kind, rule.path.filter_name, str(value)):
+                    found[resource["id"]] = resource
     return list(found.values())
 
 
 def diff(ctx: CycleContext) -> dict[str, Any]:
-    """Desired vs last applied -> the outbox. Counts per action plus sample users (the XCom)."""
+    """Desired vs last applied -> the outbox, less escrowed objects, with mass deprovisioning held
+    for approval. Counts per action plus sample objects (the XCom)."""
     links = ctx.store.links(ctx.app)
-    desired = resolve_references(_desired(ctx), ctx.mappings, links)
+    everyone = _desired(ctx)
+    desired = resolve_references(everyone, ctx.users.mappings, links)
     apps: list[AppConnector] = []
 
     def is_taken(path: str, value: Any) -> bool:
         """Whether the app has an account with this value (SelectUniqueValue); opened on first use."""
         if not apps:
             apps.append(ctx.open_app())
-        return bool(apps[0].find_users(ctx.paths[path].filter_name, str(value)))
+        return bool(apps[0].find_resources(USER, ctx.users.paths[path].filter_name, str(value)))
 
+    deprovision = ctx.config.users.deprovision
+    user_skips = ctx.store.skipped_sources(ctx.app, ctx.cycle_id, USER)
     plan = plan_users(
         desired,
         links,
-        ctx.mappings,
-        ctx.paths,
+        ctx.users.mappings,
+        ctx.users.paths,
         ctx.config.users.actions,
-        excluded=ctx.store.skipped_sources(ctx.app, ctx.cycle_id),
+        excluded=user_skips,
         is_taken=is_taken,
+        deprovision=DeprovisionPolicy(deprovision.action, deprovision.delete_after_days),
+        now=now(),
     )
-    ctx.store.write_plan(ctx.app, ctx.cycle_id, plan.actions)
-    ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped)
+    ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, USER)
+    actions = list(plan.actions)
+    summary: dict[str, Any] = {"counts": plan.counts()}
+    if ctx.groups is not None:
+        group_plan = _plan_groups(
+            ctx, desired, links, plan.actions, user_skips | {s for s, *_ in plan.skipped}
+        )
+        actions += group_plan.actions
+        summary["groups"] = {
+            **{
+                a: n
+                for a, n in Counter(a.action for a in group_plan.actions if a.object_type == GROUP).items()
+            },
+            "unchanged": group_plan.unchanged,
+            "skipped": len(group_plan.skipped),
+        }
+        summary["memberships"] = {
+            "members_added": sum(
+                len(a.payload["members"]) for a in group_plan.actions if a.action == "add_members"
+            ),
+            "members_removed": sum(
+                len(a.payload["members"]) for a in group_plan.actions if a.action == "remove_members"
+            ),
+            "requests": sum(a.action in MEMBER_ACTIONS for a in group_plan.actions),
+        }
+    actions, escrowed = _hold_escrowed(ctx, actions)
+    staged, staged_reason = _stage_deprovisions(ctx, actions, links, len(everyone))
+    ctx.store.write_plan(ctx.app, ctx.cycle_id, actions, frozenset(staged), staged_reason)
     samples: dict[str, list[str]] = defaultdict(list)
-    for action in plan.actions:
-        if len(samples[action.action]) < SAMPLE_SIZE:
-            samples[action.action].append(action.display)
-    counts = plan.counts()
-    counts["skipped"] = len(ctx.store.skipped_sources(ctx.app, ctx.cycle_id))
-    return {"counts": counts, "samples": dict(samples)}
+    for action in actions:
+        key = action.action if action.object_type == USER else f"{action.object_type}_{action.action}"
+        if len(samples[key]) < SAMPLE_SIZE:
+            samples[key].append(action.display)
+    summary["counts"]["skipped"] = len(ctx.store.skipped_sources(ctx.app, ctx.cycle_id, USER))
+    summary.update(samples=dict(samples), escrowed=escrowed, staged=len(staged))
+    if staged_reason:
+        summary["staged_reason"] = staged_reason
+    return summary
+
+
+def _plan_groups(
+    ctx: CycleContext,
+    desired: list[DesiredUser],
+    links: dict,
+    user_actions: list[PlannedAction],
+    skipped: set[str],
+):
+    """Groups after users: members are the users that will have an active account after apply."""
+    creating = {a.source_id for a in user_actions if a.action == CREATE}
+    provisioned = {
+        d.source_id
+        for d in desired
+        if d.in_scope
+        and not d.error
+        and d.source_id not in skipped
+        and (d.source_id in links or d.source_id in creating)
+    }
+    groups = ctx.config.groups
+    group_skips = ctx.store.skipped_sources(ctx.app, ctx.cycle_id, GROUP)
+    plan = plan_groups(
+        _desired_groups(ctx),
+        ctx.store.links(ctx.app, GROUP),
+        ctx.store.members(ctx.app),
+        provisioned,
+        ctx.groups.mappings,
+        ctx.groups.paths,
+        on_leave_scope=groups.on_leave_scope,
+        batch_size=groups.members.batch_size,
+        removal=groups.members.removal,
+        excluded=group_skips,
+    )
+    ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, GROUP)
+    ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.notes, GROUP, log_only=True)
+    return plan
+
+
+def _hold_escrowed(ctx: CycleContext, actions: list[PlannedAction]) -> tuple[list[PlannedAction], int]:
+    """Objects in escrow wait for their retry time -- unless their data changed since the failure
+    (a fixed value deserves an immediate try)."""
+    escrow = ctx.store.escrow(ctx.app)
+    if not escrow:
+        return actions, 0
+    current = now()
+    kept = []
+    for action in actions:
+        entry = escrow.get((action.object_type, action.source_id))
+        if (
+            entry is not None
+            and entry["next_retry_at"] > current
+            and entry["fingerprint"] == action_fingerprint(action.object_type, action.action, action.payload)
+        ):
+            continue
+        kept.append(action)
+    return kept, len(actions) - len(kept)
+
+
+def _stage_deprovisions(
+    ctx: CycleContext, actions: list[PlannedAction], links: dict, directory_users: int
+) -> tuple[list[str], str | None]:
+    """Apply the accidental-deletion threshold; an approval (allow_deletions) is written on each action."""
+    deprovisions = [a for a in actions if a.action in DEPROVISIONS and a.object_type != MEMBERSHIP]
+    policy = ctx.config.accidental_deletions
+    status = ctx.store.app_status(ctx.app)
+    check = check_deletions(
+        len(deprovisions),
+        sum(link.active for link in links.values()),
+        enabled=policy.enabled,
+        max_count=policy.max_count,
+        max_percent=policy.max_percent,
+        min_count=policy.min_count,
+        directory_users=directory_users,
+        previous_directory_users=status["directory_users"],
+    )
+    if check.staged and not ctx.options.allow_deletions:
+        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_staged", check.reason)
+        return [a.change_id for a in deprovisions], check.reason
+    if check.staged:
+        approval = f"approved by {ctx.options.triggered_by or 'unknown'} (allow_deletions): {check.reason}"
+        for action in deprovisions:
+            action.reason = f"{action.reason}; {approval}" if action.reason else approval
+        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_approved", approval)
+    ctx.store.update_app_status(ctx.app, directory_users=directory_users)
+    return [], None
 
 
 def apply(ctx: CycleContext) -> dict[str, Any]:
-    """Execute the outbox with bounded concurrency; resume-safe after a crash or a rerun.
+    """Execute the outbox phase by phase (users, groups, memberships) with bounded concurrency;
+    resume-safe after a crash or a rerun.
 
     A sliding window keeps ``max_concurrency`` requests in flight while finished ones are written
     to the state store. Each action is marked in_flight before its request can go out, so a crash
@@ -162,10 +391,30 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
     if not rows:
         return {"attempted": 0, "succeeded": 0, "failed": 0}
     app = ctx.open_app()
+    counts: dict[str, int] = defaultdict(int)
+    stopped: str | None = None
+    for object_type in (USER, GROUP, MEMBERSHIP):
+        phase = [r for r in rows if r.object_type == object_type]
+        if phase and stopped is None:
+            ids = AppIds.load(ctx) if object_type == MEMBERSHIP else AppIds()
+            stopped = _run_phase(ctx, app, phase, ids, counts)
+    summary = {"attempted": len(rows), "succeeded": counts["succeeded"], "failed": counts["failed"]}
+    throttled = getattr(getattr(app, "throttle", None), "throttled", 0)
+    if throttled:
+        summary["throttled"] = throttled
+    if stopped is not None:
+        ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, "app_refused", stopped)
+        summary["stopped"] = stopped
+        summary["not_attempted"] = len(rows) - counts["succeeded"] - counts["failed"]
+    return summary
+
+
+def _run_phase(
+    ctx: CycleContext, app: AppConnector, rows: list, ids: AppIds, counts: dict[str, int]
+) -> str | None:
     workers = ctx.config.target.max_concurrency
     by_id = {r.change_id: r for r in rows}
     queue = iter(rows)
-    counts: dict[str, int] = defaultdict(int)
     stopped: str | None = None
     done: list[Outcome] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"apply-{ctx.app}") as pool:
@@ -174,7 +423,7 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
         def refill() -> None:
             chunk = list(itertools.islice(queue, workers * 4 - len(running)))
             ctx.store.mark_in_flight([r.change_id for r in chunk if r.status == "pending"])
-            running.update(pool.submit(_execute, ctx, app, row) for row in chunk)
+            running.update(pool.submit(execute, ctx, app, row, ids) for row in chunk)
 
         refill()
         while running:
@@ -192,103 +441,26 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
             if stopped is None:
                 refill()
     ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done)
-    summary = {"attempted": len(rows), "succeeded": counts["succeeded"], "failed": counts["failed"]}
-    if stopped is not None:
-        summary["stopped"] = stopped
-        summary["not_attempted"] = len(rows) - counts["succeeded"] - counts["failed"]
-    return summary
-
-
-def _execute(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
-    started = time.monotonic()
-    try:
-        outcome = _create(ctx, app, row) if row.action == CREATE else _patch(app, row)
-    except ScimError as exc:
-        outcome = Outcome(
-            row.change_id, "failed", error_code=exc.code, error_message=str(exc), stops_cycle=exc.stops_cycle
-        )
-    return dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1))
-
-
-def _patch(app: AppConnector, row: OutboxRow) -> Outcome:
-    try:
-        app.patch_user(row.target_id, row.payload)
-    except ScimNotFoundError:
-        if row.action != DISABLE:
-            raise
-        return Outcome(
-            row.change_id, "succeeded", detail="account no longer exists in the app; nothing to disable"
-        )
-    return Outcome(row.change_id, "succeeded")
-
-
-def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
-    if row.status == "in_flight":
-        # A previous attempt may have created it before dying: look before creating again.
-        existing = _lookup(ctx, app, row)
-        if existing is not None:
-            return _adopt(
-                ctx, app, row, existing, "created by an interrupted earlier attempt; found and linked"
-            )
-    try:
-        created = app.create_user(row.payload)
-    except ScimConflictError:
-        existing = _lookup(ctx, app, row)
-        if existing is None:
-            raise
-        return _adopt(ctx, app, row, existing, "account already existed (409); matched and linked")
-    except ScimTransientError as exc:
-        # Timeout, dropped connection or 5xx after the app may have acted: look, then try once more.
-        existing = _lookup(ctx, app, row)
-        if existing is not None:
-            return _adopt(
-                ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
-            )
-        created = app.create_user(row.payload)
-    return Outcome(row.change_id, "succeeded", target_id=created["id"], matched_by="created")
-
-
-def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict, str] | None:
-    links = ctx.store.links(ctx.app)
-    owners = {link.target_id: source for source, link in links.items() if source != row.source_id}
-    accounts = _find_accounts(app, ctx, [row.attributes])
-    matches, _ = match_accounts([(row.source_id, row.attributes)], accounts, ctx.rules, owners)
-    return (matches[0].account, matches[0].matched_by) if matches else None
-
-
-def _adopt(
-    ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[dict, str], note: str
-) -> Outcome:
-    """Link an account that exists already and bring it to the desired attributes."""
-    account, matched_by = found
-    current = snapshot_of(account, ctx.paths.values())
-    changes = {p: v for p, v in row.attributes.items() if v is not None and current.get(p) != v}
-    ops = patch_operations(changes, current, ctx.paths)
-    if not is_active(account):
-        ops.append({"op": "replace", "path": "active", "value": True})
-    if ops:
-        app.patch_user(account["id"], {"schemas": [PATCH_SCHEMA], "Operations": ops})
-    modified = [{"path": p, "old": current.get(p), "new": v} for p, v in changes.items()]
-    return Outcome(
-        row.change_id,
-        "succeeded",
-        target_id=account["id"],
-        matched_by=matched_by,
-        attributes={**current, **changes},
-        active=True,
-        action="update",
-        modified=modified,
-        detail=note,
-    )
+    return stopped
 
 
 def report(ctx: CycleContext) -> dict[str, Any]:
-    """Summarise the cycle from the outbox, store it, and say whether it failed."""
+    """Summarise the cycle, decide quarantine, raise alerts; say whether the cycle failed."""
     counts = ctx.store.outbox_counts(ctx.app, ctx.cycle_id)
-    per_action = {a: {s: n for (act, s), n in counts.items() if act == a} for a in (*ACTIONS, "skip")}
+    names = (*ACTIONS, *MEMBER_ACTIONS, "skip")
+    per_action = {a: {s: n for (act, s), n in counts.items() if act == a} for a in names}
     failed = sum(n for (_, status), n in counts.items() if status == "failed")
+    succeeded = sum(n for (_, status), n in counts.items() if status == "succeeded")
     pending = sum(n for (_, status), n in counts.items() if status in ("pending", "in_flight"))
-    status = "failed" if failed or pending else "succeeded"
+    staged = sum(n for (_, status), n in counts.items() if status == "staged")
+    cycle = ctx.store.cycle(ctx.app, ctx.cycle_id) or {}
+    quarantine = _update_quarantine(ctx, succeeded + failed, failed, cycle)
+    if cycle.get("error") or failed or pending:
+        status = "failed"
+    elif staged:
+        status = "staged"
+    else:
+        status = "succeeded"
     summary = {
         "app": ctx.app,
         "cycle_id": ctx.cycle_id,
@@ -296,6 +468,53 @@ def report(ctx: CycleContext) -> dict[str, Any]:
         "actions": {a: v for a, v in per_action.items() if v},
         "failed": failed,
         "not_applied": pending,
+        "staged": staged,
+        "in_escrow": len(ctx.store.escrow(ctx.app)),
+        "quarantine": quarantine,
+        "alerts": [f"{a['kind']}: {a['message']}" for a in ctx.store.alerts(ctx.app, ctx.cycle_id)],
     }
+    if cycle.get("error"):
+        summary["error"] = cycle["error"]
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, status, summary)
     return summary
+
+
+def _update_quarantine(
+    ctx: CycleContext, attempted: int, failed: int, cycle: dict[str, Any]
+) -> dict[str, Any]:
+    policy = ctx.config.quarantine
+    status = ctx.store.app_status(ctx.app)
+    app_error = cycle.get("error") if cycle.get("error_code") == "app_refused" else None
+    decision = decide_quarantine(
+        attempted=attempted,
+        failed=failed,
+        app_error=app_error,
+        failure_ratio=policy.failure_ratio,
+        min_actions=policy.min_actions,
+    )
+    current = now()
+    if decision.quarantine:
+        level = status["quarantine_level"] + 1 if status["quarantined"] else 1
+        retry_at = current + quarantine_delay(level)
+        ctx.store.update_app_status(
+            ctx.app,
+            quarantined=True,
+            quarantine_level=level,
+            quarantine_reason=decision.reason,
+            quarantined_since=status["quarantined_since"] if status["quarantined"] else current,
+            retry_at=retry_at,
+        )
+        if not status["quarantined"]:
+            ctx.store.add_alert(
+                ctx.app, ctx.cycle_id, "quarantine", f"{ctx.app} entered quarantine: {decision.reason}"
+            )
+        return {
+            "quarantined": True,
+            "reason": decision.reason,
+            "level": level,
+            "retry_at": retry_at.isoformat(),
+        }
+    if status["quarantined"] and (attempted or not cycle.get("error")):
+        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
+        ctx.store.add_alert(ctx.app, ctx.cycle_id, "quarantine_left", f"{ctx.app} left quarantine")
+    return {"quarantined": False}

@@ -81,3 +81,16 @@ def app_roles(app: str, assignments: pd.DataFrame, memberships: pd.DataFrame) ->
         for user in users.loc[users["group_id"].isin(groups), "member_id"]:
             roles[user].add(str(role))
     return {user: sorted(values) for user, values in roles.items()}
+
+
+def user_members(memberships: pd.DataFrame, group_ids: Iterable[str]) -> dict[str, set[str]]:
+    """The users in each group at any depth (nested groups flattened, cycles harmless): what an
+    app without nested groups must hold as the group's members."""
+    users: dict[str, set[str]] = defaultdict(set)
+    direct = memberships[memberships["member_type"] == "user"]
+    for group, user in zip(direct["group_id"], direct["member_id"], strict=True):
+        users[group].add(user)
+    return {
+        group: set().union(*(users.get(g, set()) for g in expand_groups([group], memberships)))
+        for group in group_ids
+    }

@@ -30,6 +30,7 @@ class CompiledMapping:
     expression: CompiledExpression | None = None
     only_if_empty: bool = False  # Entra's None mapping: the default fills an empty attribute only
     clear_when_null: bool = False
+    max_length: int | None = None
 
     def evaluate(self, row: dict[str, Any]) -> Any:
         if self.expression is not None:
@@ -59,6 +60,7 @@ def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
                 expression=expression,
                 only_if_empty=mapping.type == "none",
                 clear_when_null=mapping.clear_when_null,
+                max_length=mapping.max_length,
             )
         )
     return compiled

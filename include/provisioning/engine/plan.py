@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
@@ -18,8 +19,12 @@ from provisioning.engine.expressions import UNIQUE
 from provisioning.engine.mapping import CompiledMapping, redact
 from provisioning.engine.scim_path import ScimPath, build_resource, patch_operations
 
-CREATE, UPDATE, ENABLE, DISABLE, SKIP = "create", "update", "enable", "disable", "skip"
-ACTIONS = (CREATE, UPDATE, ENABLE, DISABLE)
+CREATE, UPDATE, ENABLE, DISABLE, DELETE, SKIP = "create", "update", "enable", "disable", "delete", "skip"
+ADD_MEMBERS, REMOVE_MEMBERS, REPLACE_MEMBERS = "add_members", "remove_members", "replace_members"
+ACTIONS = (CREATE, UPDATE, ENABLE, DISABLE, DELETE)
+MEMBER_ACTIONS = (ADD_MEMBERS, REMOVE_MEMBERS, REPLACE_MEMBERS)
+DEPROVISIONS = (DISABLE, DELETE)  # what the accidental-deletion threshold counts
+USER, GROUP, MEMBERSHIP = "user", "group", "membership"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # SCIM requires userName on every user (RFC 7643 4.1): a create without it can only fail.
 REQUIRED_ON_CREATE = ("username",)
@@ -32,6 +37,7 @@ class LinkState:
     target_id: str
     attributes: dict[str, Any]
     active: bool
+    disabled_at: datetime | None = None
 
 
 @dataclass
@@ -45,7 +51,17 @@ class PlannedAction:
     active: bool
     modified: list[dict[str, Any]] = field(default_factory=list)  # [{path, old, new}], redacted
     reason: str | None = None
+    object_type: str = USER
     change_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def phase(self) -> int:
+        return phase_of(self.object_type, self.action)
+
+
+def phase_of(object_type: str, action: str) -> int:
+    """Apply order: users first, then groups, then memberships (which reference both)."""
+    return {USER: 0, GROUP: 1, MEMBERSHIP: 2}[object_type]
 
 
 @dataclass
@@ -53,12 +69,37 @@ class Plan:
     actions: list[PlannedAction]
     skipped: list[tuple[str, str, str, str]]  # (source id, display, code, reason)
     unchanged: int
+    notes: list[tuple[str, str, str, str]] = field(default_factory=list)  # logged, not skipped
 
     def counts(self) -> dict[str, int]:
         counts = Counter(a.action for a in self.actions)
         result = {name: counts.get(name, 0) for name in ACTIONS}
         result.update(unchanged=self.unchanged, skipped=len(self.skipped))
         return result
+
+
+@dataclass(frozen=True)
+class DeprovisionPolicy:
+    """Config's ``users.deprovision``: disable, delete (optionally after days disabled) or skip."""
+
+    action: str = DISABLE
+    delete_after_days: int = 0
+
+    def plan(self, source_id: str, display: str, link: LinkState, reason: str | None, now: datetime):
+        """The action for a linked account whose user left scope, or None."""
+        if self.action == "skip":
+            return None
+        if self.action == DELETE:
+            if self.delete_after_days == 0:
+                return _deprovision(DELETE, source_id, display, link, reason)
+            if not link.active:
+                since = link.disabled_at
+                if since is not None and now - since >= timedelta(days=self.delete_after_days):
+                    return _deprovision(
+                        DELETE, source_id, display, link, f"disabled for {self.delete_after_days}+ days"
+                    )
+                return None
+        return _deprovision(DISABLE, source_id, display, link, reason) if link.active else None
 
 
 def plan_users(
@@ -69,6 +110,8 @@ def plan_users(
     allowed: Iterable[str],
     excluded: Iterable[str] = (),
     is_taken: Callable[[str, Any], bool] | None = None,
+    deprovision: DeprovisionPolicy = DeprovisionPolicy(),
+    now: datetime | None = None,
 ) -> Plan:
     """Compute the actions. ``excluded`` are sources already settled this cycle (conflicts, skips);
     ``is_taken(path, value)`` tells whether the app already uses a SelectUniqueValue candidate."""
@@ -82,6 +125,7 @@ def plan_users(
     skipped: list[tuple[str, str, str, str]] = []
     unchanged = 0
     seen: set[str] = set()
+    leaving: list[tuple[str, str, LinkState, str | None]] = []
     # per SelectUniqueValue target: values our linked accounts hold and values chosen this cycle;
     # built on first use, so cycles without SelectUniqueValue pay nothing
     taken_by_path: dict[str, set[str]] = {}
@@ -104,7 +148,7 @@ def plan_users(
             continue
         link = links.get(user.source_id)
         if user.error:
-            skipped.append((user.source_id, user.display, "MappingError", user.error))
+            skipped.append((user.source_id, user.display, user.error_code or "MappingError", user.error))
             continue
         if user.in_scope and link is None:
             if CREATE not in allowed:
@@ -209,25 +253,36 @@ def plan_users(
                     modified,
                 )
             )
-        elif link is not None and link.active:
-            if DISABLE not in allowed:
-                not_allowed(user, DISABLE)
-                continue
-            actions.append(_disable(user.source_id, user.display, link, user.reason))
-        # out of scope and never provisioned (or already disabled): nothing to do
+        elif link is not None:
+            leaving.append((user.source_id, user.display, link, user.reason))
+        # out of scope and never provisioned: nothing to do
 
-    for source_id, link in links.items():
-        if source_id not in seen and source_id not in excluded and link.active:
-            if DISABLE in allowed:
-                actions.append(_disable(source_id, source_id, link, OUT_OF_SCOPE_DELETED))
-            else:
-                skipped.append(
-                    (source_id, source_id, "ActionNotAllowed", "disable is not allowed by the app config")
-                )
+    leaving += [
+        (source_id, source_id, link, OUT_OF_SCOPE_DELETED)
+        for source_id, link in links.items()
+        if source_id not in seen and source_id not in excluded
+    ]
+    when = now or datetime.now().astimezone()
+    for source_id, display, link, reason in leaving:
+        action = deprovision.plan(source_id, display, link, reason, when)
+        if action is None:
+            continue
+        if action.action == DISABLE and DISABLE not in allowed:
+            skipped.append(
+                (source_id, display, "ActionNotAllowed", "disable is not allowed by the app config")
+            )
+        else:
+            actions.append(action)
     return Plan(actions, skipped, unchanged)
 
 
-def _disable(source_id: str, display: str, link: LinkState, reason: str | None) -> PlannedAction:
+def _deprovision(
+    action: str, source_id: str, display: str, link: LinkState, reason: str | None
+) -> PlannedAction:
+    if action == DELETE:
+        return PlannedAction(
+            DELETE, source_id, display, link.target_id, None, link.attributes, False, [], reason
+        )
     return PlannedAction(
         DISABLE,
         source_id,

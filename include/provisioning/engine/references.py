@@ -7,6 +7,7 @@ unset and the next cycle fills it in once the manager's account exists.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 from provisioning.engine.desired import DesiredUser
@@ -30,7 +31,5 @@ def resolve_references(
             if directory_id is not None:
                 link = links.get(str(directory_id))
                 attributes[target] = link.target_id if link and link.active else None
-        resolved.append(
-            DesiredUser(user.source_id, user.display, user.in_scope, user.reason, attributes, user.error)
-        )
+        resolved.append(dataclasses.replace(user, attributes=attributes))
     return resolved

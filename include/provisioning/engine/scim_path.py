@@ -15,6 +15,7 @@ from typing import Any
 
 CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 _NAME = r"[A-Za-z][A-Za-z0-9_$-]*"
 _PATH_RE = re.compile(
@@ -147,9 +148,11 @@ def parse_scim_path(text: str) -> ScimPath:
     )
 
 
-def build_resource(values: dict[str, Any], paths: dict[str, ScimPath]) -> dict[str, Any]:
-    """Build a SCIM User payload from flat ``path -> value`` pairs, skipping nulls."""
-    resource: dict[str, Any] = {"schemas": [CORE_USER_SCHEMA]}
+def build_resource(
+    values: dict[str, Any], paths: dict[str, ScimPath], schema: str = CORE_USER_SCHEMA
+) -> dict[str, Any]:
+    """Build a SCIM resource (User unless told) from flat ``path -> value`` pairs, skipping nulls."""
+    resource: dict[str, Any] = {"schemas": [schema]}
     for text, value in values.items():
         if value is None:
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from provisioning.config.loader import app_config_path, load_app_config
 from provisioning.config.models import AppConfig, DirectMapping, ExpressionMapping, Mapping
@@ -38,11 +38,26 @@ def build_dag(config: AppConfig) -> DAG:
         max_active_runs=1,
         tags=["provisioning", config.target.kind, *config.tags],
         doc_md=_doc(config),
+        params={
+            "allow_deletions": Param(
+                False,
+                type="boolean",
+                description="Approve the disables/deletes held by the accidental-deletion threshold "
+                "(recorded in the provisioning log with who triggered the run).",
+            ),
+            "restart": Param(
+                False,
+                type="boolean",
+                description="Leave quarantine and release escrowed objects now, instead of waiting "
+                "for the next retry time.",
+            ),
+        },
         default_args={
             "owner": config.owner,
             "retries": config.retries,
             "retry_delay": config.retry_delay_value(),
             "retry_exponential_backoff": True,
+            "pool": config.pool_name,
         },
     ) as dag:
         common = {"app": config.app}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from provisioning.config.loader import app_config_path, load_app_config
 
@@ -30,12 +31,34 @@ class ProvisioningStepOperator(BaseOperator):
         self.app = app
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from provisioning.connectors.scim.errors import ScimError
         from provisioning.cycle import steps
+        from provisioning.cycle.context import RunOptions
         from provisioning.glue.resources import cycle_context
 
         config = load_app_config(app_config_path(self.app))
-        ctx = cycle_context(config, context["dag_run"].run_id)
-        summary = getattr(steps, self.step)(ctx)
+        params = context.get("params") or {}
+        dag_run = context["dag_run"]
+        options = RunOptions(
+            allow_deletions=bool(params.get("allow_deletions")),
+            restart=bool(params.get("restart")),
+            triggered_by=getattr(dag_run, "triggering_user_name", None) or str(dag_run.run_type),
+        )
+        ctx = cycle_context(config, dag_run.run_id, options)
+        try:
+            summary = getattr(steps, self.step)(ctx)
+        except steps.CycleSkipped as skipped:
+            raise AirflowSkipException(str(skipped)) from None
+        except ScimError as exc:
+            ctx.store.record_cycle_error(
+                ctx.app, ctx.cycle_id, "app_refused" if exc.stops_cycle else "step_failed", str(exc)
+            )
+            if exc.stops_cycle:  # retrying cannot fix credentials: fail now, report quarantines
+                raise AirflowFailException(str(exc)) from None
+            raise
+        except Exception as exc:
+            ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, "step_failed", f"{self.task_id}: {exc}")
+            raise
         self.log.info("%s: %s", self.task_id, summary)
         return self.check(summary, context)
 
@@ -72,19 +95,29 @@ class ApplyOperator(ProvisioningStepOperator):
 
 
 class ReportOperator(ProvisioningStepOperator):
-    """Runs even when earlier steps failed; fails the DAG run when the cycle did not fully apply."""
+    """Runs even when earlier steps failed (not when the cycle was skipped by quarantine); fails
+    the DAG run -- so Airflow's failure alerts fire -- when the cycle did not fully apply or
+    held deprovisions for approval."""
 
     step = "report"
 
     def __init__(self, **kwargs: Any):
-        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        kwargs.setdefault("trigger_rule", TriggerRule.NONE_SKIPPED)
         super().__init__(**kwargs)
 
     def check(self, summary: dict[str, Any], context: Any) -> dict[str, Any]:
-        if summary["status"] != "succeeded":
-            context["ti"].xcom_push(key="return_value", value=summary)
+        if summary["status"] == "succeeded":
+            return summary
+        context["ti"].xcom_push(key="return_value", value=summary)
+        if summary["status"] == "staged":
             raise CycleFailed(
-                f"cycle {summary['cycle_id']} of {summary['app']} did not fully apply: "
-                f"{summary['failed']} failed, {summary['not_applied']} not applied"
+                f"cycle {summary['cycle_id']} of {summary['app']} held {summary['staged']} disable/delete "
+                "action(s) over the accidental-deletion threshold: check the provisioning log, then "
+                "trigger the DAG with allow_deletions=true to approve, or fix the cause"
             )
-        return summary
+        raise CycleFailed(
+            f"cycle {summary['cycle_id']} of {summary['app']} did not fully apply: "
+            f"{summary['failed']} failed, {summary['not_applied']} not applied"
+            + (f"; {summary['error']}" if summary.get("error") else "")
+            + (f"; {'; '.join(summary['alerts'])}" if summary.get("alerts") else "")
+        )

@@ -13,7 +13,7 @@ from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.hook import ScimHook
 from provisioning.connectors.sql import SqlAlchemyHook
-from provisioning.cycle.context import CycleContext
+from provisioning.cycle.context import CycleContext, RunOptions
 from provisioning.state.store import StateStore
 
 
@@ -46,14 +46,16 @@ def open_app(config: AppConfig) -> ScimClient:
         max_retries=target.max_retries,
         max_connections=target.max_concurrency,
         page_size=target.page_size,
+        requests_per_second=target.requests_per_second,
     ).get_conn()
 
 
-def cycle_context(config: AppConfig, cycle_id: str) -> CycleContext:
+def cycle_context(config: AppConfig, cycle_id: str, options: RunOptions | None = None) -> CycleContext:
     return CycleContext(
         config=config,
         cycle_id=cycle_id,
         store=open_state_store(config),
         open_directory=lambda: open_directory(config),
         open_app=lambda: open_app(config),
+        options=options or RunOptions(),
     )

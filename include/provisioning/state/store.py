@@ -15,14 +15,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, case, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
-from provisioning.engine.plan import LinkState, PlannedAction
+from provisioning.engine.plan import (
+    DELETE,
+    GROUP,
+    MEMBERSHIP,
+    REMOVE_MEMBERS,
+    REPLACE_MEMBERS,
+    USER,
+    LinkState,
+    PlannedAction,
+)
+from provisioning.engine.safety import escrow_delay, fingerprint
 from provisioning.state import tables as t
 
 OPEN = ("pending", "in_flight")
-LOG_STATUS = {"succeeded": "success", "failed": "failure", "skipped": "skipped"}
+UNFINISHED = (*OPEN, "staged")  # superseded by the next plan
+LOG_STATUS = {"succeeded": "success", "failed": "failure", "skipped": "skipped", "staged": "staged"}
 
 
 def utcnow() -> datetime:
@@ -32,6 +43,7 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class OutboxRow:
     change_id: str
+    object_type: str
     source_id: str
     display: str
     target_id: str | None
@@ -62,6 +74,8 @@ class Outcome:
     error_message: str | None = None
     duration_ms: float | None = None
     stops_cycle: bool = False  # the app is unusable (bad credentials, not SCIM): stop sending
+    permanent: bool = False  # a failure the same request will hit again (escrow backs off longer)
+    members: list[list[str]] | None = None  # membership actions: [source, app id] now in the group
 
 
 class StateStore:
@@ -84,7 +98,11 @@ class StateStore:
         with self.engine.begin() as conn:
             exists = conn.execute(select(t.cycles.c.cycle_id).where(_cycle(t.cycles, app, cycle_id))).first()
             if exists:
-                conn.execute(update(t.cycles).where(_cycle(t.cycles, app, cycle_id)).values(status="running"))
+                conn.execute(
+                    update(t.cycles)
+                    .where(_cycle(t.cycles, app, cycle_id))
+                    .values(status="running", error=None, error_code=None)
+                )
             else:
                 conn.execute(
                     insert(t.cycles).values(app=app, cycle_id=cycle_id, started_at=utcnow(), status="running")
@@ -96,6 +114,12 @@ class StateStore:
                 update(t.cycles)
                 .where(_cycle(t.cycles, app, cycle_id))
                 .values(status=status, summary=summary, finished_at=utcnow())
+            )
+
+    def record_cycle_error(self, app: str, cycle_id: str, code: str, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.cycles).where(_cycle(t.cycles, app, cycle_id)).values(error=message, error_code=code)
             )
 
     def cycle(self, app: str, cycle_id: str) -> dict[str, Any] | None:
@@ -141,14 +165,18 @@ class StateStore:
 
     # --- links -------------------------------------------------------------------------------
 
-    def links(self, app: str, object_type: str = "user") -> dict[str, LinkState]:
-        query = select(
-            t.links.c.source_id, t.links.c.target_id, t.links.c.attributes, t.links.c.active
-        ).where((t.links.c.app == app) & (t.links.c.object_type == object_type))
+    def links(self, app: str, object_type: str = USER) -> dict[str, LinkState]:
+        c = t.links.c
+        query = select(c.source_id, c.target_id, c.attributes, c.active, c.disabled_at).where(
+            (c.app == app) & (c.object_type == object_type)
+        )
         with self.engine.connect() as conn:
-            return {row[0]: LinkState(row[1], row[2] or {}, bool(row[3])) for row in conn.execute(query)}
+            return {
+                row[0]: LinkState(row[1], row[2] or {}, bool(row[3]), _aware(row[4]))
+                for row in conn.execute(query)
+            }
 
-    def upsert_links(self, app: str, rows: Iterable[dict[str, Any]], object_type: str = "user") -> None:
+    def upsert_links(self, app: str, rows: Iterable[dict[str, Any]], object_type: str = USER) -> None:
         """Rows: source_id, target_id, matched_by, attributes, active."""
         with self.engine.begin() as conn:
             self._upsert_links(conn, app, object_type, list(rows))
@@ -179,6 +207,7 @@ class StateStore:
                         "matched_by": r.get("matched_by") or "created",
                         "attributes": r.get("attributes") or {},
                         "active": r.get("active", True),
+                        "disabled_at": None if r.get("active", True) else now,
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -194,6 +223,9 @@ class StateStore:
                     target_id=bindparam("b_target"),
                     attributes=bindparam("b_attributes"),
                     active=bindparam("b_active"),
+                    disabled_at=case(
+                        (bindparam("b_active"), None), else_=func.coalesce(t.links.c.disabled_at, now)
+                    ),
                     matched_by=func.coalesce(bindparam("b_matched_by"), t.links.c.matched_by),
                     updated_at=now,
                 ),
@@ -209,11 +241,74 @@ class StateStore:
                 ],
             )
 
+    @staticmethod
+    def _delete_links(conn, app: str, object_type: str, source_ids: list[str]) -> None:
+        """Forget deleted objects: their links, and for groups their member rows."""
+        for chunk in _chunks(source_ids, 500):
+            conn.execute(
+                delete(t.links).where(
+                    (t.links.c.app == app)
+                    & (t.links.c.object_type == object_type)
+                    & t.links.c.source_id.in_(chunk)
+                )
+            )
+            if object_type == GROUP:
+                conn.execute(
+                    delete(t.members).where((t.members.c.app == app) & t.members.c.group_source_id.in_(chunk))
+                )
+
+    # --- group members -----------------------------------------------------------------------
+
+    def members(self, app: str) -> dict[str, dict[str, str]]:
+        """Group source id -> {member source id: member app id}, as last applied."""
+        c = t.members.c
+        result: dict[str, dict[str, str]] = {}
+        with self.engine.connect() as conn:
+            query = select(c.group_source_id, c.member_source_id, c.member_target_id).where(c.app == app)
+            for group, member, target in conn.execute(query):
+                result.setdefault(group, {})[member] = target
+        return result
+
+    @staticmethod
+    def _apply_members(conn, app: str, row: OutboxRow, outcome: Outcome) -> None:
+        c = t.members.c
+        group = (c.app == app) & (c.group_source_id == row.source_id)
+        if row.action == REPLACE_MEMBERS:
+            conn.execute(delete(t.members).where(group))
+        if row.action == REMOVE_MEMBERS:
+            for chunk in _chunks([m[0] for m in row.payload["members"]], 500):
+                conn.execute(delete(t.members).where(group & c.member_source_id.in_(chunk)))
+            return
+        added = outcome.members or []
+        for chunk in _chunks([m[0] for m in added], 500):
+            conn.execute(delete(t.members).where(group & c.member_source_id.in_(chunk)))
+        if added:
+            conn.execute(
+                insert(t.members),
+                [
+                    {
+                        "app": app,
+                        "group_source_id": row.source_id,
+                        "member_source_id": s,
+                        "member_target_id": m,
+                    }
+                    for s, m in added
+                ],
+            )
+
     # --- outbox ------------------------------------------------------------------------------
 
-    def write_plan(self, app: str, cycle_id: str, actions: Sequence[PlannedAction]) -> None:
+    def write_plan(
+        self,
+        app: str,
+        cycle_id: str,
+        actions: Sequence[PlannedAction],
+        staged: frozenset[str] = frozenset(),
+        staged_reason: str | None = None,
+    ) -> None:
         """Replace every unfinished action of the app with this plan (the plan is recomputed from
-        current state, so older pending work is superseded, never applied twice)."""
+        current state, so older pending or staged work is superseded, never applied twice).
+        Actions whose change id is in ``staged`` are held for approval and logged as staged."""
         now = utcnow()
         rows = [
             {
@@ -221,7 +316,8 @@ class StateStore:
                 "app": app,
                 "cycle_id": cycle_id,
                 "seq": seq,
-                "object_type": "user",
+                "phase": a.phase,
+                "object_type": a.object_type,
                 "source_id": a.source_id,
                 "display": a.display,
                 "target_id": a.target_id,
@@ -231,8 +327,9 @@ class StateStore:
                 "active": a.active,
                 "modified": a.modified,
                 "reason": a.reason,
-                "status": "pending",
+                "status": "staged" if a.change_id in staged else "pending",
                 "attempts": 0,
+                "error_message": staged_reason if a.change_id in staged else None,
                 "created_at": now,
             }
             for seq, a in enumerate(actions)
@@ -240,19 +337,67 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(
                 update(t.outbox)
-                .where((t.outbox.c.app == app) & t.outbox.c.status.in_(OPEN))
+                .where((t.outbox.c.app == app) & t.outbox.c.status.in_(UNFINISHED))
                 .values(status="superseded", finished_at=now)
             )
             for chunk in _chunks(rows, 1000):
                 conn.execute(insert(t.outbox), chunk)
+            held = [r for r in rows if r["status"] == "staged"]
+            for chunk in _chunks(held, 1000):
+                conn.execute(
+                    insert(t.provisioning_log),
+                    [
+                        {
+                            "change_id": r["change_id"],
+                            "app": app,
+                            "cycle_id": cycle_id,
+                            "time": now,
+                            "object_type": r["object_type"],
+                            "source_id": r["source_id"],
+                            "source_display": r["display"],
+                            "target_id": r["target_id"],
+                            "action": r["action"],
+                            "status": "staged",
+                            "modified_properties": r["modified"],
+                            "detail": r["reason"],
+                            "error_code": "AccidentalDeletionThreshold",
+                            "error_message": staged_reason,
+                        }
+                        for r in chunk
+                    ],
+                )
 
-    def record_skips(self, app: str, cycle_id: str, skips: Iterable[tuple[str, str, str, str]]) -> int:
-        """Skipped objects (conflicts, missing values, disallowed actions): outbox + log rows."""
+    def record_skips(
+        self,
+        app: str,
+        cycle_id: str,
+        skips: Iterable[tuple[str, str, str, str]],
+        object_type: str = USER,
+        log_only: bool = False,
+    ) -> int:
+        """Skipped objects (conflicts, missing values, disallowed actions): outbox + log rows.
+        ``log_only``: a note on an object that is still provisioned (e.g. members left out)."""
         now = utcnow()
-        key = (t.outbox.c.app == app) & (t.outbox.c.cycle_id == cycle_id) & (t.outbox.c.status == "skipped")
+        c = t.outbox.c
+        key = (c.app == app) & (c.cycle_id == cycle_id) & (c.object_type == object_type)
         rows = []
         with self.engine.begin() as conn:
-            already = {r[0] for r in conn.execute(select(t.outbox.c.source_id).where(key))}
+            if log_only:
+                already = {
+                    r[0]
+                    for r in conn.execute(
+                        select(t.provisioning_log.c.source_id).where(
+                            (t.provisioning_log.c.app == app)
+                            & (t.provisioning_log.c.cycle_id == cycle_id)
+                            & (t.provisioning_log.c.object_type == object_type)
+                            & (t.provisioning_log.c.action == "note")
+                        )
+                    )
+                }
+            else:
+                already = {
+                    r[0] for r in conn.execute(select(c.source_id).where(key & (c.status == "skipped")))
+                }
             for source_id, display, code, reason in skips:
                 if source_id in already:
                     continue
@@ -263,10 +408,11 @@ class StateStore:
                         "app": app,
                         "cycle_id": cycle_id,
                         "seq": -1,
-                        "object_type": "user",
+                        "phase": 0,
+                        "object_type": object_type,
                         "source_id": source_id,
                         "display": display,
-                        "action": "skip",
+                        "action": "note" if log_only else "skip",
                         "status": "skipped",
                         "attempts": 0,
                         "error_code": code,
@@ -276,7 +422,8 @@ class StateStore:
                     }
                 )
             for chunk in _chunks(rows, 1000):
-                conn.execute(insert(t.outbox), chunk)
+                if not log_only:
+                    conn.execute(insert(t.outbox), chunk)
                 conn.execute(
                     insert(t.provisioning_log),
                     [
@@ -285,10 +432,10 @@ class StateStore:
                             "app": app,
                             "cycle_id": cycle_id,
                             "time": now,
-                            "object_type": "user",
+                            "object_type": object_type,
                             "source_id": r["source_id"],
                             "source_display": r["display"],
-                            "action": "skip",
+                            "action": r["action"],
                             "status": "skipped",
                             "error_code": r["error_code"],
                             "error_message": r["error_message"],
@@ -298,21 +445,28 @@ class StateStore:
                 )
         return len(rows)
 
-    def skipped_sources(self, app: str, cycle_id: str) -> set[str]:
-        key = (t.outbox.c.app == app) & (t.outbox.c.cycle_id == cycle_id) & (t.outbox.c.status == "skipped")
+    def skipped_sources(self, app: str, cycle_id: str, object_type: str = USER) -> set[str]:
+        c = t.outbox.c
+        key = (
+            (c.app == app)
+            & (c.cycle_id == cycle_id)
+            & (c.status == "skipped")
+            & (c.object_type == object_type)
+        )
         with self.engine.connect() as conn:
-            return {r[0] for r in conn.execute(select(t.outbox.c.source_id).where(key))}
+            return {r[0] for r in conn.execute(select(c.source_id).where(key))}
 
     def open_actions(self, app: str, cycle_id: str) -> list[OutboxRow]:
         query = (
             select(t.outbox)
             .where((t.outbox.c.app == app) & (t.outbox.c.cycle_id == cycle_id) & t.outbox.c.status.in_(OPEN))
-            .order_by(t.outbox.c.seq)
+            .order_by(t.outbox.c.phase, t.outbox.c.seq)
         )
         with self.engine.connect() as conn:
             return [
                 OutboxRow(
                     r.change_id,
+                    r.object_type,
                     r.source_id,
                     r.display,
                     r.target_id,
@@ -341,7 +495,7 @@ class StateStore:
     def record_outcomes(
         self, app: str, cycle_id: str, rows: dict[str, OutboxRow], outcomes: Sequence[Outcome]
     ) -> None:
-        """One transaction: outbox status, link/snapshot of successes, and their log rows."""
+        """One transaction: outbox status, links and members of successes, escrow, and log rows."""
         if not outcomes:
             return
         now = utcnow()
@@ -367,11 +521,18 @@ class StateStore:
                     for o in outcomes
                 ],
             )
-            link_rows = []
+            links: dict[str, list[dict[str, Any]]] = {USER: [], GROUP: []}
+            deleted: dict[str, list[str]] = {USER: [], GROUP: []}
             for o in outcomes:
                 row = rows[o.change_id]
-                if o.status == "succeeded":
-                    link_rows.append(
+                if o.status != "succeeded":
+                    continue
+                if row.object_type == MEMBERSHIP:
+                    self._apply_members(conn, app, row, o)
+                elif (o.action or row.action) == DELETE:
+                    deleted[row.object_type].append(row.source_id)
+                else:
+                    links[row.object_type].append(
                         {
                             "source_id": row.source_id,
                             "target_id": o.target_id or row.target_id,
@@ -380,7 +541,10 @@ class StateStore:
                             "active": o.active if o.active is not None else row.active,
                         }
                     )
-            self._upsert_links(conn, app, "user", link_rows)
+            for object_type in (USER, GROUP):
+                self._upsert_links(conn, app, object_type, links[object_type])
+                self._delete_links(conn, app, object_type, deleted[object_type])
+            escrowed = self._update_escrow(conn, app, rows, outcomes, now)
             change_ids = [o.change_id for o in outcomes]
             conn.execute(delete(t.provisioning_log).where(t.provisioning_log.c.change_id.in_(change_ids)))
             conn.execute(
@@ -391,7 +555,7 @@ class StateStore:
                         "app": app,
                         "cycle_id": cycle_id,
                         "time": now,
-                        "object_type": "user",
+                        "object_type": rows[o.change_id].object_type,
                         "source_id": rows[o.change_id].source_id,
                         "source_display": rows[o.change_id].display,
                         "target_id": o.target_id or rows[o.change_id].target_id,
@@ -400,7 +564,7 @@ class StateStore:
                         "modified_properties": o.modified
                         if o.modified is not None
                         else rows[o.change_id].modified,
-                        "detail": o.detail or rows[o.change_id].reason,
+                        "detail": _join(o.detail or rows[o.change_id].reason, escrowed.get(o.change_id)),
                         "error_code": o.error_code,
                         "error_message": o.error_message,
                         "duration_ms": o.duration_ms,
@@ -418,6 +582,119 @@ class StateStore:
         with self.engine.connect() as conn:
             return Counter({(a, s): n for a, s, n in conn.execute(query)})
 
+    # --- escrow ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _update_escrow(
+        conn, app: str, rows: dict[str, OutboxRow], outcomes: Sequence[Outcome], now: datetime
+    ) -> dict[str, str]:
+        """Failures enter (or stay in) escrow with a growing backoff; successes leave it.
+        Returns a note per failed change id for the provisioning log."""
+        c = t.escrow.c
+        notes: dict[str, str] = {}
+        for o in outcomes:
+            row = rows[o.change_id]
+            key = (c.app == app) & (c.object_type == row.object_type) & (c.source_id == row.source_id)
+            if o.status == "succeeded":
+                conn.execute(delete(t.escrow).where(key))
+                continue
+            if o.status != "failed" or o.stops_cycle:
+                continue  # a refused app is quarantine's business, not this object's
+            current = conn.execute(select(c.failures, c.first_failed_at).where(key)).first()
+            failures = (current[0] if current else 0) + 1
+            retry_at = now + escrow_delay(failures, o.permanent)
+            values = {
+                "display": row.display,
+                "failures": failures,
+                "permanent": o.permanent,
+                "fingerprint": action_fingerprint(row.object_type, row.action, row.payload),
+                "last_failed_at": now,
+                "next_retry_at": retry_at,
+                "error_code": o.error_code,
+                "error_message": o.error_message,
+            }
+            if current:
+                conn.execute(update(t.escrow).where(key).values(**values))
+            else:
+                conn.execute(
+                    insert(t.escrow).values(
+                        app=app,
+                        object_type=row.object_type,
+                        source_id=row.source_id,
+                        first_failed_at=now,
+                        **values,
+                    )
+                )
+            when = "next cycle" if retry_at <= now else f"not before {retry_at:%Y-%m-%d %H:%M} UTC"
+            notes[o.change_id] = f"escrow: failure {failures}, retried {when}"
+        return notes
+
+    def escrow(self, app: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(object type, source id) -> escrow row."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.escrow).where(t.escrow.c.app == app)).mappings()
+            return {
+                (r["object_type"], r["source_id"]): {
+                    **r,
+                    "next_retry_at": _aware(r["next_retry_at"]),
+                }
+                for r in rows
+            }
+
+    def clear_escrow(self, app: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(t.escrow).where(t.escrow.c.app == app)).rowcount
+
+    # --- app status: quarantine and the directory-size guard ----------------------------------
+
+    def app_status(self, app: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.app_status).where(t.app_status.c.app == app)).mappings().first()
+        if row is None:
+            return {
+                "app": app,
+                "quarantined": False,
+                "quarantine_level": 0,
+                "retry_at": None,
+                "directory_users": None,
+            }
+        return {
+            **row,
+            "retry_at": _aware(row["retry_at"]),
+            "quarantined_since": _aware(row["quarantined_since"]),
+        }
+
+    def update_app_status(self, app: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            key = t.app_status.c.app == app
+            if conn.execute(select(t.app_status.c.app).where(key)).first():
+                conn.execute(update(t.app_status).where(key).values(updated_at=utcnow(), **values))
+            else:
+                conn.execute(
+                    insert(t.app_status).values(
+                        app=app,
+                        quarantined=values.pop("quarantined", False),
+                        quarantine_level=values.pop("quarantine_level", 0),
+                        updated_at=utcnow(),
+                        **values,
+                    )
+                )
+
+    # --- alerts ------------------------------------------------------------------------------
+
+    def add_alert(self, app: str, cycle_id: str, kind: str, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.alerts).values(app=app, cycle_id=cycle_id, time=utcnow(), kind=kind, message=message)
+            )
+
+    def alerts(self, app: str, cycle_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.alerts).where(t.alerts.c.app == app).order_by(t.alerts.c.id)
+        if cycle_id is not None:
+            query = query.where(t.alerts.c.cycle_id == cycle_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     # --- provisioning log --------------------------------------------------------------------
 
     def log(self, app: str, cycle_id: str | None = None) -> list[dict[str, Any]]:
@@ -430,6 +707,22 @@ class StateStore:
             query = query.where(t.provisioning_log.c.cycle_id == cycle_id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def action_fingerprint(object_type: str, action: str, payload: Any) -> str:
+    """Membership batches change with every member: their escrow is per group and action."""
+    return fingerprint(action, None if object_type == MEMBERSHIP else payload)
+
+
+def _join(*parts: str | None) -> str | None:
+    return "; ".join(p for p in parts if p) or None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; they were written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _cycle(table, app: str, cycle_id: str):

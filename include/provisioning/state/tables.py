@@ -28,9 +28,22 @@ links = Table(
     Column("matched_by", String(256), nullable=False),
     Column("attributes", JSON, nullable=False),
     Column("active", Boolean, nullable=False),
+    Column(
+        "disabled_at", DateTime(timezone=True)
+    ),  # when we disabled it (delete_after_days counts from here)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ux_links_target", "app", "object_type", "target_id", unique=True),
+)
+
+# the members of each provisioned group as last applied: the baseline of member add/remove
+members = Table(
+    "members",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("group_source_id", String(128), primary_key=True),
+    Column("member_source_id", String(128), primary_key=True),
+    Column("member_target_id", String(256), nullable=False),
 )
 
 cycles = Table(
@@ -42,9 +55,12 @@ cycles = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("status", String(16), nullable=False),
     Column("summary", JSON),
+    Column("error", Text),  # a step that failed outright (directory unreadable, app refused us)
+    Column("error_code", String(64)),
 )
 
-# the plan of each cycle; an action's status moves pending -> in_flight -> succeeded/failed
+# the plan of each cycle; an action's status moves pending -> in_flight -> succeeded/failed,
+# or stays staged (held by the accidental-deletion threshold) until a later plan supersedes it
 outbox = Table(
     "outbox",
     metadata,
@@ -52,6 +68,7 @@ outbox = Table(
     Column("app", String(64), nullable=False),
     Column("cycle_id", String(256), nullable=False),
     Column("seq", Integer, nullable=False),
+    Column("phase", Integer, nullable=False, default=0),  # users, then groups, then memberships
     Column("object_type", String(16), nullable=False),
     Column("source_id", String(128), nullable=False),
     Column("display", String(256), nullable=False),
@@ -105,4 +122,48 @@ artifacts = Table(
     Column("name", String(64), primary_key=True),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# objects whose last action failed, and when they may be tried again (Entra's escrow)
+escrow = Table(
+    "escrow",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("object_type", String(16), primary_key=True),
+    Column("source_id", String(128), primary_key=True),
+    Column("display", String(256)),
+    Column("failures", Integer, nullable=False),
+    Column("permanent", Boolean, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("first_failed_at", DateTime(timezone=True), nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+    Column("next_retry_at", DateTime(timezone=True), nullable=False),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+)
+
+# per app: quarantine, and the directory size the shrink guard compares against
+app_status = Table(
+    "app_status",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("quarantined", Boolean, nullable=False, default=False),
+    Column("quarantine_reason", Text),
+    Column("quarantine_level", Integer, nullable=False, default=0),
+    Column("quarantined_since", DateTime(timezone=True)),
+    Column("retry_at", DateTime(timezone=True)),
+    Column("directory_users", Integer),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("cycle_id", String(256), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_alerts_app_time", "app", "time"),
 )

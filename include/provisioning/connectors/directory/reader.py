@@ -6,6 +6,7 @@ Reads are whole-relation and column-explicit: a missing column or relation is re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,7 +23,7 @@ class DirectoryError(RuntimeError):
 @dataclass
 class DirectorySnapshot:
     users: pd.DataFrame
-    groups: pd.DataFrame  # id, displayName
+    groups: pd.DataFrame  # id, displayName, description and configured extras
     memberships: pd.DataFrame  # group_id, member_id, member_type
     assignments: pd.DataFrame  # app, principal_id, principal_type
 
@@ -38,10 +39,18 @@ class DirectoryReader:
         }
         self.relations.update(relations or {})
 
-    def read(self, extra_user_attributes: list[str] | tuple[str, ...] = ()) -> DirectorySnapshot:
+    def read(
+        self,
+        extra_user_attributes: Sequence[str] = (),
+        extra_group_attributes: Sequence[str] = (),
+    ) -> DirectorySnapshot:
         users = self._read("users", [*USER_ATTRIBUTES, *extra_user_attributes])
         self._check_users(users)
-        groups = self._read("groups", ["id", "displayName"]).astype(str)
+        groups = self._read(
+            "groups", ["id", "displayName", *extra_group_attributes], optional=["description", "updatedAt"]
+        )
+        groups["id"] = groups["id"].astype(str)
+        groups["displayName"] = groups["displayName"].astype(str)
         memberships = self._read("group_members", ["group_id", "member_id", "member_type"])
         assignments = self._read(
             "app_assignments", ["app", "principal_id", "principal_type"], optional=["role"]

@@ -32,10 +32,12 @@ from provisioning.connectors.scim.errors import (
     ScimProtocolError,
     ScimTransientError,
 )
+from provisioning.connectors.scim.throttle import Throttle
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 MAX_RETRY_AFTER_SECONDS = 300.0
 _NOT_ACTED_ON = (429, 503)
+ENDPOINTS = {"user": "/Users", "group": "/Groups"}
 
 
 def escape_filter_value(value: str) -> str:
@@ -68,6 +70,7 @@ class ScimClient:
         page_size: int = 200,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        requests_per_second: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
         headers = {"Accept": SCIM_CONTENT_TYPE, "Content-Type": SCIM_CONTENT_TYPE}
@@ -77,6 +80,7 @@ class ScimClient:
         self.page_size = page_size
         self._config: ServiceProviderConfig | None = None
         self.max_retries = max_retries
+        self.throttle = Throttle(requests_per_second)
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
@@ -123,6 +127,7 @@ class ScimClient:
         return retrying(self._send, method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.throttle.acquire()
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
@@ -138,8 +143,12 @@ class ScimClient:
                 f"transport error: {type(exc).__name__}", method=method, path=path, scim_type="transport"
             ) from None
         if response.is_success:
+            self.throttle.succeeded()
             return response
-        raise self._error(response, method, path)
+        error = self._error(response, method, path)
+        if response.status_code == 429:
+            self.throttle.slow_down(error.retry_after)
+        raise error
 
     def _error(self, response: httpx.Response, method: str, path: str) -> ScimError:
         status = response.status_code
@@ -191,14 +200,22 @@ class ScimClient:
         announced = self._config.filter.max_results if self._config.filter else None
         return min(self.page_size, announced) if announced else self.page_size
 
-    def list_users(self, attributes: list[str] | None = None) -> Iterator[dict[str, Any]]:
-        yield from self._list("/Users", None, attributes)
+    def list_resources(
+        self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every resource of ``kind`` (``user`` or ``group``), page by page."""
+        yield from self._list(_endpoint(kind), None, attributes, excluded)
 
-    def find_users(self, attribute: str, value: str) -> list[dict[str, Any]]:
-        """Users whose ``attribute`` equals ``value`` (the app applies the attribute's case rules)."""
-        return list(self._list("/Users", f'{attribute} eq "{escape_filter_value(value)}"', None))
+    def find_resources(self, kind: str, attribute: str, value: str) -> list[dict[str, Any]]:
+        """Resources whose ``attribute`` equals ``value`` (the app applies the attribute's case rules).
+        Group members are left out: matching never needs them and they can be huge."""
+        query = f'{attribute} eq "{escape_filter_value(value)}"'
+        excluded = ["members"] if kind == "group" else None
+        return list(self._list(_endpoint(kind), query, None, excluded))
 
-    def _list(self, path: str, filter_: str | None, attributes: list[str] | None) -> Iterator[dict[str, Any]]:
+    def _list(
+        self, path: str, filter_: str | None, attributes: list[str] | None, excluded: list[str] | None
+    ) -> Iterator[dict[str, Any]]:
         start = 1
         page_size = self.effective_page_size()
         while True:
@@ -207,6 +224,8 @@ class ScimClient:
                 params["filter"] = filter_
             if attributes:
                 params["attributes"] = ",".join(attributes)
+            if excluded:
+                params["excludedAttributes"] = ",".join(excluded)
             page = self._json(self.request("GET", path, params=params), "GET", path)
             resources = page.get("Resources", [])
             total = page.get("totalResults")
@@ -222,18 +241,23 @@ class ScimClient:
             if not resources or start > total:
                 return
 
-    def get_user(self, user_id: str) -> dict[str, Any]:
-        path = f"/Users/{user_id}"
+    def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
+        path = f"{_endpoint(kind)}/{resource_id}"
         return self._json(self.request("GET", path), "GET", path)
 
-    def create_user(self, resource: dict[str, Any]) -> dict[str, Any]:
-        created = self._json(self.request("POST", "/Users", json=resource), "POST", "/Users")
+    def create_resource(self, kind: str, resource: dict[str, Any]) -> dict[str, Any]:
+        path = _endpoint(kind)
+        created = self._json(self.request("POST", path, json=resource), "POST", path)
         if not created.get("id"):
-            raise ScimProtocolError("created user has no id", method="POST", path="/Users")
+            raise ScimProtocolError(f"created {kind} has no id", method="POST", path=path)
         return created
 
-    def patch_user(self, user_id: str, patch: dict[str, Any]) -> None:
-        self.request("PATCH", f"/Users/{user_id}", json=patch)
+    def patch_resource(self, kind: str, resource_id: str, patch: dict[str, Any]) -> None:
+        self.request("PATCH", f"{_endpoint(kind)}/{resource_id}", json=patch)
 
-    def delete_user(self, user_id: str) -> None:
-        self.request("DELETE", f"/Users/{user_id}")
+    def delete_resource(self, kind: str, resource_id: str) -> None:
+        self.request("DELETE", f"{_endpoint(kind)}/{resource_id}")
+
+
+def _endpoint(kind: str) -> str:
+    return ENDPOINTS[kind]

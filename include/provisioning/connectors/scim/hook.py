@@ -1,8 +1,8 @@
 """Airflow hook for a SCIM 2.0 app: turns an Airflow Connection into a ``ScimClient``.
 
 Connection fields: host = base URL (``https://app.example.com/scim/v2``), port optional,
-password = bearer token. Extras: ``timeout``, ``max_retries``, ``page_size`` override the app
-config's transport settings for this endpoint.
+password = bearer token. Extras: ``timeout``, ``max_retries``, ``page_size`` and
+``requests_per_second`` override the app config's transport settings for this endpoint.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ScimHook(BaseHook):
                 base_url = f"{base_url.rstrip('/')}/{conn.schema.strip('/')}"
             extra = conn.extra_dejson
             options = {**self.client_options}
-            for key in ("timeout", "max_retries", "page_size"):
+            for key in ("timeout", "max_retries", "page_size", "requests_per_second"):
                 if key in extra:
                     options[key] = extra[key]
             self._client = ScimClient(base_url, conn.password, **options)
@@ -55,7 +55,7 @@ class ScimHook(BaseHook):
         try:
             client = self.get_conn()
             config = client.service_provider_config()
-            next(iter(client.list_users(attributes=["userName"])), None)
+            next(iter(client.list_resources("user", attributes=["userName"])), None)
         except (ScimError, ValueError) as exc:
             return False, str(exc)
         patch = "supported" if config.patch and config.patch.supported else "not announced"

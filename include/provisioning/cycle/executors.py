@@ -1,0 +1,204 @@
+"""Carrying out one outbox action against the app, safely when repeated.
+
+Every executor may run twice for the same action (a crash after the app acted, a rerun, a
+retried timeout), so each is written to converge: a create first looks for what an interrupted
+attempt may have made; a 409 or a maybe-applied 5xx is resolved by looking, not by guessing;
+member adds and removes are idempotent in SCIM; a delete or disable of something already gone
+has nothing left to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+from provisioning.connectors.base import AppConnector
+from provisioning.connectors.scim.client import escape_filter_value
+from provisioning.connectors.scim.errors import (
+    ScimConflictError,
+    ScimError,
+    ScimNotFoundError,
+    ScimTransientError,
+)
+from provisioning.cycle.context import CycleContext, ObjectRules
+from provisioning.engine.matching import is_active, match_accounts, snapshot_of
+from provisioning.engine.plan import (
+    ADD_MEMBERS,
+    CREATE,
+    DELETE,
+    DISABLE,
+    GROUP,
+    MEMBERSHIP,
+    PATCH_SCHEMA,
+    REMOVE_MEMBERS,
+    USER,
+)
+from provisioning.engine.safety import is_permanent
+from provisioning.engine.scim_path import patch_operations
+from provisioning.state.store import OutboxRow, Outcome
+
+
+@dataclass
+class AppIds:
+    """Directory id -> app id of users and groups, read when the membership phase starts (after
+    this cycle's users and groups exist)."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, ctx: CycleContext) -> AppIds:
+        users = {s: link.target_id for s, link in ctx.store.links(ctx.app, USER).items() if link.active}
+        groups = {s: link.target_id for s, link in ctx.store.links(ctx.app, GROUP).items()}
+        return cls(users, groups)
+
+
+def execute(ctx: CycleContext, app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
+    started = time.monotonic()
+    try:
+        if row.object_type == MEMBERSHIP:
+            outcome = _members(app, row, ids)
+        elif row.action == CREATE:
+            outcome = _create(ctx, app, row)
+        elif row.action == DELETE:
+            outcome = _delete(app, row)
+        else:
+            outcome = _patch(app, row)
+    except ScimError as exc:
+        outcome = Outcome(
+            row.change_id,
+            "failed",
+            error_code=exc.code,
+            error_message=str(exc),
+            stops_cycle=exc.stops_cycle,
+            permanent=not isinstance(exc, ScimTransientError) and is_permanent(exc.status, exc.scim_type),
+        )
+    return dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1))
+
+
+def _rules(ctx: CycleContext, row: OutboxRow) -> ObjectRules:
+    return ctx.groups if row.object_type == GROUP else ctx.users
+
+
+def _patch(app: AppConnector, row: OutboxRow) -> Outcome:
+    try:
+        app.patch_resource(row.object_type, row.target_id, row.payload)
+    except ScimNotFoundError:
+        if row.action != DISABLE:
+            raise
+        return Outcome(
+            row.change_id, "succeeded", detail=f"the {row.object_type} no longer exists in the app"
+        )
+    return Outcome(row.change_id, "succeeded")
+
+
+def _delete(app: AppConnector, row: OutboxRow) -> Outcome:
+    try:
+        app.delete_resource(row.object_type, row.target_id)
+    except ScimNotFoundError:
+        return Outcome(row.change_id, "succeeded", detail="already gone from the app")
+    return Outcome(row.change_id, "succeeded")
+
+
+def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
+    if row.status == "in_flight":
+        # A previous attempt may have created it before dying: look before creating again.
+        existing = _lookup(ctx, app, row)
+        if existing is not None:
+            return _adopt(
+                ctx, app, row, existing, "created by an interrupted earlier attempt; found and linked"
+            )
+    try:
+        created = app.create_resource(row.object_type, row.payload)
+    except ScimConflictError:
+        existing = _lookup(ctx, app, row)
+        if existing is None:
+            raise
+        return _adopt(ctx, app, row, existing, "already existed (409); matched and linked")
+    except ScimTransientError as exc:
+        # Timeout, dropped connection or 5xx after the app may have acted: look, then try once more.
+        existing = _lookup(ctx, app, row)
+        if existing is not None:
+            return _adopt(
+                ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
+            )
+        created = app.create_resource(row.object_type, row.payload)
+    return Outcome(row.change_id, "succeeded", target_id=created["id"], matched_by="created")
+
+
+def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict, str] | None:
+    rules = _rules(ctx, row)
+    links = ctx.store.links(ctx.app, row.object_type)
+    owners = {link.target_id: source for source, link in links.items() if source != row.source_id}
+    found: dict[str, dict] = {}
+    for rule in rules.rules:
+        value = row.attributes.get(rule.path.text)
+        if value not in (None, ""):
+            for resource in app.find_resources(row.object_type, rule.path.filter_name, str(value)):
+                found[resource["id"]] = resource
+    matches, _ = match_accounts([(row.source_id, row.attributes)], list(found.values()), rules.rules, owners)
+    return (matches[0].account, matches[0].matched_by) if matches else None
+
+
+def _adopt(
+    ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[dict, str], note: str
+) -> Outcome:
+    """Link an object that exists already and bring it to the desired attributes."""
+    resource, matched_by = found
+    paths = _rules(ctx, row).paths
+    current = snapshot_of(resource, paths.values())
+    changes = {p: v for p, v in row.attributes.items() if v is not None and current.get(p) != v}
+    ops = patch_operations(changes, current, paths)
+    if row.object_type == USER and not is_active(resource):
+        ops.append({"op": "replace", "path": "active", "value": True})
+    if ops:
+        app.patch_resource(row.object_type, resource["id"], {"schemas": [PATCH_SCHEMA], "Operations": ops})
+    return Outcome(
+        row.change_id,
+        "succeeded",
+        target_id=resource["id"],
+        matched_by=matched_by,
+        attributes={**current, **changes},
+        active=True,
+        action="update",
+        modified=[{"path": p, "old": current.get(p), "new": v} for p, v in changes.items()],
+        detail=note,
+    )
+
+
+def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
+    """Member changes of one group, resolved to app ids now that this cycle's users exist."""
+    group_id = ids.groups.get(row.source_id)
+    if group_id is None:
+        return Outcome(
+            row.change_id,
+            "failed",
+            error_code="GroupNotProvisioned",
+            error_message="the group has no account in the app yet (its create failed or was skipped)",
+        )
+    members = row.payload["members"]
+    if row.action == REMOVE_MEMBERS:
+        targets = [target for _, target in members]
+        if row.payload.get("style") == "entra":
+            ops = [{"op": "remove", "path": "members", "value": [{"value": t} for t in targets]}]
+        else:
+            ops = [{"op": "remove", "path": f'members[value eq "{escape_filter_value(t)}"]'} for t in targets]
+        resolved: list[list[str]] = []
+        detail = None
+    else:
+        resolved = [[m, ids.users[m]] for m in members if m in ids.users]
+        unresolved = len(members) - len(resolved)
+        detail = f"{unresolved} member(s) not provisioned yet: added in a later cycle" if unresolved else None
+        value = [{"value": target} for _, target in resolved]
+        op = "add" if row.action == ADD_MEMBERS else "replace"
+        if not value and op == "add":
+            return Outcome(row.change_id, "succeeded", target_id=group_id, members=[], detail=detail)
+        ops = [{"op": op, "path": "members", "value": value}]
+    try:
+        app.patch_resource(GROUP, group_id, {"schemas": [PATCH_SCHEMA], "Operations": ops})
+    except ScimNotFoundError:
+        if row.action != REMOVE_MEMBERS:
+            raise
+        detail = "the group no longer exists in the app"
+    return Outcome(row.change_id, "succeeded", target_id=group_id, members=resolved, detail=detail)

@@ -1,0 +1,196 @@
+"""Diff for groups: group create/update/delete and member add/remove, against what we last applied.
+
+Members are users *provisioned in the app*: a directory member outside the app's user scope
+cannot be sent (the app has no account for it); it is reported and sent once it is provisioned.
+Member changes carry directory ids, resolved to app ids when they are applied, after the users of
+the same cycle have been created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from provisioning.engine.desired_groups import DesiredGroup
+from provisioning.engine.mapping import CompiledMapping
+from provisioning.engine.plan import (
+    ADD_MEMBERS,
+    CREATE,
+    DELETE,
+    GROUP,
+    MEMBERSHIP,
+    PATCH_SCHEMA,
+    REMOVE_MEMBERS,
+    REPLACE_MEMBERS,
+    UPDATE,
+    LinkState,
+    Plan,
+    PlannedAction,
+)
+from provisioning.engine.scim_path import GROUP_SCHEMA, ScimPath, build_resource, patch_operations
+
+NOT_PROVISIONED_SAMPLE = 10
+
+
+def plan_groups(
+    desired: Iterable[DesiredGroup],
+    links: dict[str, LinkState],
+    applied_members: dict[str, dict[str, str]],
+    provisioned: set[str],
+    mappings: Sequence[CompiledMapping],
+    paths: dict[str, ScimPath],
+    *,
+    on_leave_scope: str,
+    batch_size: int,
+    removal: str,
+    excluded: Iterable[str] = (),
+) -> Plan:
+    """``applied_members``: group source id -> {member source id: member app id} as last applied;
+    ``provisioned``: users that have (or get this cycle) an active account in the app."""
+    excluded = set(excluded)
+    create_only = {m.target for m in mappings if m.on_create_only}
+    actions: list[PlannedAction] = []
+    skipped: list[tuple[str, str, str, str]] = []
+    notes: list[tuple[str, str, str, str]] = []
+    unchanged = 0
+    seen: set[str] = set()
+    for group in desired:
+        seen.add(group.source_id)
+        if group.source_id in excluded:
+            continue
+        link = links.get(group.source_id)
+        if not group.in_scope:
+            if link is not None and on_leave_scope == DELETE:
+                actions.append(_delete(group.source_id, group.display, link, group.reason))
+            continue
+        if group.error:
+            skipped.append((group.source_id, group.display, "MappingError", group.error))
+            continue
+        values = {k: v for k, v in group.attributes.items() if v is not None}
+        changes: dict = {}
+        if link is None:
+            if not any(paths[p].attribute.lower() == "displayname" for p in values):
+                skipped.append(
+                    (group.source_id, group.display, "MissingRequiredAttribute", "displayName has no value")
+                )
+                continue
+            payload = build_resource(values, paths, GROUP_SCHEMA)
+            modified = [{"path": k, "old": None, "new": v} for k, v in values.items()]
+            actions.append(
+                PlannedAction(
+                    CREATE,
+                    group.source_id,
+                    group.display,
+                    None,
+                    payload,
+                    values,
+                    True,
+                    modified,
+                    object_type=GROUP,
+                )
+            )
+        else:
+            changes = {
+                p: v for p, v in values.items() if p not in create_only and link.attributes.get(p) != v
+            }
+            if changes:
+                ops = patch_operations(changes, link.attributes, paths)
+                actions.append(
+                    PlannedAction(
+                        UPDATE,
+                        group.source_id,
+                        group.display,
+                        link.target_id,
+                        {"schemas": [PATCH_SCHEMA], "Operations": ops},
+                        {**link.attributes, **changes},
+                        True,
+                        [{"path": p, "old": link.attributes.get(p), "new": v} for p, v in changes.items()],
+                        object_type=GROUP,
+                    )
+                )
+        member_actions = _member_actions(
+            group, link, applied_members.get(group.source_id, {}), provisioned, batch_size, removal
+        )
+        if not member_actions and link is not None and not changes:
+            unchanged += 1
+        actions += member_actions
+        missing = [m for m in group.members if m not in provisioned]
+        if missing and (member_actions or link is None):
+            notes.append(
+                (
+                    group.source_id,
+                    group.display,
+                    "MembersNotProvisioned",
+                    f"{len(missing)} member(s) have no account in the app (outside its user scope) and "
+                    f"are not sent; each is added once provisioned: "
+                    f"{', '.join(missing[:NOT_PROVISIONED_SAMPLE])}",
+                )
+            )
+    if on_leave_scope == DELETE:
+        actions += [
+            _delete(source_id, source_id, link, "deleted from the directory")
+            for source_id, link in links.items()
+            if source_id not in seen and source_id not in excluded
+        ]
+    return Plan(actions, skipped, unchanged, notes)
+
+
+def _member_actions(
+    group: DesiredGroup,
+    link: LinkState | None,
+    applied: dict[str, str],
+    provisioned: set[str],
+    batch_size: int,
+    removal: str,
+) -> list[PlannedAction]:
+    wanted = [m for m in group.members if m in provisioned]
+    add = [m for m in wanted if m not in applied]
+    wanted_set = set(wanted)
+    remove = sorted(m for m in applied if m not in wanted_set)
+    target = link.target_id if link else None
+
+    def action(name: str, members: list, count_old: int, count_new: int) -> PlannedAction:
+        return PlannedAction(
+            name,
+            group.source_id,
+            group.display,
+            target,
+            {"members": members, "style": removal},
+            {},
+            True,
+            [{"path": "members", "old": count_old, "new": count_new}],
+            object_type=MEMBERSHIP,
+        )
+
+    if removal == "replace":
+        if not add and not remove:
+            return []
+        return [action(REPLACE_MEMBERS, wanted, len(applied), len(wanted))]
+    actions = [
+        action(ADD_MEMBERS, add[i : i + batch_size], 0, len(add[i : i + batch_size]))
+        for i in range(0, len(add), batch_size)
+    ]
+    actions += [
+        action(
+            REMOVE_MEMBERS,
+            [[m, applied[m]] for m in remove[i : i + batch_size]],
+            len(remove[i : i + batch_size]),
+            0,
+        )
+        for i in range(0, len(remove), batch_size)
+    ]
+    return actions
+
+
+def _delete(source_id: str, display: str, link: LinkState, reason: str | None) -> PlannedAction:
+    return PlannedAction(
+        DELETE,
+        source_id,
+        display,
+        link.target_id,
+        None,
+        link.attributes,
+        False,
+        [],
+        reason,
+        object_type=GROUP,
+    )

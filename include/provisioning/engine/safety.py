@@ -1,0 +1,114 @@
+"""The rules that keep an unattended cycle from doing harm: accidental-deletion prevention,
+escrow backoff and quarantine. Pure decisions; the cycle steps store and act on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+# Escrow: an object whose action failed waits this long before its next attempt, by failure count
+# (the first retry is the next cycle). Errors that retrying cannot fix start at the long end.
+ESCROW_FIRST_BACKOFF = timedelta(minutes=30)
+ESCROW_PERMANENT_BACKOFF = timedelta(hours=6)
+ESCROW_MAX_BACKOFF = timedelta(days=1)
+# Quarantine: retried after this, doubling per failed retry, up to once a day.
+QUARANTINE_FIRST_BACKOFF = timedelta(minutes=20)
+QUARANTINE_MAX_BACKOFF = timedelta(days=1)
+# A directory that suddenly lists fewer than this share of last cycle's users is suspect.
+DIRECTORY_SHRINK_RATIO = 0.5
+
+
+def escrow_delay(failures: int, permanent: bool) -> timedelta:
+    """How long an object that failed ``failures`` times in a row waits before the next try."""
+    if permanent:
+        return min(ESCROW_PERMANENT_BACKOFF * 2 ** (failures - 1), ESCROW_MAX_BACKOFF)
+    if failures <= 1:
+        return timedelta(0)
+    return min(ESCROW_FIRST_BACKOFF * 2 ** (failures - 2), ESCROW_MAX_BACKOFF)
+
+
+def is_permanent(status: int | None, scim_type: str | None) -> bool:
+    """Errors the same request will hit again (schema, invalid value): not worth every cycle.
+
+    401/403 quarantine the app instead; 404/409 are handled by the action itself; 408/429 and
+    5xx are transient."""
+    if status is None:
+        return scim_type in ("invalidValue", "invalidSyntax", "invalidPath", "noTarget", "mutability")
+    return 400 <= status < 500 and status not in (401, 403, 404, 408, 409, 429)
+
+
+def fingerprint(action: str, payload: Any) -> str:
+    """Identifies "the same request again": an escrowed object whose data changed is retried now."""
+    text = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def quarantine_delay(level: int) -> timedelta:
+    return min(QUARANTINE_FIRST_BACKOFF * 2 ** (level - 1), QUARANTINE_MAX_BACKOFF)
+
+
+@dataclass(frozen=True)
+class DeletionCheck:
+    staged: bool
+    reason: str | None
+
+
+def check_deletions(
+    count: int,
+    linked: int,
+    *,
+    enabled: bool,
+    max_count: int,
+    max_percent: float,
+    min_count: int,
+    directory_users: int,
+    previous_directory_users: int | None,
+) -> DeletionCheck:
+    """Whether this cycle's disables + deletes must wait for an operator's approval.
+
+    Two independent alarms: too many deprovisions (the threshold, a per-app setting), and a
+    directory that shrank suddenly (a broken view or a half-synced source must never look like
+    everyone leaving) -- the second holds even when the threshold is switched off."""
+    if count == 0:
+        return DeletionCheck(False, None)
+    if previous_directory_users and directory_users < previous_directory_users * DIRECTORY_SHRINK_RATIO:
+        return DeletionCheck(
+            True,
+            f"the directory lists {directory_users} users, down from {previous_directory_users} "
+            f"last cycle; {count} disable/delete action(s) wait for approval",
+        )
+    if not enabled or count < min_count:
+        return DeletionCheck(False, None)
+    percent = 100.0 * count / linked if linked else 100.0
+    if count > max_count or percent > max_percent:
+        return DeletionCheck(
+            True,
+            f"{count} disable/delete action(s) ({percent:.0f}% of {linked} linked accounts) exceed the "
+            f"accidental-deletion threshold ({max_count} or {max_percent:g}%)",
+        )
+    return DeletionCheck(False, None)
+
+
+@dataclass(frozen=True)
+class QuarantineDecision:
+    quarantine: bool
+    reason: str | None
+
+
+def decide_quarantine(
+    *, attempted: int, failed: int, app_error: str | None, failure_ratio: float, min_actions: int
+) -> QuarantineDecision:
+    """``app_error``: the cycle stopped on bad credentials or a non-SCIM answer."""
+    if app_error:
+        return QuarantineDecision(True, app_error)
+    if attempted >= min_actions and failed / attempted > failure_ratio:
+        return QuarantineDecision(
+            True,
+            f"{failed} of {attempted} actions failed ({100 * failed / attempted:.0f}%, "
+            f"over {100 * failure_ratio:g}%)",
+        )
+    return QuarantineDecision(False, None)

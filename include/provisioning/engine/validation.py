@@ -1,0 +1,120 @@
+"""Directory data an app cannot take, found before any request: each bad user is skipped with a
+reason that names the attribute and the problem, and every other user is provisioned.
+
+Strings are brought to Unicode NFC first: a name typed on a Mac (decomposed "é") and the same
+name from an HR feed (composed) must give one value, or the diff flaps and duplicates slip past
+matching. Identifiers (userName, e-mails, externalId) must not carry invisible characters: an
+account named ``jo<U+200B>hn`` looks like ``john`` to every person who reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from provisioning.engine.desired import DesiredUser
+from provisioning.engine.mapping import CompiledMapping
+from provisioning.engine.scim_path import ScimPath
+
+INVALID_DATA = "InvalidDirectoryData"
+MANAGER_CYCLE = "ManagerCycle"
+IDENTIFIERS = ("username", "emails", "externalid")
+EMAIL_MAX = 254  # RFC 5321 path limit
+DEFAULT_MAX = 1024
+SOURCE_ID_MAX = 128  # the state store's key column
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def validate_users(
+    desired: list[DesiredUser],
+    paths: dict[str, ScimPath],
+    mappings: Sequence[CompiledMapping],
+    users: pd.DataFrame,
+) -> list[DesiredUser]:
+    limits = {m.target: m.max_length for m in mappings if m.max_length}
+    reads_manager = any(m.source == "manager" for m in mappings)
+    loops = manager_cycles(users) if reads_manager else {}
+    result = []
+    for user in desired:
+        if not user.in_scope or user.error:
+            result.append(user)
+            continue
+        attributes = {p: _nfc(v) for p, v in user.attributes.items()}
+        problem = _id_problem(user.source_id) or next(
+            (msg for p, v in attributes.items() if (msg := _value_problem(paths[p], v, limits.get(p)))), None
+        )
+        code = INVALID_DATA
+        if problem is None and user.source_id in loops:
+            problem, code = f"manager chain loops: {loops[user.source_id]}", MANAGER_CYCLE
+        if problem is not None:
+            result.append(dataclasses.replace(user, attributes={}, error=problem, error_code=code))
+        else:
+            result.append(dataclasses.replace(user, attributes=attributes))
+    return result
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
+def _id_problem(source_id: str) -> str | None:
+    if len(source_id) > SOURCE_ID_MAX:
+        return f"the directory id is {len(source_id)} characters long (at most {SOURCE_ID_MAX})"
+    return None
+
+
+def _value_problem(path: ScimPath, value: Any, limit: int | None) -> str | None:
+    if not isinstance(value, str):
+        return None
+    name = path.attribute.lower()
+    is_email = name == "emails" and path.sub_attribute in (None, "value")
+    limit = limit or (EMAIL_MAX if is_email else DEFAULT_MAX)
+    if len(value) > limit:
+        return f"{path.text} is {len(value)} characters long (at most {limit})"
+    for index, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category == "Cc" and char not in "\t\n\r":
+            return f"{path.text} contains control character U+{ord(char):04X} at position {index + 1}"
+        if category == "Cf" and name in IDENTIFIERS:
+            label = unicodedata.name(char, "format character")
+            return f"{path.text} contains invisible U+{ord(char):04X} {label} at position {index + 1}"
+    if is_email and not _EMAIL_RE.match(value):
+        return f"{path.text} {value!r} is not an e-mail address"
+    return None
+
+
+def manager_cycles(users: pd.DataFrame) -> dict[str, str]:
+    """Users whose manager chain comes back to them, each with the loop written out."""
+    if "manager" not in users.columns:
+        return {}
+    manager = {
+        str(i): str(m)
+        for i, m in zip(users["id"], users["manager"], strict=True)
+        if m is not None and not pd.isna(m)
+    }
+    loops: dict[str, str] = {}
+    settled: set[str] = set()
+    for start in manager:
+        path: list[str] = []
+        position: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node not in settled and node not in position:
+            position[node] = len(path)
+            path.append(node)
+            node = manager.get(node)
+        if node is not None and node in position:
+            loop = path[position[node] :]
+            text = " -> ".join([*loop, loop[0]])
+            for member in loop:
+                loops[member] = text
+        settled.update(path)
+    return loops
