@@ -70,6 +70,18 @@ class ScimApp:
     def by_username(self) -> dict[str, dict]:
         return {u["userName"]: u for u in self.users()}
 
+    def groups(self) -> dict[str, dict]:
+        """Every group in the app by displayName, members included, read directly."""
+        from provisioning.connectors.scim import ScimClient
+
+        with ScimClient(self.server.url, self.token) as client:
+            return {g["displayName"]: g for g in client.list_resources("group")}
+
+    def member_names(self, group: dict) -> set[str]:
+        """The userNames of a group's members (ids resolved against the app's accounts)."""
+        names = {u["id"]: u["userName"] for u in self.users()}
+        return {names.get(m["value"], m["value"]) for m in group.get("members", [])}
+
 
 @pytest.fixture
 def scim_app() -> Iterator[ScimApp]:

@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
+from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
 from provisioning.cycle import steps
@@ -27,6 +28,11 @@ class Harness:
         self.store.create_schema()
         self.cycles = 0
         self.options = RunOptions()
+
+    def configure(self, **sections) -> None:
+        """Replace top-level sections of the app config (validated as a file would be)."""
+        raw = self.config.model_dump(mode="json", exclude_none=True)
+        self.config = AppConfig.model_validate({**raw, **sections})
 
     def context(self, cycle_id: str) -> CycleContext:
         return CycleContext(
@@ -50,10 +56,13 @@ class Harness:
         with create_engine(f"sqlite:///{self.directory}").begin() as conn:
             conn.execute(text(statement), params)
 
-    def upns(self, query: str) -> set[str]:
+    def upns(self, query: str, **params) -> set[str]:
         """The first column of a query on the directory, as a set (userPrincipalNames, usually)."""
+        return {row[0] for row in self.rows(query, **params)}
+
+    def rows(self, query: str, **params) -> list[tuple]:
         with create_engine(f"sqlite:///{self.directory}").connect() as conn:
-            return {row[0] for row in conn.execute(text(query))}
+            return [tuple(row) for row in conn.execute(text(query), params)]
 
     def expected_wiki_users(self) -> pd.DataFrame:
         """The oracle, written independently of the engine: enabled users of the tech division's

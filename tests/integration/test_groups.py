@@ -1,0 +1,180 @@
+"""Groups end to end against a real SCIM server: flattened members, membership changes, renames,
+members outside the app's user scope, groups leaving scope."""
+
+from collections import Counter
+
+import pytest
+
+from provisioning.cycle.context import RunOptions
+from tests.integration.cycle_helpers import Harness
+
+DEPARTMENTS_AND_DIVISIONS = {
+    "scope": "all",
+    "scoping": [
+        {
+            "clauses": [
+                {"attribute": "displayName", "operator": "REGEX MATCH", "value": "^(Department|Division) "}
+            ]
+        }
+    ],
+    "matching": [{"target": "externalId"}, {"target": "displayName"}],
+    "mappings": [
+        {"target": "displayName", "source": "displayName"},
+        {"target": "externalId", "source": "id"},
+    ],
+}
+# users in a group at any depth; UNION (not UNION ALL) ends the walk on membership cycles
+MEMBERS_SQL = """
+with recursive sub(id) as (
+    select :g union select m.member_id from group_members m join sub on m.group_id = sub.id
+    where m.member_type = 'group')
+select u.userPrincipalName from users u join group_members m on m.member_id = u.id
+where m.member_type = 'user' and m.group_id in (select id from sub)
+"""
+
+
+@pytest.fixture
+def harness(directory_db, scim_app, tmp_path):
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db")
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
+    return harness
+
+
+def wiki_scope(harness: Harness) -> set[str]:
+    """Enabled users assigned to the wiki, directly or through its groups at any depth (SQL oracle)."""
+    enabled = harness.upns("select userPrincipalName from users where accountEnabled = 1")
+    direct = harness.upns(
+        "select u.userPrincipalName from users u join app_assignments a on a.principal_id = u.id "
+        "where a.app = 'demo_wiki' and a.principal_type = 'user'"
+    )
+    groups = harness.upns(
+        "select principal_id from app_assignments where app = 'demo_wiki' and principal_type = 'group'"
+    )
+    via_groups = set().union(*(harness.upns(MEMBERS_SQL, g=g) for g in groups))
+    return (direct | via_groups) & enabled
+
+
+def expected_members(harness: Harness, group_id: str) -> set[str]:
+    """Directory members at any depth that the wiki provisions."""
+    return harness.upns(MEMBERS_SQL, g=group_id) & wiki_scope(harness)
+
+
+def directory_groups(harness: Harness) -> dict[str, str]:
+    rows = harness.rows(
+        "select id, displayName from groups where displayName like 'Department %' "
+        "or displayName like 'Division %'"
+    )
+    return dict(rows)
+
+
+def test_groups_are_created_once_with_nested_members_flattened(harness):
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    groups = harness.scim_app.groups()
+    wanted = directory_groups(harness)
+    assert set(groups) == set(wanted.values())
+    for group_id, name in wanted.items():
+        assert groups[name]["externalId"] == group_id
+        assert harness.scim_app.member_names(groups[name]) == expected_members(harness, group_id), name
+    # Division Tech holds no users directly: its members come from its department groups
+    assert len(groups["Division Tech"]["members"]) > 0
+    assert harness.scim_app.member_names(groups["Division Tech"]) == set(
+        harness.upns(
+            "select userPrincipalName from users where department in ('Engineering', 'Product', 'Design') "
+            "and accountEnabled = 1"
+        )
+    ) & set(harness.expected_wiki_users().index)
+    # members outside the wiki's user scope are not sent, and the log says so
+    sales = harness.upns(MEMBERS_SQL, g="g-dept-sales")
+    assert 0 < len(groups["Department Sales"].get("members", [])) < len(sales)  # only directly assigned ones
+    notes = {r["source_display"]: r for r in harness.store.log("demo_wiki") if r["action"] == "note"}
+    assert notes["Department Sales"]["error_code"] == "MembersNotProvisioned"
+    assert "have no account in the app" in notes["Department Sales"]["error_message"]
+    # users are created before the memberships that reference them: every add succeeded
+    log = harness.store.log("demo_wiki")
+    assert Counter((r["object_type"], r["action"], r["status"]) for r in log if r["action"] != "note") == {
+        ("user", "create", "success"): len(harness.expected_wiki_users()),
+        ("group", "create", "success"): len(wanted),
+        ("membership", "add_members", "success"): sum(bool(expected_members(harness, g)) for g in wanted),
+    }
+
+    harness.scim_app.proxy.reset()
+    second = harness.cycle()
+    assert harness.scim_app.proxy.writes() == [] and second["diff"]["groups"]["unchanged"] == len(wanted)
+
+
+def test_members_follow_the_directory_and_renames_keep_the_group(harness):
+    harness.cycle()
+    before = harness.scim_app.groups()
+    # a Sales person joins Engineering too: now in the wiki's scope, so created, and added to both
+    # departments -- including Sales, where they were left out while they had no account
+    sales = harness.rows(
+        "select id, userPrincipalName from users where department = 'Sales' and accountEnabled = 1"
+    )[0]
+    harness.sql("insert into group_members values ('g-dept-engineering', :u, 'user')", u=sales[0])
+    # an engineer leaves the department: out of scope, disabled, and removed from the groups
+    leaver = sorted(
+        expected_members(harness, "g-dept-engineering")
+        - harness.upns(
+            "select userPrincipalName from users u join app_assignments a on a.principal_id = u.id"
+        )
+    )[0]
+    harness.sql(
+        "delete from group_members where group_id = 'g-dept-engineering' and member_id = "
+        "(select id from users where userPrincipalName = :upn)",
+        upn=leaver,
+    )
+    harness.sql("update groups set displayName = 'Department Platform' where id = 'g-dept-engineering'")
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    groups = harness.scim_app.groups()
+    assert "Department Engineering" not in groups
+    assert (
+        groups["Department Platform"]["id"] == before["Department Engineering"]["id"]
+    )  # renamed, not recreated
+    platform = harness.scim_app.member_names(groups["Department Platform"])
+    assert sales[1] in platform and leaver not in platform
+    assert sales[1] in harness.scim_app.member_names(groups["Department Sales"])
+    assert leaver not in harness.scim_app.member_names(groups["Division Tech"])
+    assert harness.scim_app.by_username()[leaver]["active"] is False
+    for group_id, name in directory_groups(harness).items():
+        assert harness.scim_app.member_names(groups[name]) == expected_members(harness, group_id), name
+
+
+def test_a_group_leaving_scope_is_kept_unless_the_config_says_delete(harness):
+    harness.cycle()
+    harness.sql("update groups set displayName = 'Archived Design' where id = 'g-dept-design'")
+    harness.cycle()
+    groups = harness.scim_app.groups()
+    assert "Department Design" in groups  # left alone: neither renamed nor emptied
+    assert groups["Department Design"]["members"]
+
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS, "on_leave_scope": "delete"})
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    assert "Department Design" not in harness.scim_app.groups()
+    (deleted,) = [r for r in harness.store.log("demo_wiki", "cycle-3") if r["action"] == "delete"]
+    assert deleted["object_type"] == "group" and deleted["status"] == "success"
+    assert "g-dept-design" not in harness.store.links("demo_wiki", "group")
+
+
+@pytest.mark.parametrize("removal", ["rfc", "replace"])
+def test_member_removal_styles_converge_to_the_directory(harness, removal):
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS, "members": {"removal": removal, "batch_size": 7}})
+    harness.cycle()
+    harness.sql("delete from group_members where group_id = 'g-dept-product' and rowid % 2 = 0")
+    harness.sql(
+        "update app_assignments set principal_id = 'g-dept-engineering' "
+        "where principal_id = 'g-division-tech'"
+    )
+    harness.options = RunOptions(allow_deletions=True)
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    groups = harness.scim_app.groups()
+    for group_id, name in directory_groups(harness).items():
+        assert harness.scim_app.member_names(groups[name]) == expected_members(harness, group_id), name
+    requests = result["diff"]["memberships"]["requests"]
+    if removal == "replace":
+        assert requests <= len(groups)  # one request per changed group
+    else:
+        assert requests > len([g for g in groups.values() if g.get("members")])  # batches of 7
