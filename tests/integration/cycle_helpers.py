@@ -52,6 +52,26 @@ class Harness:
         except steps.CycleSkipped as skipped:
             return {"skipped": str(skipped)}
 
+    def cycle_tolerant(self) -> dict:
+        """A cycle as the DAG runs it: a step that raises is recorded, later steps are not run,
+        and report still runs."""
+        self.cycles += 1
+        ctx = self.context(f"cycle-{self.cycles}")
+        results = {}
+        for step in STEPS[:-1]:
+            try:
+                results[step.__name__] = step(ctx)
+            except Exception as exc:
+                steps.record_failure(ctx, step.__name__, exc)
+                results[step.__name__] = exc
+                break
+        results["report"] = steps.report(ctx)
+        return results
+
+    def raw(self, section: str) -> dict:
+        """One section of the app config as plain data, to edit and pass to ``configure``."""
+        return self.config.model_dump(mode="json", exclude_none=True)[section]
+
     def sql(self, statement: str, **params) -> None:
         with create_engine(f"sqlite:///{self.directory}").begin() as conn:
             conn.execute(text(statement), params)

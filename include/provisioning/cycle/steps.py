@@ -10,6 +10,7 @@ from typing import Any
 
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryError
+from provisioning.connectors.scim.errors import ScimError
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.executors import AppIds, execute
 from provisioning.engine.desired import DesiredUser, desired_users
@@ -55,6 +56,15 @@ class CycleSkipped(Exception):
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def record_failure(ctx: CycleContext, step: str, exc: Exception) -> None:
+    """A step raised: remember it on the cycle so that report counts the cycle failed and, when the
+    app refused us (credentials, not SCIM), quarantines it."""
+    refused = isinstance(exc, ScimError) and exc.stops_cycle
+    ctx.store.record_cycle_error(
+        ctx.app, ctx.cycle_id, "app_refused" if refused else "step_failed", f"{step}: {exc}"
+    )
 
 
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:

@@ -49,15 +49,10 @@ class ProvisioningStepOperator(BaseOperator):
             summary = getattr(steps, self.step)(ctx)
         except steps.CycleSkipped as skipped:
             raise AirflowSkipException(str(skipped)) from None
-        except ScimError as exc:
-            ctx.store.record_cycle_error(
-                ctx.app, ctx.cycle_id, "app_refused" if exc.stops_cycle else "step_failed", str(exc)
-            )
-            if exc.stops_cycle:  # retrying cannot fix credentials: fail now, report quarantines
-                raise AirflowFailException(str(exc)) from None
-            raise
         except Exception as exc:
-            ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, "step_failed", f"{self.task_id}: {exc}")
+            steps.record_failure(ctx, self.task_id, exc)
+            if isinstance(exc, ScimError) and exc.stops_cycle:  # retries cannot fix credentials
+                raise AirflowFailException(str(exc)) from None
             raise
         self.log.info("%s: %s", self.task_id, summary)
         return self.check(summary, context)
