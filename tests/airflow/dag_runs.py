@@ -18,8 +18,9 @@ def load_dag(app: str):
     return module.dag
 
 
-def run_dag(app: str):
-    return load_dag(app).test()
+def run_dag(app: str, **params: Any):
+    """One run through ``dag.test()``; ``params`` as an operator would set them in the trigger form."""
+    return load_dag(app).test(run_conf=params or None)
 
 
 def xcoms(dag_run) -> dict[str, Any]:

@@ -83,3 +83,58 @@ def test_failed_actions_fail_the_run_but_report_still_runs(wiki):
     assert summary["summary"]["failed"] == len(oracle.expected_wiki_users())
     assert xcoms(run)["report"]["status"] == "failed"
     assert scim_app.users() == []
+
+
+def test_a_quarantined_app_skips_its_runs_until_restarted(
+    airflow_db, install_app, directory_db, scim_app, tmp_path
+):
+    install_app(
+        {**demo_config("demo_wiki"), "retries": 0}, directory=directory_db, scim=scim_app, token="revoked"
+    )
+    store = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}")
+    refused = run_dag("demo_wiki")
+    assert str(refused.state) == "failed"
+    assert task_states(refused) == {
+        "extract_assignments": "success",
+        "match": "failed",  # at once: no retry can fix credentials
+        "diff": "upstream_failed",
+        "apply": "upstream_failed",
+        "report": "failed",
+    }
+    status = store.app_status("demo_wiki")
+    assert status["quarantined"] and "the app refused our credentials" in status["quarantine_reason"]
+
+    skipped = run_dag("demo_wiki")
+    assert set(task_states(skipped).values()) == {"skipped"}
+    cycle = store.cycle("demo_wiki", skipped.run_id)
+    assert cycle["status"] == "skipped" and "is in quarantine since" in cycle["summary"]["reason"]
+    assert scim_app.users() == []
+
+    install_app(
+        {**demo_config("demo_wiki"), "retries": 0}, directory=directory_db, scim=scim_app
+    )  # token fixed
+    restarted = run_dag("demo_wiki", restart=True)
+    assert str(restarted.state) == "success"
+    assert store.app_status("demo_wiki")["quarantined"] is False
+    assert len(scim_app.users()) == len(
+        Harness(directory_db, scim_app, tmp_path / "x.db").expected_wiki_users()
+    )
+    (alert,) = store.alerts("demo_wiki", restarted.run_id)
+    assert alert["message"].startswith("restarted by dag_test: quarantine cleared")
+
+
+def test_staged_deletions_fail_the_run_and_allow_deletions_approves_them(wiki, directory_db):
+    scim_app, _, store = wiki
+    run_dag("demo_wiki")
+    with create_engine(f"sqlite:///{directory_db}").begin() as conn:
+        conn.execute(text("delete from app_assignments where principal_id = 'g-division-tech'"))
+    held = run_dag("demo_wiki")
+    assert str(held.state) == "failed" and task_states(held)["report"] == "failed"
+    assert xcoms(held)["report"]["status"] == "staged"
+    assert all(u["active"] for u in scim_app.users())
+
+    approved = run_dag("demo_wiki", allow_deletions=True)
+    assert str(approved.state) == "success"
+    disabled = [r for r in store.log("demo_wiki", approved.run_id) if r["action"] == "disable"]
+    assert disabled and all("approved by dag_test (allow_deletions)" in r["detail"] for r in disabled)
+    assert sum(not u["active"] for u in scim_app.users()) == len(disabled)

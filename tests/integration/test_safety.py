@@ -175,6 +175,8 @@ def test_most_actions_failing_quarantines_the_app(harness):
     harness.store.update_app_status("demo_wiki", retry_at=datetime.now(UTC) - timedelta(seconds=1))
     harness.store.clear_escrow("demo_wiki")  # the 400s are escrowed for hours; this test is about quarantine
     probe = harness.cycle()
-    assert probe["report"]["status"] == "succeeded" and probe["report"]["quarantine"] == {"quarantined": False}
+    assert probe["report"]["status"] == "succeeded" and probe["report"]["quarantine"] == {
+        "quarantined": False
+    }
     assert [a["kind"] for a in harness.store.alerts("demo_wiki", "cycle-3")] == ["quarantine_left"]
     assert set(harness.scim_app.by_username()) == set(harness.expected_wiki_users().index)
