@@ -70,12 +70,15 @@ class ScimApp:
     def by_username(self) -> dict[str, dict]:
         return {u["userName"]: u for u in self.users()}
 
-    def groups(self) -> dict[str, dict]:
-        """Every group in the app by displayName, members included, read directly."""
+    def groups_list(self) -> list[dict]:
+        """Every group in the app, members included, read directly."""
         from provisioning.connectors.scim import ScimClient
 
         with ScimClient(self.server.url, self.token) as client:
-            return {g["displayName"]: g for g in client.list_resources("group")}
+            return list(client.list_resources("group"))
+
+    def groups(self) -> dict[str, dict]:
+        return {g["displayName"]: g for g in self.groups_list()}
 
     def member_names(self, group: dict) -> set[str]:
         """The userNames of a group's members (ids resolved against the app's accounts)."""

@@ -15,12 +15,28 @@ from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext, RunOptions
 from provisioning.state import StateStore
 
+# the wiki provisions its department and division groups (tests/integration/test_groups.py)
+DEPARTMENTS_AND_DIVISIONS = {
+    "scope": "all",
+    "scoping": [
+        {
+            "clauses": [
+                {"attribute": "displayName", "operator": "REGEX MATCH", "value": "^(Department|Division) "}
+            ]
+        }
+    ],
+    "matching": [{"target": "externalId"}, {"target": "displayName"}],
+    "mappings": [
+        {"target": "displayName", "source": "displayName"},
+        {"target": "externalId", "source": "id"},
+    ],
+}
 STEPS = (steps.extract_assignments, steps.match, steps.diff, steps.apply, steps.report)
 DEMO_DIVISION_TECH = ("Engineering", "Product", "Design")
 
 
 class Harness:
-    def __init__(self, directory: Path, scim_app, state: Path, app: str = "demo_wiki"):
+    def __init__(self, directory: Path, scim_app, state: Path, app: str = "demo_wiki", timeout: float = 30.0):
         self.directory = directory
         self.scim_app = scim_app
         self.config = load_app_config(DEFAULT_APPS_DIR / f"{app}.yaml")
@@ -28,6 +44,7 @@ class Harness:
         self.store.create_schema()
         self.cycles = 0
         self.options = RunOptions()
+        self.timeout = timeout
 
     def configure(self, **sections) -> None:
         """Replace top-level sections of the app config (validated as a file would be)."""
@@ -40,7 +57,13 @@ class Harness:
             cycle_id,
             self.store,
             lambda: DirectoryReader(create_engine(f"sqlite:///{self.directory}")),
-            lambda: ScimClient(self.scim_app.url, self.scim_app.token, backoff_initial=0.01, max_retries=2),
+            lambda: ScimClient(
+                self.scim_app.url,
+                self.scim_app.token,
+                backoff_initial=0.01,
+                max_retries=2,
+                timeout=self.timeout,
+            ),
             self.options,
         )
 
@@ -95,3 +118,40 @@ class Harness:
         in_dept = users["department"].isin(DEMO_DIVISION_TECH)
         scoped = users[(in_dept | users["id"].isin(direct["principal_id"])) & (users["accountEnabled"] == 1)]
         return scoped.set_index("userPrincipalName")
+
+
+# users in a group at any depth; UNION (not UNION ALL) ends the walk on membership cycles
+MEMBERS_SQL = """
+with recursive sub(id) as (
+    select :g union select m.member_id from group_members m join sub on m.group_id = sub.id
+    where m.member_type = 'group')
+select u.userPrincipalName from users u join group_members m on m.member_id = u.id
+where m.member_type = 'user' and m.group_id in (select id from sub)
+"""
+
+
+def wiki_scope(harness: Harness) -> set[str]:
+    """Enabled users assigned to the wiki, directly or through its groups at any depth (SQL oracle)."""
+    enabled = harness.upns("select userPrincipalName from users where accountEnabled = 1")
+    direct = harness.upns(
+        "select u.userPrincipalName from users u join app_assignments a on a.principal_id = u.id "
+        "where a.app = 'demo_wiki' and a.principal_type = 'user'"
+    )
+    groups = harness.upns(
+        "select principal_id from app_assignments where app = 'demo_wiki' and principal_type = 'group'"
+    )
+    via_groups = set().union(*(harness.upns(MEMBERS_SQL, g=g) for g in groups))
+    return (direct | via_groups) & enabled
+
+
+def expected_members(harness: Harness, group_id: str) -> set[str]:
+    """Directory members at any depth that the wiki provisions."""
+    return harness.upns(MEMBERS_SQL, g=group_id) & wiki_scope(harness)
+
+
+def directory_groups(harness: Harness) -> dict[str, str]:
+    rows = harness.rows(
+        "select id, displayName from groups where displayName like 'Department %' "
+        "or displayName like 'Division %'"
+    )
+    return dict(rows)

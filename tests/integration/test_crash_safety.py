@@ -11,7 +11,12 @@ import pytest
 
 from provisioning.cycle import steps
 from tests.conftest import REPO
-from tests.integration.cycle_helpers import Harness
+from tests.integration.cycle_helpers import (
+    DEPARTMENTS_AND_DIVISIONS,
+    Harness,
+    directory_groups,
+    expected_members,
+)
 
 
 @pytest.fixture
@@ -83,3 +88,48 @@ def test_the_next_cycle_recovers_after_a_killed_apply(killed_apply):
     assert result["report"]["status"] == "succeeded"
     assert_exactly_desired(harness)
     assert harness.store.open_actions("demo_wiki", "cycle-1") == []  # superseded, not left dangling
+
+
+def test_killing_apply_during_the_group_phase_leaves_no_duplicate_group_or_lost_member(
+    directory_db, scim_app, tmp_path
+):
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db")
+    harness.configure(groups=DEPARTMENTS_AND_DIVISIONS)
+    ctx = harness.context("cycle-1")
+    for step in (steps.extract_assignments, steps.match, steps.diff):
+        step(ctx)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.run_apply",
+            str(directory_db),
+            str(tmp_path / "state.db"),
+            scim_app.url,
+            scim_app.token,
+            "cycle-1",
+            "groups",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    scim_app.proxy.delay_after = 0.3  # the app acts, then answers slowly: a kill lands mid-request
+    users = len(harness.expected_wiki_users())
+    deadline = time.monotonic() + 60
+    while scim_app.proxy.count("POST", 201) < users + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    scim_app.proxy.wait_idle()
+    scim_app.proxy.delay_after = 0
+    # the kill really interrupted the group phase: groups exist whose creation was never recorded
+    assert len(harness.store.links("demo_wiki", "group")) < len(scim_app.groups_list())
+
+    summary = steps.apply(ctx)  # Airflow clears the task: the same outbox, resumed
+    assert summary["failed"] == 0 and steps.report(ctx)["status"] == "succeeded"
+    groups = scim_app.groups_list()
+    assert Counter(g["displayName"] for g in groups) == Counter(directory_groups(harness).values())
+    by_name = {g["displayName"]: g for g in groups}
+    for group_id, name in directory_groups(harness).items():
+        assert scim_app.member_names(by_name[name]) == expected_members(harness, group_id), name
+    assert_exactly_desired(harness)

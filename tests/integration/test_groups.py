@@ -6,31 +6,13 @@ from collections import Counter
 import pytest
 
 from provisioning.cycle.context import RunOptions
-from tests.integration.cycle_helpers import Harness
-
-DEPARTMENTS_AND_DIVISIONS = {
-    "scope": "all",
-    "scoping": [
-        {
-            "clauses": [
-                {"attribute": "displayName", "operator": "REGEX MATCH", "value": "^(Department|Division) "}
-            ]
-        }
-    ],
-    "matching": [{"target": "externalId"}, {"target": "displayName"}],
-    "mappings": [
-        {"target": "displayName", "source": "displayName"},
-        {"target": "externalId", "source": "id"},
-    ],
-}
-# users in a group at any depth; UNION (not UNION ALL) ends the walk on membership cycles
-MEMBERS_SQL = """
-with recursive sub(id) as (
-    select :g union select m.member_id from group_members m join sub on m.group_id = sub.id
-    where m.member_type = 'group')
-select u.userPrincipalName from users u join group_members m on m.member_id = u.id
-where m.member_type = 'user' and m.group_id in (select id from sub)
-"""
+from tests.integration.cycle_helpers import (
+    DEPARTMENTS_AND_DIVISIONS,
+    MEMBERS_SQL,
+    Harness,
+    directory_groups,
+    expected_members,
+)
 
 
 @pytest.fixture
@@ -38,33 +20,6 @@ def harness(directory_db, scim_app, tmp_path):
     harness = Harness(directory_db, scim_app, tmp_path / "state.db")
     harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
     return harness
-
-
-def wiki_scope(harness: Harness) -> set[str]:
-    """Enabled users assigned to the wiki, directly or through its groups at any depth (SQL oracle)."""
-    enabled = harness.upns("select userPrincipalName from users where accountEnabled = 1")
-    direct = harness.upns(
-        "select u.userPrincipalName from users u join app_assignments a on a.principal_id = u.id "
-        "where a.app = 'demo_wiki' and a.principal_type = 'user'"
-    )
-    groups = harness.upns(
-        "select principal_id from app_assignments where app = 'demo_wiki' and principal_type = 'group'"
-    )
-    via_groups = set().union(*(harness.upns(MEMBERS_SQL, g=g) for g in groups))
-    return (direct | via_groups) & enabled
-
-
-def expected_members(harness: Harness, group_id: str) -> set[str]:
-    """Directory members at any depth that the wiki provisions."""
-    return harness.upns(MEMBERS_SQL, g=group_id) & wiki_scope(harness)
-
-
-def directory_groups(harness: Harness) -> dict[str, str]:
-    rows = harness.rows(
-        "select id, displayName from groups where displayName like 'Department %' "
-        "or displayName like 'Division %'"
-    )
-    return dict(rows)
 
 
 def test_groups_are_created_once_with_nested_members_flattened(harness):

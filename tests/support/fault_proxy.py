@@ -1,9 +1,12 @@
 """An HTTP proxy on 127.0.0.1 in front of a real SCIM server: records every request and injects
-faults on demand (429 with or without Retry-After, 5xx, delays). Tests use it to count the write
-calls a cycle makes and to exercise retries against real responses."""
+faults on demand (429 with or without Retry-After, 5xx, delays) or at random (``Chaos``: also
+timeouts, dropped connections and malformed JSON, before or after the app acted). Tests use it to
+count the write calls a cycle makes and to exercise retries against real responses."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 import time
 from collections import Counter
@@ -24,12 +27,50 @@ class Fault:
     after_upstream: bool = False  # forward first (the app acts), then answer with the fault
 
 
+CHAOS_KINDS = (
+    "500",  # refused before the app acted
+    "502_after",  # the app acted, the answer is an error
+    "429_retry_after",
+    "429",
+    "timeout_after",  # the app acted, the answer comes too late
+    "drop",  # connection closed before the app saw the request
+    "drop_after",  # connection closed after the app acted
+    "garbled_after",  # the app acted, the answer is not JSON (a protocol violation: quarantine)
+)
+
+
+@dataclass
+class Chaos:
+    """Random faults on a share of requests, reproducible from the seed."""
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = CHAOS_KINDS
+    hang_seconds: float = 2.0  # longer than the client's timeout in chaos tests
+    injected: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def pick(self) -> str | None:
+        if self._rng.random() >= self.rate:
+            return None
+        kind = self._rng.choice(self.kinds)
+        self.injected[kind] += 1
+        return kind
+
+
 @dataclass
 class Recorded:
     method: str
     path: str
     status: int
     at: float = field(default_factory=time.monotonic)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (chaos, a killed process) is expected here, not a traceback."""
 
 
 class FaultProxy:
@@ -40,6 +81,7 @@ class FaultProxy:
         self.delay = 0.0  # seconds before forwarding
         self.delay_after = 0.0  # seconds after the upstream acted, before answering
         self.active = 0  # requests being handled right now
+        self.chaos: Chaos | None = None
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
         proxy = self
@@ -55,7 +97,7 @@ class FaultProxy:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -103,6 +145,10 @@ class FaultProxy:
             fault = next((f for f in self.faults if handler.command in f.methods), None)
             if fault:
                 self.faults.remove(fault)
+            kind = self.chaos.pick() if self.chaos and not fault else None
+        if kind:
+            self._chaos(handler, kind, body)
+            return
         if self.delay:
             time.sleep(self.delay)
         if fault and fault.after_upstream:
@@ -125,6 +171,35 @@ class FaultProxy:
             k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location", "etag")
         }
         self._reply(handler, response.status_code, keep, response.content)
+
+    def _upstream(self, handler: BaseHTTPRequestHandler, body: bytes) -> httpx.Response:
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        return self._client.request(
+            handler.command, self.upstream + handler.path, headers=headers, content=body
+        )
+
+    def _chaos(self, handler: BaseHTTPRequestHandler, kind: str, body: bytes) -> None:
+        error = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"chaos"}'
+        response = self._upstream(handler, body) if kind.endswith("_after") else None
+        if kind in ("drop", "drop_after"):
+            with self._lock:
+                self.requests.append(Recorded(handler.command, handler.path, 0))
+            handler.close_connection = True  # no answer at all
+            return
+        if kind == "timeout_after":
+            time.sleep(self.chaos.hang_seconds)
+            kept = {k: v for k, v in response.headers.items() if k.lower() == "content-type"}
+            with contextlib.suppress(OSError):  # the client gave up waiting
+                self._reply(handler, response.status_code, kept, response.content)
+            return
+        if kind == "garbled_after":
+            self._reply(handler, response.status_code, {"Content-Type": "application/scim+json"}, b"{garbled")
+            return
+        status = {"500": 500, "502_after": 502, "429_retry_after": 429, "429": 429}[kind]
+        headers = {"Content-Type": "application/scim+json"}
+        if kind == "429_retry_after":
+            headers["Retry-After"] = "1"
+        self._reply(handler, status, headers, error)
 
     def _reply(self, handler: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
         with self._lock:

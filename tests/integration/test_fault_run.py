@@ -1,0 +1,104 @@
+"""Several cycles through a fault-injecting proxy (random 5xx, 429 with and without Retry-After,
+timeouts, dropped connections, malformed JSON) with directory changes in between; then the app's
+actual state is compared with the desired state: equal, no duplicates.
+
+Time passing (escrow backoff, quarantine retry) is simulated by moving the stored retry times
+into the past: that is the one thing not real here.
+"""
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from provisioning.demo.directory import build_sqlite
+from provisioning.state import tables
+from tests.integration.cycle_helpers import (
+    DEPARTMENTS_AND_DIVISIONS,
+    Harness,
+    directory_groups,
+    expected_members,
+    wiki_scope,
+)
+from tests.support.fault_proxy import Chaos
+
+CHAOS_CYCLES = 8
+FAULT_RATE = 0.12
+
+
+@pytest.fixture
+def harness(scim_app, tmp_path):
+    directory = tmp_path / "directory.db"
+    build_sqlite(directory, users=1000, seed=5)  # the wiki gets about 300 of them
+    harness = Harness(directory, scim_app, tmp_path / "state.db", timeout=1.0)
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
+    return harness
+
+
+def let_time_pass(harness: Harness) -> None:
+    """Escrowed objects and a quarantined app are due again."""
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    with harness.store.engine.begin() as conn:
+        conn.execute(update(tables.escrow).values(next_retry_at=past))
+        conn.execute(update(tables.app_status).values(retry_at=past))
+
+
+def change_directory(harness: Harness, round_: int) -> None:
+    """Joiners, leavers, attribute changes, membership moves and a rename, different every round."""
+    harness.sql("update users set jobTitle = :t where rowid % 11 = :r", t=f"Title {round_}", r=round_ % 11)
+    harness.sql("update users set accountEnabled = 1 - accountEnabled where rowid % 97 = :r", r=round_)
+    harness.sql(
+        "update group_members set group_id = case group_id when 'g-dept-product' then 'g-dept-design' "
+        "else 'g-dept-product' end where member_type = 'user' and group_id in ('g-dept-product', "
+        "'g-dept-design') and rowid % 13 = :r",
+        r=round_ % 13,
+    )
+    harness.sql(
+        "update groups set displayName = :n where id = 'g-dept-engineering'", n=f"Department Eng {round_}"
+    )
+
+
+def test_cycles_through_random_faults_end_in_exactly_the_desired_state(harness):
+    proxy = harness.scim_app.proxy
+    proxy.chaos = Chaos(rate=FAULT_RATE, seed=2026)
+    statuses = Counter()
+    for round_ in range(CHAOS_CYCLES):
+        if round_:
+            change_directory(harness, round_)
+        result = harness.cycle_tolerant()
+        statuses[result["report"]["status"]] += 1
+        let_time_pass(harness)
+    injected = dict(proxy.chaos.injected)
+    proxy.chaos = None
+    settle = 0
+    while settle < 3:  # faults off: the next cycles catch up on whatever failed
+        settle += 1
+        if harness.cycle_tolerant()["report"]["status"] == "succeeded":
+            break
+        let_time_pass(harness)
+    proxy.reset()
+    final = harness.cycle()
+    print(
+        f"\nfault run: {CHAOS_CYCLES} cycles with faults ({dict(statuses)}), injected {injected}, "
+        f"{settle} settle cycle(s), final cycle writes {len(proxy.writes())}"
+    )
+
+    assert sum(injected.values()) >= 40 and set(injected) == set(Chaos(rate=1).kinds)
+    # final diff = 0: nothing left to do, nothing written
+    assert final["diff"]["counts"] | {"unchanged": 0} == dict.fromkeys(final["diff"]["counts"], 0)
+    assert final["diff"]["memberships"]["requests"] == 0 and proxy.writes() == []
+    # users: one account per person, active exactly for those in scope, attributes as the directory says
+    accounts = harness.scim_app.users()
+    names = Counter(a["userName"] for a in accounts)
+    assert max(names.values()) == 1
+    scope = wiki_scope(harness)
+    assert {a["userName"] for a in accounts if a["active"]} == scope
+    titles = dict(harness.rows("select userPrincipalName, jobTitle from users"))
+    assert all(a.get("title") == titles[a["userName"]] for a in accounts if a["active"])
+    # groups: one per directory group, current name, members exactly the provisioned members
+    groups = harness.scim_app.groups()
+    assert len(groups) == len(harness.scim_app.groups_list())
+    for group_id, name in directory_groups(harness).items():
+        assert harness.scim_app.member_names(groups[name]) == expected_members(harness, group_id), name
+    assert set(groups) == set(directory_groups(harness).values())
