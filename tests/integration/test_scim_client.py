@@ -203,3 +203,32 @@ def test_hook_builds_client_from_connection_and_tests_it(scim_app, monkeypatch):
     assert ok and "PATCH supported" in message
     ok, message = ScimHook("scim_bad").test_connection()
     assert not ok and "401" in message and "nope" not in message
+
+
+def _hammer(client, threads: int, each: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: client.request("GET", "/Users", params={"count": 1}), range(threads * each)))
+
+
+def test_a_429_pauses_every_thread_not_just_the_one_request(scim_app):
+    with client_for(scim_app) as client:
+        _hammer(client, 8, 2)  # warm up: connections open
+        scim_app.proxy.reset()
+        scim_app.proxy.inject(Fault(429, retry_after="1"))
+        _hammer(client, 8, 10)
+        assert client.throttle.throttled == 1
+    times = [(r.at, r.status) for r in scim_app.proxy.requests]
+    (throttled_at,) = [at for at, status in times if status == 429]
+    # requests already on the wire may land just after the 429; nothing new is sent during the pause
+    during = [at for at, _ in times if throttled_at + 0.1 < at < throttled_at + 0.9]
+    assert during == [] and len(times) == 81
+
+
+def test_requests_per_second_caps_the_whole_client(scim_app):
+    with client_for(scim_app, requests_per_second=20) as client:
+        started = time.monotonic()
+        _hammer(client, 8, 5)
+        elapsed = time.monotonic() - started
+    assert elapsed >= 39 / 20 * 0.95  # 40 requests, at most 20 a second, however many threads

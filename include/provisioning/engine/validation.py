@@ -76,6 +76,8 @@ def _value_problem(path: ScimPath, value: Any, limit: int | None) -> str | None:
     if not isinstance(value, str):
         return None
     name = path.attribute.lower()
+    if name == "username" and not value.strip():
+        return f"{path.text} is blank"
     is_email = name == "emails" and path.sub_attribute in (None, "value")
     limit = limit or (EMAIL_MAX if is_email else DEFAULT_MAX)
     if len(value) > limit:

@@ -160,3 +160,26 @@ def test_select_unique_value_takes_the_first_free_candidate():
     links = {"x": LinkState("ax", {"userName": "x@x", "nickName": "J.Smith"}, True)}
     plan = plan_users(desired[:1], links, mappings, paths, ALL, is_taken=lambda path, value: value in in_app)
     assert plan.actions[0].payload["nickName"] == "Jo.Smith"
+
+
+def test_deprovision_policies():
+    from datetime import UTC, datetime, timedelta
+
+    from provisioning.engine.plan import DeprovisionPolicy
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    links = {
+        "a": link("ta"),
+        "b": LinkState("tb", {}, False, now - timedelta(days=40)),
+        "c": LinkState("tc", {}, False, now - timedelta(days=5)),
+    }
+    gone = [user("a", in_scope=False), user("b", in_scope=False), user("c", in_scope=False)]
+
+    def actions(policy):
+        result = plan_users(gone, links, MAPPINGS, PATHS, ALL, deprovision=policy, now=now)
+        return sorted((a.source_id, a.action) for a in result.actions)
+
+    assert actions(DeprovisionPolicy()) == [("a", "disable")]
+    assert actions(DeprovisionPolicy("skip")) == []
+    assert actions(DeprovisionPolicy("delete")) == [("a", "delete"), ("b", "delete"), ("c", "delete")]
+    assert actions(DeprovisionPolicy("delete", 30)) == [("a", "disable"), ("b", "delete")]

@@ -15,6 +15,7 @@ from collections import deque
 # Without a configured cap, a 429 sets one from the rate observed over this window.
 OBSERVE_SECONDS = 2.0
 MIN_RATE = 0.5  # requests per second: the slowest a throttled app is driven
+QUIET_RATE = 4.0  # below this many requests per second a 429 only pauses, it sets no rate
 RECOVERY = 1.05  # rate multiplier per successful request
 FIRST_PAUSE = 1.0  # seconds, when a 429 carries no Retry-After; doubles while 429s keep coming
 MAX_PAUSE = 60.0
@@ -54,9 +55,9 @@ class Throttle:
             pause = retry_after if retry_after is not None else self._pause
             self._pause = min(self._pause * 2, MAX_PAUSE)
             self._paused_until = max(self._paused_until, now + pause)
-            observed = len(self._sent) / OBSERVE_SECONDS
-            current = self.rate or max(observed, MIN_RATE * 2)
-            self.rate = max(MIN_RATE, current / 2)
+            current = self.rate or len(self._sent) / OBSERVE_SECONDS
+            if current >= QUIET_RATE:  # a quiet client did not cause the 429: the pause is enough
+                self.rate = max(MIN_RATE, current / 2)
 
     def succeeded(self) -> None:
         with self._lock:

@@ -1,0 +1,93 @@
+from datetime import timedelta
+
+import pytest
+
+from provisioning.engine.safety import (
+    check_deletions,
+    decide_quarantine,
+    escrow_delay,
+    fingerprint,
+    is_permanent,
+    quarantine_delay,
+)
+
+DEFAULTS = {"enabled": True, "max_count": 500, "max_percent": 30.0, "min_count": 10}
+
+
+def check(count, linked, **overrides):
+    args = {**DEFAULTS, "directory_users": 1000, "previous_directory_users": 1000, **overrides}
+    return check_deletions(count, linked, **args)
+
+
+def test_escrow_retries_next_cycle_then_backs_off_to_a_day():
+    assert [escrow_delay(n, permanent=False) for n in (1, 2, 3, 4)] == [
+        timedelta(0),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+        timedelta(hours=2),
+    ]
+    assert escrow_delay(30, permanent=False) == timedelta(days=1)
+    assert escrow_delay(1, permanent=True) == timedelta(hours=6)  # not hammered every cycle
+    assert escrow_delay(5, permanent=True) == timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "scim_type", "permanent"),
+    [
+        (400, "invalidValue", True),
+        (400, None, True),
+        (422, None, True),
+        (401, None, False),  # quarantine's business
+        (404, None, False),
+        (409, "uniqueness", False),
+        (429, None, False),
+        (500, None, False),
+        (None, "invalidSyntax", True),
+        (None, None, False),
+    ],
+)
+def test_which_errors_retrying_cannot_fix(status, scim_type, permanent):
+    assert is_permanent(status, scim_type) is permanent
+
+
+def test_a_changed_payload_has_another_fingerprint():
+    assert fingerprint("create", {"a": 1, "b": 2}) == fingerprint("create", {"b": 2, "a": 1})
+    assert fingerprint("create", {"a": 1}) != fingerprint("create", {"a": 2})
+    assert fingerprint("create", {"a": 1}) != fingerprint("update", {"a": 1})
+
+
+def test_the_threshold_counts_and_percent():
+    assert not check(0, 1000).staged
+    assert not check(9, 10).staged  # below min_count: small apps are not held
+    assert check(10, 20).staged and "50% of 20 linked accounts" in check(10, 20).reason
+    assert not check(100, 1000).staged  # 10%
+    assert (
+        check(501, 10000).staged
+        and "exceed the accidental-deletion threshold (500 or 30%)" in check(501, 10000).reason
+    )
+    assert not check(600, 10000, enabled=False).staged
+
+
+def test_a_shrunken_directory_holds_deprovisions_even_with_the_threshold_off():
+    shrunk = check(3, 1000, enabled=False, directory_users=400, previous_directory_users=1000)
+    assert shrunk.staged and "the directory lists 400 users, down from 1000 last cycle" in shrunk.reason
+    assert not check(3, 1000, directory_users=600, previous_directory_users=1000).staged
+    assert not check(3, 1000, previous_directory_users=None).staged  # first cycle: nothing to compare
+
+
+def test_quarantine_on_refusal_or_a_failing_majority_past_a_minimum():
+    args = {"failure_ratio": 0.4, "min_actions": 10}
+    assert decide_quarantine(attempted=0, failed=0, app_error="401", **args).quarantine
+    assert not decide_quarantine(attempted=9, failed=9, app_error=None, **args).quarantine
+    assert not decide_quarantine(attempted=10, failed=4, app_error=None, **args).quarantine
+    decision = decide_quarantine(attempted=10, failed=5, app_error=None, **args)
+    assert decision.quarantine and decision.reason == "5 of 10 actions failed (50%, over 40%)"
+
+
+def test_quarantine_backoff_doubles_up_to_a_day():
+    assert [quarantine_delay(n) for n in (1, 2, 3)] == [
+        timedelta(minutes=20),
+        timedelta(minutes=40),
+        timedelta(minutes=80),
+    ]
+    assert quarantine_delay(20) == timedelta(days=1)
