@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--baseline", type=int, default=1000, help="raw POSTs for the server baseline")
     parser.add_argument("--output", type=Path, default=Path("bench-results"))
+    parser.add_argument(
+        "--groups", action="store_true", help="also provision the demo's department and division groups"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="provisioning-bench-"))
@@ -97,6 +100,8 @@ def main() -> None:
     raw.update(app="bench")
     raw["users"]["scope"] = "all"
     raw["target"]["max_concurrency"] = args.concurrency
+    if not args.groups:
+        raw.pop("groups")
     config = AppConfig.model_validate(raw)
     store = StateStore(f"sqlite:///{work / 'state.db'}")
     store.create_schema()
@@ -136,11 +141,12 @@ def main() -> None:
         f"raw POST baseline on the same server (now holding {args.users} users): {baseline:.0f}/s"
     )
     args.output.mkdir(exist_ok=True)
-    out = args.output / f"bench-{args.users}.json"
+    out = args.output / f"bench-{args.users}{'-groups' if args.groups else ''}.json"
     out.write_text(
         json.dumps(
             {
                 "users": args.users,
+                "groups": args.groups,
                 "concurrency": args.concurrency,
                 "steps": results,
                 "raw_post_per_s": round(baseline),

@@ -42,7 +42,12 @@ def test_dag_runs_provision_then_make_zero_writes_then_patch_one_change(wiki, di
     }
     assert len(values["diff"]["samples"]["create"]) == 5
     assert values["report"]["status"] == "succeeded"
-    assert values["report"]["actions"] == {"create": {"succeeded": len(expected)}}
+    groups = len(scim_app.groups())
+    assert values["report"]["actions"] == {
+        "user": {"create": {"succeeded": len(expected)}},
+        "group": {"create": {"succeeded": groups}},
+        "membership": {"add_members": {"succeeded": values["diff"]["memberships"]["requests"]}},
+    }
     assert store.cycle("demo_wiki", first.run_id)["status"] == "succeeded"
 
     scim_app.proxy.reset()
@@ -60,7 +65,14 @@ def test_dag_runs_provision_then_make_zero_writes_then_patch_one_change(wiki, di
     scim_app.proxy.reset()
     third = run_dag("demo_wiki")
     assert str(third.state) == "success"
-    assert sorted(r.method for r in scim_app.proxy.writes()) == ["PATCH", "PATCH"]
+    # the two users, and the disabled one leaves its department and division groups
+    assert sorted(r.path.split("/")[1] for r in scim_app.proxy.writes() if r.method == "PATCH") == [
+        "Groups",
+        "Groups",
+        "Users",
+        "Users",
+    ]
+    assert len(scim_app.proxy.writes()) == 4
     accounts = scim_app.by_username()
     assert accounts[upn]["name"]["familyName"] == "Renamed"
     assert accounts[expected.index[1]]["active"] is False
@@ -68,6 +80,8 @@ def test_dag_runs_provision_then_make_zero_writes_then_patch_one_change(wiki, di
     assert Counter((r["action"], r["status"]) for r in log) == {
         ("update", "success"): 1,
         ("disable", "success"): 1,
+        ("remove_members", "success"): 2,
+        ("note", "skipped"): 2,  # the two groups say which of their members the wiki does not provision
     }
 
 
@@ -80,7 +94,7 @@ def test_failed_actions_fail_the_run_but_report_still_runs(wiki):
     assert states["apply"] == "failed" and states["report"] == "failed"  # ran, and failed the run
     summary = store.cycle("demo_wiki", run.run_id)
     assert summary["status"] == "failed"
-    assert summary["summary"]["failed"] == len(oracle.expected_wiki_users())
+    assert summary["summary"]["actions"]["user"] == {"create": {"failed": len(oracle.expected_wiki_users())}}
     assert xcoms(run)["report"]["status"] == "failed"
     assert scim_app.users() == []
 

@@ -39,7 +39,8 @@ class Harness:
     def __init__(self, directory: Path, scim_app, state: Path, app: str = "demo_wiki", timeout: float = 30.0):
         self.directory = directory
         self.scim_app = scim_app
-        self.config = load_app_config(DEFAULT_APPS_DIR / f"{app}.yaml")
+        # users only, unless a test configures groups: most tests are about one thing
+        self.config = load_app_config(DEFAULT_APPS_DIR / f"{app}.yaml").model_copy(update={"groups": None})
         self.store = StateStore(f"sqlite:///{state}")
         self.store.create_schema()
         self.cycles = 0

@@ -51,7 +51,7 @@ def killed_apply(directory_db, scim_app, tmp_path):
     scim_app.proxy.wait_idle()
     scim_app.proxy.delay_after = 0
     in_app = len(scim_app.users())
-    recorded = harness.store.outbox_counts("demo_wiki", "cycle-1")[("create", "succeeded")]
+    recorded = harness.store.outbox_counts("demo_wiki", "cycle-1")[("user", "create", "succeeded")]
     expected = len(harness.expected_wiki_users())
     # the kill really interrupted work: accounts exist whose creation was never recorded
     assert recorded < in_app < expected, (recorded, in_app, expected)

@@ -25,7 +25,6 @@ from provisioning.engine.matching import (
     source_conflicts,
 )
 from provisioning.engine.plan import (
-    ACTIONS,
     CREATE,
     DEPROVISIONS,
     GROUP,
@@ -457,12 +456,14 @@ def _run_phase(
 def report(ctx: CycleContext) -> dict[str, Any]:
     """Summarise the cycle, decide quarantine, raise alerts; say whether the cycle failed."""
     counts = ctx.store.outbox_counts(ctx.app, ctx.cycle_id)
-    names = (*ACTIONS, *MEMBER_ACTIONS, "skip")
-    per_action = {a: {s: n for (act, s), n in counts.items() if act == a} for a in names}
-    failed = sum(n for (_, status), n in counts.items() if status == "failed")
-    succeeded = sum(n for (_, status), n in counts.items() if status == "succeeded")
-    pending = sum(n for (_, status), n in counts.items() if status in ("pending", "in_flight"))
-    staged = sum(n for (_, status), n in counts.items() if status == "staged")
+    per_type: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for (object_type, action, status), n in counts.items():
+        per_type[object_type][action][status] = n
+    by_status = Counter()
+    for (_, _, status), n in counts.items():
+        by_status[status] += n
+    failed, succeeded, staged = by_status["failed"], by_status["succeeded"], by_status["staged"]
+    pending = by_status["pending"] + by_status["in_flight"]
     cycle = ctx.store.cycle(ctx.app, ctx.cycle_id) or {}
     quarantine = _update_quarantine(ctx, succeeded + failed, failed, cycle)
     if cycle.get("error") or failed or pending:
@@ -475,7 +476,7 @@ def report(ctx: CycleContext) -> dict[str, Any]:
         "app": ctx.app,
         "cycle_id": ctx.cycle_id,
         "status": status,
-        "actions": {a: v for a, v in per_action.items() if v},
+        "actions": {kind: {a: dict(v) for a, v in actions.items()} for kind, actions in per_type.items()},
         "failed": failed,
         "not_applied": pending,
         "staged": staged,

@@ -27,6 +27,7 @@ IDENTIFIERS = ("username", "emails", "externalid")
 EMAIL_MAX = 254  # RFC 5321 path limit
 DEFAULT_MAX = 1024
 SOURCE_ID_MAX = 128  # the state store's key column
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
@@ -60,7 +61,7 @@ def validate_users(
 
 def _nfc(value: Any) -> Any:
     if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
     if isinstance(value, list):
         return [_nfc(v) for v in value]
     return value
@@ -82,15 +83,28 @@ def _value_problem(path: ScimPath, value: Any, limit: int | None) -> str | None:
     limit = limit or (EMAIL_MAX if is_email else DEFAULT_MAX)
     if len(value) > limit:
         return f"{path.text} is {len(value)} characters long (at most {limit})"
-    for index, char in enumerate(value):
-        category = unicodedata.category(char)
-        if category == "Cc" and char not in "\t\n\r":
+    bad = _bad_character(value, identifier=name in IDENTIFIERS)
+    if bad is not None:
+        index, char = bad
+        if unicodedata.category(char) == "Cc":
             return f"{path.text} contains control character U+{ord(char):04X} at position {index + 1}"
-        if category == "Cf" and name in IDENTIFIERS:
-            label = unicodedata.name(char, "format character")
-            return f"{path.text} contains invisible U+{ord(char):04X} {label} at position {index + 1}"
+        label = unicodedata.name(char, "format character")
+        return f"{path.text} contains invisible U+{ord(char):04X} {label} at position {index + 1}"
     if is_email and not _EMAIL_RE.match(value):
         return f"{path.text} {value!r} is not an e-mail address"
+    return None
+
+
+def _bad_character(value: str, identifier: bool) -> tuple[int, str] | None:
+    """The first control character (tab and newlines allowed), or in an identifier the first
+    invisible format character; ASCII strings, nearly all of them, are checked at C speed."""
+    if value.isascii():
+        found = _ASCII_CONTROL.search(value)
+        return (found.start(), found[0]) if found else None
+    for index, char in enumerate(value):
+        category = unicodedata.category(char)
+        if (category == "Cc" and char not in "\t\n\r") or (category == "Cf" and identifier):
+            return index, char
     return None
 
 

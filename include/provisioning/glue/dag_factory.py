@@ -79,6 +79,41 @@ def _source(mapping: Mapping) -> str:
     return f"constant `{mapping.value}`"
 
 
+def _deprovision(config: AppConfig) -> str:
+    policy = config.users.deprovision
+    if policy.action == "skip":
+        return "accounts are left alone (SkipOutOfScopeDeletions)"
+    if policy.action == "delete":
+        after = f" after {policy.delete_after_days} days disabled" if policy.delete_after_days else ""
+        return f"accounts are deleted{after}"
+    return "accounts are disabled, never deleted"
+
+
+def _groups(config: AppConfig) -> str:
+    groups = config.groups
+    if groups is None:
+        return "not provisioned (the app's groups are left alone)."
+    return (
+        f"{groups.scope} groups in scope, members flattened, removal style `{groups.members.removal}`; "
+        f"a group leaving scope is {'deleted' if groups.on_leave_scope == 'delete' else 'kept'}."
+    )
+
+
+def _safety(config: AppConfig) -> str:
+    threshold = config.accidental_deletions
+    held = (
+        f"more than {threshold.max_count} disables/deletes or {threshold.max_percent:g}% of linked "
+        "accounts in one cycle are staged until a run with `allow_deletions=true`"
+        if threshold.enabled
+        else "accidental-deletion threshold off (a sudden directory shrink is still staged)"
+    )
+    return (
+        f"{held}; quarantine when over {config.quarantine.failure_ratio:.0%} of actions fail or the app "
+        "refuses us (a run with `restart=true` clears it); pool "
+        f"`{config.pool_name}`."
+    )
+
+
 def _doc(config: AppConfig) -> str:
     rows = "\n".join(f"| `{m.target}` | {_source(m)} | {m.apply} |" for m in config.users.mappings)
     matching = ", ".join(f"`{r.target}`" for r in config.users.matching)
@@ -93,7 +128,9 @@ def _doc(config: AppConfig) -> str:
 - **Directory:** connection `{config.directory.conn_id}`; in scope: {scope}.
 - **App:** {config.target.kind.upper()} connection `{config.target.conn_id}`, up to
   {config.target.max_concurrency} requests at once.
-- **Actions allowed:** {", ".join(config.users.actions)}. Out-of-scope accounts are disabled, never deleted.
+- **Actions allowed:** {", ".join(config.users.actions)}. Leaving scope: {_deprovision(config)}.
+- **Groups:** {_groups(config)}
+- **Safety:** {_safety(config)}
 - **Matching (precedence order):** {matching}.
 - **Config file:** `include/apps/{config.app}.yaml`.
 

@@ -574,13 +574,15 @@ class StateStore:
             )
 
     def outbox_counts(self, app: str, cycle_id: str) -> Counter:
+        """(object type, action, status) -> number of actions of the cycle."""
+        c = t.outbox.c
         query = (
-            select(t.outbox.c.action, t.outbox.c.status, func.count())
-            .where((t.outbox.c.app == app) & (t.outbox.c.cycle_id == cycle_id))
-            .group_by(t.outbox.c.action, t.outbox.c.status)
+            select(c.object_type, c.action, c.status, func.count())
+            .where((c.app == app) & (c.cycle_id == cycle_id))
+            .group_by(c.object_type, c.action, c.status)
         )
         with self.engine.connect() as conn:
-            return Counter({(a, s): n for a, s, n in conn.execute(query)})
+            return Counter({(o, a, s): n for o, a, s, n in conn.execute(query)})
 
     # --- escrow ------------------------------------------------------------------------------
 

@@ -167,3 +167,68 @@ def test_select_unique_value_is_create_only_and_never_a_matching_attribute(tmp_p
     )
     found = dict(problems(write(tmp_path, text)))
     assert "mapped only on create: it cannot match existing accounts" in found["users.matching[1].target"]
+
+
+def test_lifecycle_defaults_are_the_safe_ones(tmp_path):
+    config = load_app_config(write(tmp_path, GOOD))
+    assert config.users.deprovision.action == "disable"
+    assert config.accidental_deletions.enabled and config.accidental_deletions.max_count == 500
+    assert config.quarantine.failure_ratio == 0.4
+    assert config.groups is None  # the app's groups are left alone unless configured
+    assert config.pool_name == "provisioning_acme"
+    assert load_app_config(write(tmp_path, GOOD + "pool: ''\n")).pool_name == "default_pool"
+
+
+GROUPS = """
+groups:
+  scope: all
+  matching: [{target: externalId}, {target: displayName}]
+  mappings:
+    - {target: displayName, source: displayName}
+    - {target: externalId, source: id}
+  members: {batch_size: 100, removal: entra}
+  on_leave_scope: delete
+"""
+
+
+def test_a_groups_section_is_validated_like_users(tmp_path):
+    config = load_app_config(write(tmp_path, GOOD + GROUPS))
+    assert config.groups.members.removal == "entra" and config.groups.on_leave_scope == "delete"
+    bad = (
+        GROUPS.replace("source: displayName", "source: mail")
+        .replace("{target: displayName, ", "{target: description, ")
+        .replace("removal: entra", "removal: sideways")
+    )
+    found = problems(write(tmp_path, GOOD + bad))
+    assert found == [
+        (
+            "groups.members.removal",
+            "Input should be 'rfc', 'entra' or 'replace'",
+        )
+    ]
+    found = problems(write(tmp_path, GOOD + bad.replace("removal: sideways", "removal: rfc")))
+    assert found == [
+        (
+            "groups.mappings[0].source",
+            "'mail' is not a directory attribute (known: description, displayName, id, updatedAt; "
+            "add others under directory.extra_group_attributes)",
+        ),
+        ("groups.mappings", "a mapping to 'displayName' is required (SCIM requires it)"),
+        ("groups.matching[1].target", "'displayName' is not a mapped target"),
+    ]
+
+
+def test_group_members_are_the_lifecycle_s_not_a_mapping(tmp_path):
+    text = GOOD + GROUPS.replace("- {target: externalId, source: id}", "- {target: members, source: id}")
+    found = problems(write(tmp_path, text))
+    assert ("groups.mappings[1].target", "'members' is managed by the provisioning lifecycle") in found
+
+
+def test_deprovisioning_and_threshold_settings(tmp_path):
+    text = GOOD.replace("users:\n", "users:\n  deprovision: {action: delete, delete_after_days: 30}\n")
+    config = load_app_config(
+        write(tmp_path, text + "accidental_deletions: {max_count: 50, max_percent: 10}\n")
+    )
+    assert config.users.deprovision.delete_after_days == 30 and config.accidental_deletions.max_count == 50
+    found = problems(write(tmp_path, GOOD.replace("users:\n", "users:\n  deprovision: {action: purge}\n")))
+    assert found == [("users.deprovision.action", "Input should be 'disable', 'delete' or 'skip'")]
