@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from provisioning.cycle import steps
+from provisioning.state import tables
 from tests.conftest import REPO
 from tests.integration.cycle_helpers import (
     DEPARTMENTS_AND_DIVISIONS,
@@ -133,3 +134,38 @@ def test_killing_apply_during_the_group_phase_leaves_no_duplicate_group_or_lost_
     for group_id, name in directory_groups(harness).items():
         assert scim_app.member_names(by_name[name]) == expected_members(harness, group_id), name
     assert_exactly_desired(harness)
+
+
+def test_the_app_going_away_mid_cycle_ends_in_the_desired_state_once_it_is_back(
+    directory_db, scim_app, tmp_path
+):
+    import threading
+
+    from tests.support.fault_proxy import Chaos
+
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db")
+    harness.configure(groups=DEPARTMENTS_AND_DIVISIONS)
+    scim_app.proxy.delay_after = 0.05
+    done = threading.Event()
+
+    def outage() -> None:  # after 30 creates every connection is cut, answered or not
+        while scim_app.proxy.count("POST", 201) < 30 and not done.is_set():
+            time.sleep(0.01)
+        scim_app.proxy.chaos = Chaos(rate=1.0, kinds=("drop", "drop_after"))
+
+    threading.Thread(target=outage, daemon=True).start()
+    first = harness.cycle_tolerant()
+    done.set()
+    assert first["report"]["status"] == "failed" and first["report"]["quarantine"]["quarantined"]
+    scim_app.proxy.chaos = None  # the app is back
+    scim_app.proxy.delay_after = 0
+    harness.store.update_app_status(
+        "demo_wiki", retry_at=harness.store.app_status("demo_wiki")["quarantined_since"]
+    )
+    with harness.store.engine.begin() as conn:  # and time has passed for escrow too
+        conn.execute(tables.escrow.update().values(next_retry_at=tables.escrow.c.first_failed_at))
+    second = harness.cycle()
+    assert second["report"]["status"] == "succeeded"
+    assert_exactly_desired(harness)
+    groups = scim_app.groups_list()
+    assert Counter(g["displayName"] for g in groups) == Counter(directory_groups(harness).values())

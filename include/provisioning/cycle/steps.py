@@ -73,7 +73,7 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     snapshot = ctx.open_directory().read(
         ctx.config.directory.extra_user_attributes, ctx.config.directory.extra_group_attributes
     )
-    linked = len(ctx.store.links(ctx.app))
+    linked = ctx.store.count_links(ctx.app)
     if snapshot.users.empty and linked:
         raise DirectoryError(
             f"the directory returned no users while {linked} accounts are linked in {ctx.app}: refusing "

@@ -176,6 +176,12 @@ class StateStore:
                 for row in conn.execute(query)
             }
 
+    def count_links(self, app: str, object_type: str = USER) -> int:
+        c = t.links.c
+        query = select(func.count()).where((c.app == app) & (c.object_type == object_type))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def upsert_links(self, app: str, rows: Iterable[dict[str, Any]], object_type: str = USER) -> None:
         """Rows: source_id, target_id, matched_by, attributes, active."""
         with self.engine.begin() as conn:
