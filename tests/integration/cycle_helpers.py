@@ -11,7 +11,7 @@ from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
 from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
-from provisioning.cycle import steps
+from provisioning.cycle import guards, steps
 from provisioning.cycle.context import CycleContext, RunOptions
 from provisioning.state import StateStore
 
@@ -73,7 +73,7 @@ class Harness:
         ctx = self.context(f"cycle-{self.cycles}")
         try:
             return {step.__name__: step(ctx) for step in STEPS}
-        except steps.CycleSkipped as skipped:
+        except guards.CycleSkipped as skipped:
             return {"skipped": str(skipped)}
 
     def cycle_tolerant(self) -> dict:
@@ -86,7 +86,7 @@ class Harness:
             try:
                 results[step.__name__] = step(ctx)
             except Exception as exc:
-                steps.record_failure(ctx, step.__name__, exc)
+                guards.record_failure(ctx, step.__name__, exc)
                 results[step.__name__] = exc
                 break
         results["report"] = steps.report(ctx)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import UTC, datetime
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryError
-from provisioning.connectors.scim.errors import ScimError
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.executors import AppIds, execute
+from provisioning.cycle.guards import (
+    check_quarantine,
+    hold_escrowed,
+    now,
+    stage_deprovisions,
+    update_quarantine,
+)
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.desired_groups import DesiredGroup, desired_groups
 from provisioning.engine.group_plan import plan_groups
@@ -26,7 +31,6 @@ from provisioning.engine.matching import (
 )
 from provisioning.engine.plan import (
     CREATE,
-    DEPROVISIONS,
     GROUP,
     MEMBER_ACTIONS,
     MEMBERSHIP,
@@ -36,10 +40,9 @@ from provisioning.engine.plan import (
     plan_users,
 )
 from provisioning.engine.references import resolve_references
-from provisioning.engine.safety import check_deletions, decide_quarantine, quarantine_delay
 from provisioning.engine.scim_path import parse_scim_path
 from provisioning.engine.validation import validate_users
-from provisioning.state.store import Outcome, action_fingerprint
+from provisioning.state.store import Outcome
 
 # Above this many unlinked objects, one paged listing of the app beats a filter query per object.
 LIST_ALL_THRESHOLD = 25
@@ -49,27 +52,10 @@ WRITE_BATCH = 200
 USERNAME_RULE = MatchRule(parse_scim_path("userName"), case_sensitive=False)
 
 
-class CycleSkipped(Exception):
-    """The cycle must not run now (the app is in quarantine); the glue marks the run skipped."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def record_failure(ctx: CycleContext, step: str, exc: Exception) -> None:
-    """A step raised: remember it on the cycle so that report counts the cycle failed and, when the
-    app refused us (credentials, not SCIM), quarantines it."""
-    refused = isinstance(exc, ScimError) and exc.stops_cycle
-    ctx.store.record_cycle_error(
-        ctx.app, ctx.cycle_id, "app_refused" if refused else "step_failed", f"{step}: {exc}"
-    )
-
-
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     """Read the directory, resolve assignment and map attributes -> the cycle's desired state."""
     ctx.store.start_cycle(ctx.app, ctx.cycle_id)
-    _check_quarantine(ctx)
+    check_quarantine(ctx)
     snapshot = ctx.open_directory().read(
         ctx.config.directory.extra_user_attributes, ctx.config.directory.extra_group_attributes
     )
@@ -111,31 +97,6 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
         ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_groups", [g.to_record() for g in groups])
         summary["groups_in_scope"] = sum(g.in_scope for g in groups)
     return summary
-
-
-def _check_quarantine(ctx: CycleContext) -> None:
-    status = ctx.store.app_status(ctx.app)
-    who = ctx.options.triggered_by or "unknown"
-    if ctx.options.restart:
-        cleared = ctx.store.clear_escrow(ctx.app)
-        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
-        ctx.store.add_alert(
-            ctx.app,
-            ctx.cycle_id,
-            "restart",
-            f"restarted by {who}: quarantine cleared"
-            f"{' (was: ' + status['quarantine_reason'] + ')' if status['quarantined'] else ''}, "
-            f"{cleared} object(s) released from escrow",
-        )
-        return
-    if status["quarantined"] and status["retry_at"] and status["retry_at"] > now():
-        reason = (
-            f"{ctx.app} is in quarantine since {status['quarantined_since']:%Y-%m-%d %H:%M} UTC "
-            f"({status['quarantine_reason']}); next attempt after {status['retry_at']:%Y-%m-%d %H:%M} UTC. "
-            "Fix the cause, then trigger with restart=true to retry now."
-        )
-        ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
-        raise CycleSkipped(reason)
 
 
 def _desired(ctx: CycleContext) -> list[DesiredUser]:
@@ -288,8 +249,8 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
             ),
             "requests": sum(a.action in MEMBER_ACTIONS for a in group_plan.actions),
         }
-    actions, escrowed = _hold_escrowed(ctx, actions)
-    staged, staged_reason = _stage_deprovisions(ctx, actions, links, len(everyone))
+    actions, escrowed = hold_escrowed(ctx, actions)
+    staged, staged_reason = stage_deprovisions(ctx, actions, links, len(everyone))
     ctx.store.write_plan(ctx.app, ctx.cycle_id, actions, frozenset(staged), staged_reason)
     samples: dict[str, list[str]] = defaultdict(list)
     for action in actions:
@@ -337,55 +298,6 @@ def _plan_groups(
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, GROUP)
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.notes, GROUP, log_only=True)
     return plan
-
-
-def _hold_escrowed(ctx: CycleContext, actions: list[PlannedAction]) -> tuple[list[PlannedAction], int]:
-    """Objects in escrow wait for their retry time -- unless their data changed since the failure
-    (a fixed value deserves an immediate try)."""
-    escrow = ctx.store.escrow(ctx.app)
-    if not escrow:
-        return actions, 0
-    current = now()
-    kept = []
-    for action in actions:
-        entry = escrow.get((action.object_type, action.source_id))
-        if (
-            entry is not None
-            and entry["next_retry_at"] > current
-            and entry["fingerprint"] == action_fingerprint(action.object_type, action.action, action.payload)
-        ):
-            continue
-        kept.append(action)
-    return kept, len(actions) - len(kept)
-
-
-def _stage_deprovisions(
-    ctx: CycleContext, actions: list[PlannedAction], links: dict, directory_users: int
-) -> tuple[list[str], str | None]:
-    """Apply the accidental-deletion threshold; an approval (allow_deletions) is written on each action."""
-    deprovisions = [a for a in actions if a.action in DEPROVISIONS and a.object_type != MEMBERSHIP]
-    policy = ctx.config.accidental_deletions
-    status = ctx.store.app_status(ctx.app)
-    check = check_deletions(
-        len(deprovisions),
-        sum(link.active for link in links.values()),
-        enabled=policy.enabled,
-        max_count=policy.max_count,
-        max_percent=policy.max_percent,
-        min_count=policy.min_count,
-        directory_users=directory_users,
-        previous_directory_users=status["directory_users"],
-    )
-    if check.staged and not ctx.options.allow_deletions:
-        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_staged", check.reason)
-        return [a.change_id for a in deprovisions], check.reason
-    if check.staged:
-        approval = f"approved by {ctx.options.triggered_by or 'unknown'} (allow_deletions): {check.reason}"
-        for action in deprovisions:
-            action.reason = f"{action.reason}; {approval}" if action.reason else approval
-        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_approved", approval)
-    ctx.store.update_app_status(ctx.app, directory_users=directory_users)
-    return [], None
 
 
 def apply(ctx: CycleContext) -> dict[str, Any]:
@@ -465,7 +377,7 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     failed, succeeded, staged = by_status["failed"], by_status["succeeded"], by_status["staged"]
     pending = by_status["pending"] + by_status["in_flight"]
     cycle = ctx.store.cycle(ctx.app, ctx.cycle_id) or {}
-    quarantine = _update_quarantine(ctx, succeeded + failed, failed, cycle)
+    quarantine = update_quarantine(ctx, succeeded + failed, failed, cycle)
     if cycle.get("error") or failed or pending:
         status = "failed"
     elif staged:
@@ -488,44 +400,3 @@ def report(ctx: CycleContext) -> dict[str, Any]:
         summary["error"] = cycle["error"]
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, status, summary)
     return summary
-
-
-def _update_quarantine(
-    ctx: CycleContext, attempted: int, failed: int, cycle: dict[str, Any]
-) -> dict[str, Any]:
-    policy = ctx.config.quarantine
-    status = ctx.store.app_status(ctx.app)
-    app_error = cycle.get("error") if cycle.get("error_code") == "app_refused" else None
-    decision = decide_quarantine(
-        attempted=attempted,
-        failed=failed,
-        app_error=app_error,
-        failure_ratio=policy.failure_ratio,
-        min_actions=policy.min_actions,
-    )
-    current = now()
-    if decision.quarantine:
-        level = status["quarantine_level"] + 1 if status["quarantined"] else 1
-        retry_at = current + quarantine_delay(level)
-        ctx.store.update_app_status(
-            ctx.app,
-            quarantined=True,
-            quarantine_level=level,
-            quarantine_reason=decision.reason,
-            quarantined_since=status["quarantined_since"] if status["quarantined"] else current,
-            retry_at=retry_at,
-        )
-        if not status["quarantined"]:
-            ctx.store.add_alert(
-                ctx.app, ctx.cycle_id, "quarantine", f"{ctx.app} entered quarantine: {decision.reason}"
-            )
-        return {
-            "quarantined": True,
-            "reason": decision.reason,
-            "level": level,
-            "retry_at": retry_at.isoformat(),
-        }
-    if status["quarantined"] and (attempted or not cycle.get("error")):
-        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
-        ctx.store.add_alert(ctx.app, ctx.cycle_id, "quarantine_left", f"{ctx.app} left quarantine")
-    return {"quarantined": False}

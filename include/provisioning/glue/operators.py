@@ -32,7 +32,7 @@ class ProvisioningStepOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from provisioning.connectors.scim.errors import ScimError
-        from provisioning.cycle import steps
+        from provisioning.cycle import guards, steps
         from provisioning.cycle.context import RunOptions
         from provisioning.glue.resources import cycle_context
 
@@ -47,10 +47,10 @@ class ProvisioningStepOperator(BaseOperator):
         ctx = cycle_context(config, dag_run.run_id, options)
         try:
             summary = getattr(steps, self.step)(ctx)
-        except steps.CycleSkipped as skipped:
+        except guards.CycleSkipped as skipped:
             raise AirflowSkipException(str(skipped)) from None
         except Exception as exc:
-            steps.record_failure(ctx, self.task_id, exc)
+            guards.record_failure(ctx, self.task_id, exc)
             if isinstance(exc, ScimError) and exc.stops_cycle:  # retries cannot fix credentials
                 raise AirflowFailException(str(exc)) from None
             raise

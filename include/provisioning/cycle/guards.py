@@ -1,0 +1,146 @@
+"""The safety rules of docs/lifecycle.md as a cycle applies them: quarantine (skip, enter, leave,
+restart), escrow (hold objects until their retry time) and the accidental-deletion threshold
+(stage mass deprovisioning until approved). The decisions themselves are engine/safety.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from provisioning.connectors.scim.errors import ScimError
+from provisioning.cycle.context import CycleContext
+from provisioning.engine.plan import DEPROVISIONS, MEMBERSHIP, PlannedAction
+from provisioning.engine.safety import check_deletions, decide_quarantine, quarantine_delay
+from provisioning.state.store import action_fingerprint
+
+
+class CycleSkipped(Exception):
+    """The cycle must not run now (the app is in quarantine); the glue marks the run skipped."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def record_failure(ctx: CycleContext, step: str, exc: Exception) -> None:
+    """A step raised: remember it on the cycle so that report counts the cycle failed and, when the
+    app refused us (credentials, not SCIM), quarantines it."""
+    refused = isinstance(exc, ScimError) and exc.stops_cycle
+    ctx.store.record_cycle_error(
+        ctx.app, ctx.cycle_id, "app_refused" if refused else "step_failed", f"{step}: {exc}"
+    )
+
+
+def check_quarantine(ctx: CycleContext) -> None:
+    status = ctx.store.app_status(ctx.app)
+    who = ctx.options.triggered_by or "unknown"
+    if ctx.options.restart:
+        cleared = ctx.store.clear_escrow(ctx.app)
+        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
+        ctx.store.add_alert(
+            ctx.app,
+            ctx.cycle_id,
+            "restart",
+            f"restarted by {who}: quarantine cleared"
+            f"{' (was: ' + status['quarantine_reason'] + ')' if status['quarantined'] else ''}, "
+            f"{cleared} object(s) released from escrow",
+        )
+        return
+    if status["quarantined"] and status["retry_at"] and status["retry_at"] > now():
+        reason = (
+            f"{ctx.app} is in quarantine since {status['quarantined_since']:%Y-%m-%d %H:%M} UTC "
+            f"({status['quarantine_reason']}); next attempt after {status['retry_at']:%Y-%m-%d %H:%M} UTC. "
+            "Fix the cause, then trigger with restart=true to retry now."
+        )
+        ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
+        raise CycleSkipped(reason)
+
+
+def hold_escrowed(ctx: CycleContext, actions: list[PlannedAction]) -> tuple[list[PlannedAction], int]:
+    """Objects in escrow wait for their retry time -- unless their data changed since the failure
+    (a fixed value deserves an immediate try)."""
+    escrow = ctx.store.escrow(ctx.app)
+    if not escrow:
+        return actions, 0
+    current = now()
+    kept = []
+    for action in actions:
+        entry = escrow.get((action.object_type, action.source_id))
+        if (
+            entry is not None
+            and entry["next_retry_at"] > current
+            and entry["fingerprint"] == action_fingerprint(action.object_type, action.action, action.payload)
+        ):
+            continue
+        kept.append(action)
+    return kept, len(actions) - len(kept)
+
+
+def stage_deprovisions(
+    ctx: CycleContext, actions: list[PlannedAction], links: dict, directory_users: int
+) -> tuple[list[str], str | None]:
+    """Apply the accidental-deletion threshold; an approval (allow_deletions) is written on each action."""
+    deprovisions = [a for a in actions if a.action in DEPROVISIONS and a.object_type != MEMBERSHIP]
+    policy = ctx.config.accidental_deletions
+    status = ctx.store.app_status(ctx.app)
+    check = check_deletions(
+        len(deprovisions),
+        sum(link.active for link in links.values()),
+        enabled=policy.enabled,
+        max_count=policy.max_count,
+        max_percent=policy.max_percent,
+        min_count=policy.min_count,
+        directory_users=directory_users,
+        previous_directory_users=status["directory_users"],
+    )
+    if check.staged and not ctx.options.allow_deletions:
+        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_staged", check.reason)
+        return [a.change_id for a in deprovisions], check.reason
+    if check.staged:
+        approval = f"approved by {ctx.options.triggered_by or 'unknown'} (allow_deletions): {check.reason}"
+        for action in deprovisions:
+            action.reason = f"{action.reason}; {approval}" if action.reason else approval
+        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_approved", approval)
+    ctx.store.update_app_status(ctx.app, directory_users=directory_users)
+    return [], None
+
+
+def update_quarantine(
+    ctx: CycleContext, attempted: int, failed: int, cycle: dict[str, Any]
+) -> dict[str, Any]:
+    policy = ctx.config.quarantine
+    status = ctx.store.app_status(ctx.app)
+    app_error = cycle.get("error") if cycle.get("error_code") == "app_refused" else None
+    decision = decide_quarantine(
+        attempted=attempted,
+        failed=failed,
+        app_error=app_error,
+        failure_ratio=policy.failure_ratio,
+        min_actions=policy.min_actions,
+    )
+    current = now()
+    if decision.quarantine:
+        level = status["quarantine_level"] + 1 if status["quarantined"] else 1
+        retry_at = current + quarantine_delay(level)
+        ctx.store.update_app_status(
+            ctx.app,
+            quarantined=True,
+            quarantine_level=level,
+            quarantine_reason=decision.reason,
+            quarantined_since=status["quarantined_since"] if status["quarantined"] else current,
+            retry_at=retry_at,
+        )
+        if not status["quarantined"]:
+            ctx.store.add_alert(
+                ctx.app, ctx.cycle_id, "quarantine", f"{ctx.app} entered quarantine: {decision.reason}"
+            )
+        return {
+            "quarantined": True,
+            "reason": decision.reason,
+            "level": level,
+            "retry_at": retry_at.isoformat(),
+        }
+    if status["quarantined"] and (attempted or not cycle.get("error")):
+        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
+        ctx.store.add_alert(ctx.app, ctx.cycle_id, "quarantine_left", f"{ctx.app} left quarantine")
+    return {"quarantined": False}
