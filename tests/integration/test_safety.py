@@ -37,8 +37,9 @@ def test_unassigning_a_large_group_is_staged_until_an_operator_approves(harness)
     assert (
         alert["kind"] == "deletions_staged" and "exceed the accidental-deletion threshold" in alert["message"]
     )
-    # still held next cycle: staging is not a one-cycle delay
+    # still held next cycle: staging is not a one-cycle delay (and the log is not repeated)
     assert harness.cycle()["report"]["status"] == "staged" and active(harness) == before
+    assert harness.store.log("demo_wiki", "cycle-3") == []
 
     harness.options = RunOptions(allow_deletions=True, triggered_by="alice@contoso.example")
     approved = harness.cycle()

@@ -314,7 +314,8 @@ class StateStore:
     ) -> None:
         """Replace every unfinished action of the app with this plan (the plan is recomputed from
         current state, so older pending or staged work is superseded, never applied twice).
-        Actions whose change id is in ``staged`` are held for approval and logged as staged."""
+        Actions whose change id is in ``staged`` are held for approval and logged as staged the
+        first cycle they are held."""
         now = utcnow()
         rows = [
             {
@@ -340,15 +341,28 @@ class StateStore:
             }
             for seq, a in enumerate(actions)
         ]
+        c = t.outbox.c
         with self.engine.begin() as conn:
+            # staged actions are logged when first held, not again every cycle they wait
+            waiting = set(
+                conn.execute(
+                    select(c.object_type, c.source_id, c.action).where(
+                        (c.app == app) & (c.status == "staged")
+                    )
+                ).all()
+            )
             conn.execute(
                 update(t.outbox)
-                .where((t.outbox.c.app == app) & t.outbox.c.status.in_(UNFINISHED))
+                .where((c.app == app) & c.status.in_(UNFINISHED))
                 .values(status="superseded", finished_at=now)
             )
             for chunk in _chunks(rows, 1000):
                 conn.execute(insert(t.outbox), chunk)
-            held = [r for r in rows if r["status"] == "staged"]
+            held = [
+                r
+                for r in rows
+                if r["status"] == "staged" and (r["object_type"], r["source_id"], r["action"]) not in waiting
+            ]
             for chunk in _chunks(held, 1000):
                 conn.execute(
                     insert(t.provisioning_log),
