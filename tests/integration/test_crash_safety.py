@@ -20,6 +20,25 @@ from tests.integration.cycle_helpers import (
 )
 
 
+def start_apply(directory_db, state_db, scim_app, *options: str) -> subprocess.Popen:
+    """cycle-1's apply in its own process (tests/support/run_apply.py), for a test to kill."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.run_apply",
+            str(directory_db),
+            str(state_db),
+            scim_app.url,
+            scim_app.token,
+            "cycle-1",
+            *options,
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
 @pytest.fixture
 def killed_apply(directory_db, scim_app, tmp_path):
     """Plan cycle-1, start apply in a subprocess and kill -9 it while creates are in flight."""
@@ -28,20 +47,7 @@ def killed_apply(directory_db, scim_app, tmp_path):
     for step in (steps.extract_assignments, steps.match, steps.diff):
         step(ctx)
     scim_app.proxy.delay_after = 0.3  # the app acts, then answers slowly: a kill lands mid-request
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.run_apply",
-            str(directory_db),
-            str(tmp_path / "state.db"),
-            scim_app.url,
-            scim_app.token,
-            "cycle-1",
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    process = start_apply(directory_db, tmp_path / "state.db", scim_app)
     deadline = time.monotonic() + 60
     while scim_app.proxy.count("POST", 201) < 20 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -99,21 +105,7 @@ def test_killing_apply_during_the_group_phase_leaves_no_duplicate_group_or_lost_
     ctx = harness.context("cycle-1")
     for step in (steps.extract_assignments, steps.match, steps.diff):
         step(ctx)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.run_apply",
-            str(directory_db),
-            str(tmp_path / "state.db"),
-            scim_app.url,
-            scim_app.token,
-            "cycle-1",
-            "groups",
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    process = start_apply(directory_db, tmp_path / "state.db", scim_app, "groups")
     scim_app.proxy.delay_after = 0.3  # the app acts, then answers slowly: a kill lands mid-request
     users = len(harness.expected_wiki_users())
     deadline = time.monotonic() + 60

@@ -367,22 +367,16 @@ class StateStore:
                 conn.execute(
                     insert(t.provisioning_log),
                     [
-                        {
-                            "change_id": r["change_id"],
-                            "app": app,
-                            "cycle_id": cycle_id,
-                            "time": now,
-                            "object_type": r["object_type"],
-                            "source_id": r["source_id"],
-                            "source_display": r["display"],
-                            "target_id": r["target_id"],
-                            "action": r["action"],
-                            "status": "staged",
-                            "modified_properties": r["modified"],
-                            "detail": r["reason"],
-                            "error_code": "AccidentalDeletionThreshold",
-                            "error_message": staged_reason,
-                        }
+                        _log_row(
+                            r,
+                            now,
+                            status="staged",
+                            target_id=r["target_id"],
+                            modified_properties=r["modified"],
+                            detail=r["reason"],
+                            error_code="AccidentalDeletionThreshold",
+                            error_message=staged_reason,
+                        )
                         for r in chunk
                     ],
                 )
@@ -447,19 +441,13 @@ class StateStore:
                 conn.execute(
                     insert(t.provisioning_log),
                     [
-                        {
-                            "change_id": r["change_id"],
-                            "app": app,
-                            "cycle_id": cycle_id,
-                            "time": now,
-                            "object_type": object_type,
-                            "source_id": r["source_id"],
-                            "source_display": r["display"],
-                            "action": r["action"],
-                            "status": "skipped",
-                            "error_code": r["error_code"],
-                            "error_message": r["error_message"],
-                        }
+                        _log_row(
+                            r,
+                            now,
+                            status="skipped",
+                            error_code=r["error_code"],
+                            error_message=r["error_message"],
+                        )
                         for r in chunk
                     ],
                 )
@@ -734,6 +722,21 @@ class StateStore:
 def action_fingerprint(object_type: str, action: str, payload: Any) -> str:
     """Membership batches change with every member: their escrow is per group and action."""
     return fingerprint(action, None if object_type == MEMBERSHIP else payload)
+
+
+def _log_row(row: dict[str, Any], now: datetime, **fields: Any) -> dict[str, Any]:
+    """A provisioning log row for an outbox row that is logged as it is written (staged, skipped)."""
+    return {
+        "change_id": row["change_id"],
+        "app": row["app"],
+        "cycle_id": row["cycle_id"],
+        "time": now,
+        "object_type": row["object_type"],
+        "source_id": row["source_id"],
+        "source_display": row["display"],
+        "action": row["action"],
+        **fields,
+    }
 
 
 def _join(*parts: str | None) -> str | None:
