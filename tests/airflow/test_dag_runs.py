@@ -127,14 +127,14 @@ def test_a_quarantined_app_skips_its_runs_until_restarted(
     install_app(
         {**demo_config("demo_wiki"), "retries": 0}, directory=directory_db, scim=scim_app
     )  # token fixed
-    restarted = run_dag("demo_wiki", restart=True)
+    restarted = run_dag("demo_wiki", restart="quarantine")
     assert str(restarted.state) == "success"
     assert store.app_status("demo_wiki")["quarantined"] is False
     assert len(scim_app.users()) == len(
         Harness(directory_db, scim_app, tmp_path / "x.db").expected_wiki_users()
     )
     (alert,) = store.alerts("demo_wiki", restarted.run_id)
-    assert alert["message"].startswith("restarted by dag_test: quarantine cleared")
+    assert alert["message"].startswith("restarted by dag_test (restart=quarantine): quarantine cleared")
 
 
 def test_staged_deletions_fail_the_run_and_allow_deletions_approves_them(wiki, directory_db):
@@ -152,3 +152,37 @@ def test_staged_deletions_fail_the_run_and_allow_deletions_approves_them(wiki, d
     disabled = [r for r in store.log("demo_wiki", approved.run_id) if r["action"] == "disable"]
     assert disabled and all("approved by dag_test (allow_deletions)" in r["detail"] for r in disabled)
     assert sum(not u["active"] for u in scim_app.users()) == len(disabled)
+
+
+def test_trigger_params_dry_run_then_on_demand_through_airflow(wiki):
+    scim_app, oracle, store = wiki
+    expected = sorted(oracle.expected_wiki_users().index)
+
+    dry = run_dag("demo_wiki", dry_run=True)
+    assert str(dry.state) == "success"
+    assert scim_app.proxy.writes() == [] and scim_app.users() == []
+    report = xcoms(dry)["report"]
+    assert report["status"] == "dry_run" and report["would"]["user"]["create"] == len(expected)
+    assert xcoms(dry)["apply"] == {"attempted": 0, "succeeded": 0, "failed": 0, "dry_run": True}
+
+    one = run_dag("demo_wiki", users=[expected[0]])
+    assert str(one.state) == "success"
+    assert set(scim_app.by_username()) == {expected[0]}
+    assert scim_app.groups() == {}  # only users were named
+
+    unknown = run_dag("demo_wiki", users=["nobody@contoso.example"])
+    assert str(unknown.state) == "failed"
+    assert task_states(unknown)["extract_assignments"] == "failed"  # at once, no retries
+    assert "no directory user with id or userName 'nobody@contoso.example'" in (
+        store.cycle("demo_wiki", unknown.run_id)["error"]
+    )
+
+
+def test_invalid_params_are_refused_before_a_run_starts(wiki):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    scim_app, _, store = wiki
+    for bad in ({"restart": "sometimes"}, {"users": "not-a-list"}, {"dry_run": "yes"}):
+        with pytest.raises(ParamValidationError):
+            run_dag("demo_wiki", **bad)
+    assert scim_app.proxy.requests == []

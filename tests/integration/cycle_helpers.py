@@ -12,7 +12,8 @@ from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
 from provisioning.cycle import guards, steps
-from provisioning.cycle.context import CycleContext, RunOptions
+from provisioning.cycle.context import CycleContext
+from provisioning.cycle.options import RunOptions
 from provisioning.state import StateStore
 
 # the wiki provisions its department and division groups (tests/integration/test_groups.py)

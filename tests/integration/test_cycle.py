@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from provisioning.cycle.context import RunOptions
+from provisioning.cycle.options import RunOptions
 from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA
 from tests.integration.cycle_helpers import Harness
 
@@ -223,7 +223,7 @@ def test_rejected_creates_go_to_escrow_and_wait_unless_their_data_changes(harnes
     assert fixed in harness.scim_app.by_username()
 
     # an operator's restart releases the rest
-    harness.options = RunOptions(restart=True, triggered_by="ops@contoso.example")
+    harness.options = RunOptions(restart="escrow", triggered_by="ops@contoso.example")
     harness.cycle()
     assert set(harness.scim_app.by_username()) == set(harness.expected_wiki_users().index)
     assert harness.store.escrow("demo_wiki") == {}
@@ -317,7 +317,7 @@ def test_a_garbled_create_response_quarantines_the_app_and_a_restart_recovers(ha
     assert "the app answered with invalid JSON (POST /Users)" in failure["error_message"]
     assert result["report"]["quarantine"]["quarantined"] is True
     assert "in quarantine" in harness.cycle()["skipped"]
-    harness.options = RunOptions(restart=True)
+    harness.options = RunOptions(restart="quarantine")
     second = harness.cycle()
     assert second["match"]["matched"] == 1  # the account created before the garbage is found
     assert second["report"]["status"] == "succeeded"

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from provisioning.cycle.context import RunOptions
+from provisioning.cycle.options import RunOptions
 from tests.integration.cycle_helpers import (
     DEPARTMENTS_AND_DIVISIONS,
     MEMBERS_SQL,

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 
 from provisioning.connectors.directory.reader import DirectoryError
-from provisioning.cycle.context import RunOptions
+from provisioning.cycle.options import RunOptions
 from provisioning.state import tables
 from tests.integration.cycle_helpers import Harness
 
@@ -153,14 +153,16 @@ def test_wrong_credentials_quarantine_the_app_with_growing_backoff_and_a_restart
     assert len([a for a in harness.store.alerts("demo_wiki") if a["kind"] == "quarantine"]) == 1
 
     harness.scim_app.token = harness.scim_app.server.token
-    harness.options = RunOptions(restart=True, triggered_by="ops@contoso.example")
+    harness.options = RunOptions(restart="quarantine", triggered_by="ops@contoso.example")
     recovered = harness.cycle()
     assert recovered["report"]["status"] == "succeeded"
     assert harness.store.app_status("demo_wiki")["quarantined"] is False
     assert set(harness.scim_app.by_username()) == set(harness.expected_wiki_users().index)
     (restart,) = harness.store.alerts("demo_wiki", "cycle-4")
     assert restart["kind"] == "restart"
-    assert restart["message"].startswith("restarted by ops@contoso.example: quarantine cleared (was: match: ")
+    assert restart["message"].startswith(
+        "restarted by ops@contoso.example (restart=quarantine): quarantine cleared (was: match: "
+    )
 
 
 def test_most_actions_failing_quarantines_the_app(harness):

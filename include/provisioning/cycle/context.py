@@ -8,20 +8,12 @@ from dataclasses import dataclass, field
 from provisioning.config.models import AppConfig, ObjectProvisioning
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.cycle.options import RunOptions
 from provisioning.engine.mapping import CompiledMapping, compile_mappings
 from provisioning.engine.matching import MatchRule
 from provisioning.engine.scim_path import ScimPath
 from provisioning.engine.scoping import ScopingFilter
 from provisioning.state.store import StateStore
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the operator asked for when triggering the run (Airflow params)."""
-
-    allow_deletions: bool = False  # approve disables/deletes held by the accidental-deletion threshold
-    restart: bool = False  # leave quarantine and clear escrow now
-    triggered_by: str | None = None  # recorded with approvals and restarts
 
 
 @dataclass(frozen=True)

@@ -32,35 +32,50 @@ def record_failure(ctx: CycleContext, step: str, exc: Exception) -> None:
 
 
 def check_quarantine(ctx: CycleContext) -> None:
-    status = ctx.store.app_status(ctx.app)
-    who = ctx.options.triggered_by or "unknown"
-    if ctx.options.restart:
-        cleared = ctx.store.clear_escrow(ctx.app)
-        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
-        ctx.store.add_alert(
-            ctx.app,
-            ctx.cycle_id,
-            "restart",
-            f"restarted by {who}: quarantine cleared"
-            f"{' (was: ' + status['quarantine_reason'] + ')' if status['quarantined'] else ''}, "
-            f"{cleared} object(s) released from escrow",
-        )
+    """Skip the cycle while the app is quarantined and its retry time has not come, unless the run
+    restarts it. A dry run neither skips nor clears anything: it only reads, and is how an operator
+    checks a quarantined app before releasing it."""
+    if ctx.options.dry_run:
         return
-    if status["quarantined"] and status["retry_at"] and status["retry_at"] > now():
+    status = ctx.store.app_status(ctx.app)
+    if ctx.options.restart != "none":
+        _restart(ctx, status)
+    if ctx.options.clears_quarantine or not status["quarantined"]:
+        return
+    if status["retry_at"] and status["retry_at"] > now():
         reason = (
             f"{ctx.app} is in quarantine since {status['quarantined_since']:%Y-%m-%d %H:%M} UTC "
             f"({status['quarantine_reason']}); next attempt after {status['retry_at']:%Y-%m-%d %H:%M} UTC. "
-            "Fix the cause, then trigger with restart=true to retry now."
+            "Fix the cause, then trigger with restart=quarantine (or all) to retry now."
         )
         ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
         raise CycleSkipped(reason)
+
+
+def _restart(ctx: CycleContext, status: dict[str, Any]) -> None:
+    options = ctx.options
+    done = []
+    if options.clears_quarantine:
+        ctx.store.update_app_status(ctx.app, quarantined=False, quarantine_level=0, retry_at=None)
+        was = f" (was: {status['quarantine_reason']})" if status["quarantined"] else ""
+        done.append(f"quarantine cleared{was}")
+    if options.clears_escrow:
+        done.append(f"{ctx.store.clear_escrow(ctx.app)} object(s) released from escrow")
+    if options.reads_app:
+        done.append("baseline re-read from the app")
+    if options.relinks:
+        done.append("every object matched again")
+    who = options.triggered_by or "unknown"
+    ctx.store.add_alert(
+        ctx.app, ctx.cycle_id, "restart", f"restarted by {who} (restart={options.restart}): {', '.join(done)}"
+    )
 
 
 def hold_escrowed(ctx: CycleContext, actions: list[PlannedAction]) -> tuple[list[PlannedAction], int]:
     """Objects in escrow wait for their retry time -- unless their data changed since the failure
     (a fixed value deserves an immediate try)."""
     escrow = ctx.store.escrow(ctx.app)
-    if not escrow:
+    if not escrow or ctx.options.clears_escrow:  # a dry run shows what a restart would send
         return actions, 0
     current = now()
     kept = []
@@ -93,6 +108,8 @@ def stage_deprovisions(
         directory_users=directory_users,
         previous_directory_users=status["directory_users"],
     )
+    if ctx.options.dry_run:
+        return ([a.change_id for a in deprovisions] if check.staged else []), check.reason
     if check.staged and not ctx.options.allow_deletions:
         ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_staged", check.reason)
         return [a.change_id for a in deprovisions], check.reason

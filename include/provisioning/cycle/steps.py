@@ -9,6 +9,7 @@ from typing import Any
 
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryError
+from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.executors import AppIds, execute
 from provisioning.cycle.guards import (
@@ -18,6 +19,9 @@ from provisioning.cycle.guards import (
     stage_deprovisions,
     update_quarantine,
 )
+from provisioning.cycle.preview import preview, render
+from provisioning.cycle.reconcile import reconcile
+from provisioning.cycle.selection import SelectionError, restrict, save_selection, selected
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.desired_groups import DesiredGroup, desired_groups
 from provisioning.engine.group_plan import plan_groups
@@ -84,6 +88,7 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
         "out_of_scope": len(desired) - in_scope,
         "desired_state_bytes": size,
     }
+    groups: list[DesiredGroup] = []
     if ctx.groups is not None:
         groups = desired_groups(
             ctx.app,
@@ -96,7 +101,36 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
         )
         ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_groups", [g.to_record() for g in groups])
         summary["groups_in_scope"] = sum(g.in_scope for g in groups)
+    if ctx.options.on_demand:
+        summary["on_demand"] = _select(ctx, desired, groups)
     return summary
+
+
+def _select(ctx: CycleContext, users: list[DesiredUser], groups: list[DesiredGroup]) -> dict[str, list[str]]:
+    """Resolve the on-demand names and log, per user, the steps of a provisioning preview."""
+    if ctx.options.groups and ctx.groups is None:
+        raise SelectionError(
+            f"provision on demand: {ctx.app} does not provision groups (its config has no groups: section)"
+        )
+    selection = save_selection(ctx, users, groups)
+    trace = []
+    for source_id in selection[USER]:
+        report = preview(ctx, source_id)
+        trace.append(
+            {
+                "object_type": USER,
+                "source_id": source_id,
+                "source_display": report["user"]["userPrincipalName"],
+                "target_id": report["matching"].get("target_id"),
+                "action": "on_demand",
+                "status": "info",
+                "modified_properties": report["attributes"],
+                "detail": render(report),
+            }
+        )
+    ctx.store.add_log_rows(ctx.app, ctx.cycle_id, trace)
+    names = {u.source_id: u.display for u in users} | {g.source_id: g.display for g in groups}
+    return {kind: [names[s] for s in ids] for kind, ids in selection.items()}
 
 
 def _desired(ctx: CycleContext) -> list[DesiredUser]:
@@ -116,20 +150,28 @@ def match(ctx: CycleContext) -> dict[str, Any]:
             apps.append(ctx.open_app())
         return apps[0]
 
-    users = [d for d in _desired(ctx) if d.in_scope and not d.error]  # diff logs the mapping errors
-    summary = _match(ctx, USER, ctx.users, [(d.source_id, d.display, d.attributes) for d in users], app)
-    if ctx.groups is not None:
-        groups = [g for g in _desired_groups(ctx) if g.in_scope and not g.error]
-        summary["groups"] = _match(
-            ctx, GROUP, ctx.groups, [(g.source_id, g.display, g.attributes) for g in groups], app
-        )
+    summary = _match(ctx, USER, ctx.users, _desired(ctx), app)
+    if ctx.groups is not None and selected(ctx, GROUP) != set():
+        summary["groups"] = _match(ctx, GROUP, ctx.groups, _desired_groups(ctx), app)
     return summary
 
 
 def _match(
-    ctx: CycleContext, kind: str, rules: ObjectRules, desired: list[tuple[str, str, dict]], app
+    ctx: CycleContext, kind: str, rules: ObjectRules, everyone: list[DesiredUser] | list[DesiredGroup], app
 ) -> dict[str, Any]:
-    links = ctx.store.links(ctx.app, kind)
+    chosen = selected(ctx, kind)
+    desired = [
+        (d.source_id, d.display, d.attributes)
+        for d in everyone
+        if d.in_scope and not d.error and (chosen is None or d.source_id in chosen)
+    ]  # diff logs the mapping errors
+    listing: list[dict] | None = None
+    reconciled = None
+    if ctx.options.reads_app:
+        listing = list(app().list_resources(kind))
+        known = {d.source_id: (d.display, d.attributes) for d in everyone if not d.error}
+        reconciled = reconcile(ctx, kind, rules, listing, known, chosen)
+    links = baseline.links(ctx, kind)
     candidates = [(s, attrs) for s, _, attrs in desired if s not in links]
     linked = [(s, attrs) for s, _, attrs in desired if s in links]
     display = {s: d for s, d, _ in desired}
@@ -144,7 +186,10 @@ def _match(
     matches = []
     lookup = "none"
     if candidates:
-        if len(candidates) > LIST_ALL_THRESHOLD:
+        if listing is not None:
+            lookup = "list"
+            found = listing
+        elif len(candidates) > LIST_ALL_THRESHOLD:
             lookup = "list"
             excluded = ["members"] if kind == GROUP else None
             found = list(app().list_resources(kind, excluded=excluded))
@@ -154,8 +199,9 @@ def _match(
         owners = {link.target_id: source for source, link in links.items()}
         matches, more = match_accounts(candidates, found, rules.rules, owners)
         conflicts += more
-        ctx.store.upsert_links(
-            ctx.app,
+        baseline.save_links(
+            ctx,
+            kind,
             [
                 {
                     "source_id": m.source_id,
@@ -166,7 +212,6 @@ def _match(
                 }
                 for m in matches
             ],
-            kind,
         )
     ctx.store.record_skips(
         ctx.app,
@@ -174,13 +219,16 @@ def _match(
         [(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts],
         kind,
     )
-    return {
+    summary = {
         "unlinked": len(candidates) + len(conflicted),
         "matched": len(matches),
         "conflicts": len({c.source_id for c in conflicts}),
         "lookup": lookup,
         "sample_matched": [display[m.source_id] for m in matches[:SAMPLE_SIZE]],
     }
+    if reconciled is not None:
+        summary["reconcile"] = reconciled
+    return summary
 
 
 def _find(
@@ -200,9 +248,13 @@ def _find(
 def diff(ctx: CycleContext) -> dict[str, Any]:
     """Desired vs last applied -> the outbox, less escrowed objects, with mass deprovisioning held
     for approval. Counts per action plus sample objects (the XCom)."""
-    links = ctx.store.links(ctx.app)
+    all_links = baseline.links(ctx, USER)
     everyone = _desired(ctx)
-    desired = resolve_references(everyone, ctx.users.mappings, links)
+    desired = resolve_references(everyone, ctx.users.mappings, all_links)  # managers: anyone linked
+    chosen = selected(ctx, USER)
+    if chosen is not None:
+        desired = [d for d in desired if d.source_id in chosen]
+    links = restrict(all_links, chosen)  # on demand: nobody else is planned, so nobody else leaves
     apps: list[AppConnector] = []
 
     def is_taken(path: str, value: Any) -> bool:
@@ -227,9 +279,9 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, USER)
     actions = list(plan.actions)
     summary: dict[str, Any] = {"counts": plan.counts()}
-    if ctx.groups is not None:
+    if ctx.groups is not None and selected(ctx, GROUP) != set():
         group_plan = _plan_groups(
-            ctx, desired, links, plan.actions, user_skips | {s for s, *_ in plan.skipped}
+            ctx, _desired(ctx), all_links, plan.actions, user_skips | {s for s, *_ in plan.skipped}
         )
         actions += group_plan.actions
         summary["groups"] = {
@@ -250,8 +302,11 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
             "requests": sum(a.action in MEMBER_ACTIONS for a in group_plan.actions),
         }
     actions, escrowed = hold_escrowed(ctx, actions)
-    staged, staged_reason = stage_deprovisions(ctx, actions, links, len(everyone))
-    ctx.store.write_plan(ctx.app, ctx.cycle_id, actions, frozenset(staged), staged_reason)
+    staged, staged_reason = stage_deprovisions(ctx, actions, all_links, len(everyone))
+    if ctx.options.dry_run:
+        ctx.store.add_log_rows(ctx.app, ctx.cycle_id, _dry_run_rows(actions, set(staged), staged_reason))
+    else:
+        ctx.store.write_plan(ctx.app, ctx.cycle_id, actions, frozenset(staged), staged_reason)
     samples: dict[str, list[str]] = defaultdict(list)
     for action in actions:
         key = action.action if action.object_type == USER else f"{action.object_type}_{action.action}"
@@ -262,6 +317,27 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     if staged_reason:
         summary["staged_reason"] = staged_reason
     return summary
+
+
+def _dry_run_rows(
+    actions: list[PlannedAction], staged: set[str], staged_reason: str | None
+) -> list[dict[str, Any]]:
+    """What a real run would do, one log row per action, status ``dry_run``."""
+    return [
+        {
+            "object_type": a.object_type,
+            "source_id": a.source_id,
+            "source_display": a.display,
+            "target_id": a.target_id,
+            "action": a.action,
+            "status": "dry_run",
+            "modified_properties": a.modified,
+            "detail": a.reason,
+            "error_code": "AccidentalDeletionThreshold" if a.change_id in staged else None,
+            "error_message": staged_reason if a.change_id in staged else None,
+        }
+        for a in actions
+    ]
 
 
 def _plan_groups(
@@ -283,10 +359,11 @@ def _plan_groups(
     }
     groups = ctx.config.groups
     group_skips = ctx.store.skipped_sources(ctx.app, ctx.cycle_id, GROUP)
+    chosen = selected(ctx, GROUP)
     plan = plan_groups(
-        _desired_groups(ctx),
-        ctx.store.links(ctx.app, GROUP),
-        ctx.store.members(ctx.app),
+        [g for g in _desired_groups(ctx) if chosen is None or g.source_id in chosen],
+        restrict(baseline.links(ctx, GROUP), chosen),
+        restrict(baseline.members(ctx), chosen),
         provisioned,
         ctx.groups.mappings,
         ctx.groups.paths,
@@ -308,9 +385,14 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
     to the state store. Each action is marked in_flight before its request can go out, so a crash
     leaves a trail the next attempt verifies instead of blindly repeating a create.
     """
-    rows = ctx.store.open_actions(ctx.app, ctx.cycle_id)
+    rows = [] if ctx.options.dry_run else ctx.store.open_actions(ctx.app, ctx.cycle_id)
     if not rows:
-        return {"attempted": 0, "succeeded": 0, "failed": 0}
+        return {
+            "attempted": 0,
+            "succeeded": 0,
+            "failed": 0,
+            **({"dry_run": True} if ctx.options.dry_run else {}),
+        }
     app = ctx.open_app()
     counts: dict[str, int] = defaultdict(int)
     stopped: str | None = None
@@ -367,6 +449,8 @@ def _run_phase(
 
 def report(ctx: CycleContext) -> dict[str, Any]:
     """Summarise the cycle, decide quarantine, raise alerts; say whether the cycle failed."""
+    if ctx.options.dry_run:
+        return _dry_run_report(ctx)
     counts = ctx.store.outbox_counts(ctx.app, ctx.cycle_id)
     per_type: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for (object_type, action, status), n in counts.items():
@@ -399,4 +483,34 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     if cycle.get("error"):
         summary["error"] = cycle["error"]
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, status, summary)
+    return summary
+
+
+def _dry_run_report(ctx: CycleContext) -> dict[str, Any]:
+    """What the cycle would have done; a dry run changes no quarantine, escrow or alert."""
+    would: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    held = skipped = 0
+    for row in ctx.store.log(ctx.app, ctx.cycle_id):
+        if row["status"] == "dry_run":
+            would[row["object_type"]][row["action"]] += 1
+            held += row["error_code"] == "AccidentalDeletionThreshold"
+        elif row["status"] == "skipped" and row["action"] == "skip":
+            skipped += 1
+    cycle = ctx.store.cycle(ctx.app, ctx.cycle_id) or {}
+    summary = {
+        "app": ctx.app,
+        "cycle_id": ctx.cycle_id,
+        "status": "failed" if cycle.get("error") else "dry_run",
+        "dry_run": True,
+        "would": {kind: dict(actions) for kind, actions in would.items()},
+        "would_be_staged": held,
+        "skipped": skipped,
+        "failed": 0,
+        "not_applied": 0,
+        "staged": 0,
+        "alerts": [],
+    }
+    if cycle.get("error"):
+        summary["error"] = cycle["error"]
+    ctx.store.finish_cycle(ctx.app, ctx.cycle_id, summary["status"], summary)
     return summary

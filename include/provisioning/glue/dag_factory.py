@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from provisioning.config.loader import app_config_path, load_app_config
 from provisioning.config.models import AppConfig, DirectMapping, ExpressionMapping, Mapping
@@ -18,6 +18,7 @@ from provisioning.glue.operators import (
     MatchOperator,
     ReportOperator,
 )
+from provisioning.glue.params import dag_params
 
 
 def dag_for_file(dag_file: str) -> DAG:
@@ -38,20 +39,7 @@ def build_dag(config: AppConfig) -> DAG:
         max_active_runs=1,
         tags=["provisioning", config.target.kind, *config.tags],
         doc_md=_doc(config),
-        params={
-            "allow_deletions": Param(
-                False,
-                type="boolean",
-                description="Approve the disables/deletes held by the accidental-deletion threshold "
-                "(recorded in the provisioning log with who triggered the run).",
-            ),
-            "restart": Param(
-                False,
-                type="boolean",
-                description="Leave quarantine and release escrowed objects now, instead of waiting "
-                "for the next retry time.",
-            ),
-        },
+        params=dag_params(),
         default_args={
             "owner": config.owner,
             "retries": config.retries,
@@ -109,7 +97,7 @@ def _safety(config: AppConfig) -> str:
     )
     return (
         f"{held}; quarantine when over {config.quarantine.failure_ratio:.0%} of actions fail or the app "
-        "refuses us (a run with `restart=true` clears it); pool "
+        "refuses us (a run with `restart=quarantine` clears it); pool "
         f"`{config.pool_name}`."
     )
 

@@ -33,17 +33,14 @@ class ProvisioningStepOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from provisioning.connectors.scim.errors import ScimError
         from provisioning.cycle import guards, steps
-        from provisioning.cycle.context import RunOptions
+        from provisioning.cycle.options import InvalidRunOptions
+        from provisioning.glue.params import run_options
         from provisioning.glue.resources import cycle_context
 
         config = load_app_config(app_config_path(self.app))
-        params = context.get("params") or {}
         dag_run = context["dag_run"]
-        options = RunOptions(
-            allow_deletions=bool(params.get("allow_deletions")),
-            restart=bool(params.get("restart")),
-            triggered_by=getattr(dag_run, "triggering_user_name", None) or str(dag_run.run_type),
-        )
+        triggered_by = getattr(dag_run, "triggering_user_name", None) or str(dag_run.run_type)
+        options = run_options(context.get("params") or {}, triggered_by)
         ctx = cycle_context(config, dag_run.run_id, options)
         try:
             summary = getattr(steps, self.step)(ctx)
@@ -51,7 +48,8 @@ class ProvisioningStepOperator(BaseOperator):
             raise AirflowSkipException(str(skipped)) from None
         except Exception as exc:
             guards.record_failure(ctx, self.task_id, exc)
-            if isinstance(exc, ScimError) and exc.stops_cycle:  # retries cannot fix credentials
+            # retries cannot fix credentials or a run's params
+            if isinstance(exc, InvalidRunOptions) or (isinstance(exc, ScimError) and exc.stops_cycle):
                 raise AirflowFailException(str(exc)) from None
             raise
         self.log.info("%s: %s", self.task_id, summary)
@@ -101,7 +99,7 @@ class ReportOperator(ProvisioningStepOperator):
         super().__init__(**kwargs)
 
     def check(self, summary: dict[str, Any], context: Any) -> dict[str, Any]:
-        if summary["status"] == "succeeded":
+        if summary["status"] in ("succeeded", "dry_run"):
             return summary
         context["ti"].xcom_push(key="return_value", value=summary)
         if summary["status"] == "staged":

@@ -13,7 +13,8 @@ from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.hook import ScimHook
 from provisioning.connectors.sql import SqlAlchemyHook
-from provisioning.cycle.context import CycleContext, RunOptions
+from provisioning.cycle.context import CycleContext
+from provisioning.cycle.options import RunOptions
 from provisioning.state.store import StateStore
 
 

@@ -247,6 +247,11 @@ class StateStore:
                 ],
             )
 
+    def delete_links(self, app: str, object_type: str, source_ids: list[str]) -> None:
+        if source_ids:
+            with self.engine.begin() as conn:
+                self._delete_links(conn, app, object_type, source_ids)
+
     @staticmethod
     def _delete_links(conn, app: str, object_type: str, source_ids: list[str]) -> None:
         """Forget deleted objects: their links, and for groups their member rows."""
@@ -274,6 +279,19 @@ class StateStore:
             for group, member, target in conn.execute(query):
                 result.setdefault(group, {})[member] = target
         return result
+
+    def replace_members(self, app: str, groups: dict[str, dict[str, str]]) -> None:
+        """Set the member baseline of these groups (a full reconcile read them from the app)."""
+        c = t.members.c
+        with self.engine.begin() as conn:
+            for group, current in groups.items():
+                conn.execute(delete(t.members).where((c.app == app) & (c.group_source_id == group)))
+                rows = [
+                    {"app": app, "group_source_id": group, "member_source_id": s, "member_target_id": m}
+                    for s, m in current.items()
+                ]
+                for chunk in _chunks(rows, 1000):
+                    conn.execute(insert(t.members), chunk)
 
     @staticmethod
     def _apply_members(conn, app: str, row: OutboxRow, outcome: Outcome) -> None:
@@ -396,11 +414,11 @@ class StateStore:
         key = (c.app == app) & (c.cycle_id == cycle_id) & (c.object_type == object_type)
         rows = []
         with self.engine.begin() as conn:
-            if log_only:
+            if log_only:  # one note per object and kind of note
                 already = {
-                    r[0]
+                    tuple(r)
                     for r in conn.execute(
-                        select(t.provisioning_log.c.source_id).where(
+                        select(t.provisioning_log.c.source_id, t.provisioning_log.c.error_code).where(
                             (t.provisioning_log.c.app == app)
                             & (t.provisioning_log.c.cycle_id == cycle_id)
                             & (t.provisioning_log.c.object_type == object_type)
@@ -413,9 +431,10 @@ class StateStore:
                     r[0] for r in conn.execute(select(c.source_id).where(key & (c.status == "skipped")))
                 }
             for source_id, display, code, reason in skips:
-                if source_id in already:
+                key_ = (source_id, code) if log_only else source_id
+                if key_ in already:
                     continue
-                already.add(source_id)
+                already.add(key_)
                 rows.append(
                     {
                         "change_id": uuid.uuid4().hex,
@@ -452,6 +471,16 @@ class StateStore:
                     ],
                 )
         return len(rows)
+
+    def add_log_rows(self, app: str, cycle_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Log rows with no outbox action behind them: a dry run's plan, an on-demand trace."""
+        now = utcnow()
+        full = [
+            {"change_id": uuid.uuid4().hex, "app": app, "cycle_id": cycle_id, "time": now, **r} for r in rows
+        ]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(full, 1000):
+                conn.execute(insert(t.provisioning_log), chunk)
 
     def skipped_sources(self, app: str, cycle_id: str, object_type: str = USER) -> set[str]:
         c = t.outbox.c

@@ -1,0 +1,149 @@
+"""Full reconcile: read every object of the app and make the diff baseline what the app actually
+holds, so that changes made directly in the app (drift) are corrected by the ordinary diff.
+
+- A linked object whose attributes or ``active`` differ in the app gets its baseline replaced;
+  the diff then PATCHes the drifted paths back, and logs a ``DriftDetected`` note saying which.
+- A linked object gone from the app loses its link (``MissingInApp``); if it is in scope it is
+  matched or created again in the same cycle.
+- Group members are compared too: members added in the app that the directory does not hold are
+  removed, members removed in the app are added back.
+- ``restart=full_reset`` also re-matches linked objects by the matching attributes, so a link to a
+  wrong account (a restored or re-created app) is corrected instead of trusted.
+
+Paths the app may not return (create-only and redacted mappings, e.g. passwords) keep their
+baseline: their absence from a read is not drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning.cycle import baseline
+from provisioning.cycle.context import CycleContext, ObjectRules
+from provisioning.engine.matching import is_active, match_accounts, snapshot_of
+from provisioning.engine.plan import GROUP, USER, LinkState
+
+# a member the app's group holds that is not one of our linked users: removed by the diff
+UNMANAGED_PREFIX = "unmanaged:"
+
+
+def reconcile(
+    ctx: CycleContext,
+    kind: str,
+    rules: ObjectRules,
+    listing: list[dict[str, Any]],
+    known: dict[str, tuple[str, dict[str, Any]]],
+    chosen: set[str] | None,
+) -> dict[str, Any]:
+    """``known``: source id -> (display, mapped attributes) of the directory's objects."""
+    links = baseline.links(ctx, kind)
+    if chosen is not None:
+        links = {s: link for s, link in links.items() if s in chosen}
+    actual = {r["id"]: r for r in listing}
+    unobservable = {m.target for m in rules.mappings if m.on_create_only or m.sensitive}
+    rows: list[dict[str, Any]] = []
+    removed: list[str] = []  # gone from the app
+    notes: dict[str, list[str]] = {}
+    rematched = _rematch(ctx, rules, links, actual, known) if ctx.options.relinks else {}
+    for source_id, link in links.items():
+        account, matched_by = rematched.get(source_id, (actual.get(link.target_id), None))
+        if account is None:
+            removed.append(source_id)
+            notes.setdefault(source_id, []).append(
+                f"{kind} {link.target_id} is gone from the app; the link is dropped"
+            )
+            continue
+        seen = snapshot_of(account, rules.paths.values())
+        seen.update({p: link.attributes[p] for p in unobservable if p in link.attributes})
+        changed = sorted(p for p in seen if seen[p] != link.attributes.get(p))
+        active = is_active(account)
+        if active != link.active:
+            changed.append("active")
+        if matched_by:
+            notes.setdefault(source_id, []).append(
+                f"re-matched by {matched_by}: app id {link.target_id} -> {account['id']}"
+            )
+        if changed or matched_by:
+            rows.append(
+                {
+                    "source_id": source_id,
+                    "target_id": account["id"],
+                    "matched_by": matched_by,
+                    "attributes": seen,
+                    "active": active,
+                }
+            )
+        if changed:
+            notes.setdefault(source_id, []).append("changed in the app: " + ", ".join(changed))
+    # a re-matched link is forgotten and written anew: two links may swap their app ids
+    relinked = [s for s, (_, by) in rematched.items() if by]
+    baseline.save_links(ctx, kind, rows, removed + relinked)
+    member_drift = _reconcile_members(ctx, links, actual, notes) if kind == GROUP else 0
+    ctx.store.record_skips(
+        ctx.app,
+        ctx.cycle_id,
+        [
+            (s, known.get(s, (s,))[0], "MissingInApp" if s in removed else "DriftDetected", "; ".join(n))
+            for s, n in notes.items()
+        ],
+        kind,
+        log_only=True,
+    )
+    owned = {link.target_id for link in links.values()}
+    return {
+        "read": len(actual),
+        "drifted": sum(1 for s in notes if s not in removed),
+        "missing": len(removed),
+        "rematched": len(relinked),
+        "member_drift": member_drift,
+        "not_ours": sum(1 for target in actual if target not in owned),
+    }
+
+
+def _rematch(
+    ctx: CycleContext,
+    rules: ObjectRules,
+    links: dict[str, LinkState],
+    actual: dict[str, dict[str, Any]],
+    known: dict[str, tuple[str, dict[str, Any]]],
+) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+    """Linked object -> (the account its matching attributes find, how); links whose object cannot
+    be found by its attributes keep their id (when it still exists), never a guess."""
+    candidates = [(s, known[s][1]) for s in links if s in known and known[s][1]]
+    matches, _ = match_accounts(candidates, list(actual.values()), rules.rules, {})
+    moved = {m.source_id: m for m in matches if m.account["id"] != links[m.source_id].target_id}
+    held = {link.target_id for s, link in links.items() if s not in moved}
+    return {
+        s: (m.account, f"{m.matched_by} (full reset)")
+        for s, m in moved.items()
+        if m.account["id"] not in held
+    }
+
+
+def _reconcile_members(
+    ctx: CycleContext,
+    links: dict[str, LinkState],
+    actual: dict[str, dict[str, Any]],
+    notes: dict[str, list[str]],
+) -> int:
+    owners = {link.target_id: s for s, link in baseline.links(ctx, USER).items()}
+    applied = baseline.members(ctx)
+    changed: dict[str, dict[str, str]] = {}
+    for source_id, link in links.items():
+        group = actual.get(link.target_id)
+        if group is None:
+            continue
+        in_app = {
+            owners.get(m["value"], UNMANAGED_PREFIX + m["value"]): m["value"]
+            for m in group.get("members") or []
+            if isinstance(m, dict) and m.get("value")
+        }
+        before = applied.get(source_id, {})
+        if in_app != before:
+            changed[source_id] = in_app
+            added, dropped = len(in_app.keys() - before.keys()), len(before.keys() - in_app.keys())
+            notes.setdefault(source_id, []).append(
+                f"members changed in the app: {added} added, {dropped} removed"
+            )
+    baseline.save_members(ctx, changed)
+    return len(changed)

@@ -1,0 +1,73 @@
+"""Provision on demand: a run limited to the directory users and groups named in its params.
+
+Everything else about the cycle stays as it is -- scope, scoping, mappings, matching, safety --
+but objects outside the selection are neither planned nor, crucially, treated as gone: the
+diff only sees the links of selected objects, so nobody else is disabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from provisioning.cycle.context import CycleContext
+from provisioning.cycle.options import InvalidRunOptions
+from provisioning.engine.desired import DesiredUser
+from provisioning.engine.desired_groups import DesiredGroup
+from provisioning.engine.plan import GROUP, USER
+
+SELECTION = "selection"
+
+
+class SelectionError(InvalidRunOptions):
+    """A name in the ``users``/``groups`` params matches no directory object."""
+
+
+def _resolve(kind: str, names: Sequence[str], keys: Iterable[tuple[str, list[str]]]) -> list[str]:
+    index: dict[str, str] = {}
+    for source_id, aliases in keys:
+        index[source_id] = source_id
+        for alias in aliases:
+            if alias:
+                index.setdefault(str(alias).casefold(), source_id)
+    found, unknown = [], []
+    for name in names:
+        source_id = index.get(name) or index.get(name.strip().casefold())
+        (found if source_id else unknown).append(source_id or name)
+    if unknown:
+        what = "id or userName" if kind == USER else "id or displayName"
+        raise SelectionError(
+            f"provision on demand: no directory {kind} with {what} "
+            + ", ".join(repr(u) for u in unknown)
+            + " (names are matched case-insensitively; nothing was provisioned)"
+        )
+    return sorted(set(found))
+
+
+def save_selection(ctx: CycleContext, users: list[DesiredUser], groups: list[DesiredGroup]) -> dict:
+    """Resolve the params' names to directory ids (unknown names fail the cycle before any change)."""
+    options = ctx.options
+    selection = {
+        USER: _resolve(
+            USER,
+            options.users,
+            ((u.source_id, [u.display, u.attributes.get("userName")]) for u in users),
+        ),
+        GROUP: _resolve(
+            GROUP,
+            options.groups,
+            ((g.source_id, [g.display, g.attributes.get("displayName")]) for g in groups),
+        ),
+    }
+    ctx.store.put_artifact(ctx.app, ctx.cycle_id, SELECTION, selection)
+    return selection
+
+
+def selected(ctx: CycleContext, kind: str) -> set[str] | None:
+    """The selected ids of this kind in an on-demand run; None when the run is not on demand."""
+    if not ctx.options.on_demand:
+        return None
+    return set(ctx.store.get_artifact(ctx.app, ctx.cycle_id, SELECTION)[kind])
+
+
+def restrict(items: dict, chosen: set[str] | None) -> dict:
+    return items if chosen is None else {k: v for k, v in items.items() if k in chosen}
