@@ -173,15 +173,16 @@ def test_trigger_params_dry_run_then_on_demand_through_airflow(wiki):
     unknown = run_dag("demo_wiki", users=["nobody@contoso.example"])
     assert str(unknown.state) == "failed"
     assert task_states(unknown)["extract_assignments"] == "failed"  # at once, no retries
-    assert "no directory user with id or userName 'nobody@contoso.example'" in (
-        store.cycle("demo_wiki", unknown.run_id)["error"]
+    assert (
+        "no directory user with id or userName 'nobody@contoso.example'"
+        in (store.cycle("demo_wiki", unknown.run_id)["error"])
     )
 
 
 def test_invalid_params_are_refused_before_a_run_starts(wiki):
     from airflow.sdk.definitions.param import ParamValidationError
 
-    scim_app, _, store = wiki
+    scim_app, _, _ = wiki
     for bad in ({"restart": "sometimes"}, {"users": "not-a-list"}, {"dry_run": "yes"}):
         with pytest.raises(ParamValidationError):
             run_dag("demo_wiki", **bad)

@@ -249,6 +249,42 @@ class QuarantinePolicy(_Strict):
     min_actions: int = Field(10, ge=1, description="the ratio counts only from this many attempted actions")
 
 
+ALERT_KINDS = ("cycle_failed", "objects_failed", "quarantine", "deletions_staged")
+
+
+class EmailAlerts(_Strict):
+    to: list[str] = Field(min_length=1, description="recipients")
+    smtp_conn_id: str = Field("smtp_default", description="an Airflow SMTP connection")
+    from_email: str | None = Field(None, description="sender; default: the connection's from_email")
+
+
+class WebhookAlerts(_Strict):
+    conn_id: str = Field(
+        description="an Airflow connection whose host is the webhook URL (its password, if set, is sent "
+        "as a bearer token): the URL is a secret, so it lives in a connection, not in this file"
+    )
+
+
+class AlertPolicy(_Strict):
+    on: list[Literal["cycle_failed", "objects_failed", "quarantine", "deletions_staged"]] = Field(
+        default_factory=lambda: list(ALERT_KINDS), description="which problems are sent"
+    )
+    objects_failed_min: int = Field(
+        10, ge=1, description="objects_failed is sent when a cycle has at least this many failed actions"
+    )
+    repeat_after_minutes: int = Field(
+        240, ge=10, description="an ongoing problem is sent again at most this often (no alert storm)"
+    )
+    send_resolved: bool = Field(True, description="say when a problem that was sent is over")
+    email: EmailAlerts | None = None
+    slack: WebhookAlerts | None = Field(None, description="a Slack incoming webhook")
+    webhook: WebhookAlerts | None = Field(None, description="any endpoint taking a JSON POST")
+
+    @property
+    def channels(self) -> bool:
+        return bool(self.email or self.slack or self.webhook)
+
+
 class AppConfig(_Strict):
     app: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="app name; the DAG is provision_<app>")
     description: str = ""
@@ -271,6 +307,10 @@ class AppConfig(_Strict):
     groups: GroupProvisioning | None = Field(None, description="omit to leave the app's groups alone")
     accidental_deletions: AccidentalDeletions = Field(default_factory=AccidentalDeletions)
     quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
+    alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    log_retention_days: int = Field(
+        30, ge=1, description="provisioning log rows (and finished cycles) older than this are pruned"
+    )
 
     @field_validator("schedule")
     @classmethod

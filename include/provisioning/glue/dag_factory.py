@@ -11,6 +11,7 @@ from airflow.sdk import DAG
 from provisioning.config.loader import app_config_path, load_app_config
 from provisioning.config.models import AppConfig, DirectMapping, ExpressionMapping, Mapping
 from provisioning.glue.dag_files import DAG_PREFIX
+from provisioning.glue.notifiers import ProvisioningNotifier
 from provisioning.glue.operators import (
     ApplyOperator,
     DiffOperator,
@@ -40,6 +41,8 @@ def build_dag(config: AppConfig) -> DAG:
         tags=["provisioning", config.target.kind, *config.tags],
         doc_md=_doc(config),
         params=dag_params(),
+        on_success_callback=ProvisioningNotifier(config.app),
+        on_failure_callback=ProvisioningNotifier(config.app),
         default_args={
             "owner": config.owner,
             "retries": config.retries,
@@ -54,7 +57,12 @@ def build_dag(config: AppConfig) -> DAG:
             >> MatchOperator(task_id="match", **common)
             >> DiffOperator(task_id="diff", **common)
             >> ApplyOperator(task_id="apply", **common)
-            >> ReportOperator(task_id="report", **common)
+            >> ReportOperator(
+                task_id="report",
+                on_success_callback=ProvisioningNotifier(config.app),
+                on_failure_callback=ProvisioningNotifier(config.app),
+                **common,
+            )
         )
     return dag
 

@@ -734,6 +734,27 @@ class StateStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def notifications(self, app: str) -> dict[str, dict[str, Any]]:
+        """Problem -> its notification state (open, last_sent, times_sent)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.notifications).where(t.notifications.c.app == app)).mappings()
+            return {
+                r["problem"]: {
+                    **r,
+                    "last_sent": _aware(r["last_sent"]),
+                    "first_seen": _aware(r["first_seen"]),
+                }
+                for r in rows
+            }
+
+    def save_notification(self, app: str, problem: str, **values: Any) -> None:
+        key = (t.notifications.c.app == app) & (t.notifications.c.problem == problem)
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.notifications.c.app).where(key)).first():
+                conn.execute(update(t.notifications).where(key).values(**values))
+            else:
+                conn.execute(insert(t.notifications).values(app=app, problem=problem, **values))
+
     # --- provisioning log --------------------------------------------------------------------
 
     def log(self, app: str, cycle_id: str | None = None) -> list[dict[str, Any]]:

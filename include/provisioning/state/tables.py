@@ -167,3 +167,16 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Index("ix_alerts_app_time", "app", "time"),
 )
+
+# per app and problem: whether an alert about it is open and when it was last sent (no storms)
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("problem", String(32), primary_key=True),
+    Column("open", Boolean, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_sent", DateTime(timezone=True)),
+    Column("times_sent", Integer, nullable=False, default=0),
+    Column("message", Text),
+)
