@@ -45,6 +45,8 @@ def airflow_env() -> dict[str, str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN[0]}:admin",
@@ -148,6 +150,7 @@ def main() -> None:
         users_url = f"{wiki['host']}/Users?count=5&attributes=userName,active"
         print(f"""
 Airflow UI:  {UI}   (login {ADMIN[0]} / {ADMIN[1]})
+Provisioning page: {UI}/provisioning/ (also under Browse in the UI's navigation)
 DAGs:        {apps} (unpaused; every 10 minutes, or trigger one from the UI)
 See accounts appear in an app:
   curl -s -H 'Authorization: Bearer {wiki["password"]}' '{users_url}'

@@ -152,3 +152,16 @@ def demo_config(name: str, app: str | None = None) -> dict:
     raw = yaml.safe_load((REPO / "include" / "apps" / f"{name}.yaml").read_text())
     raw["app"] = app or name
     return raw
+
+
+@pytest.fixture(scope="module")
+def scim_app_module() -> Iterator[ScimApp]:
+    with ScimServer(token=TOKEN) as server, FaultProxy(server.url) as proxy:
+        yield ScimApp(server, proxy)
+
+
+@pytest.fixture(scope="module")
+def directory_db_module(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("directory") / "directory.db"
+    build_sqlite(path, users=300, seed=11)
+    return path

@@ -46,6 +46,7 @@ from provisioning.engine.plan import (
 from provisioning.engine.references import resolve_references
 from provisioning.engine.scim_path import parse_scim_path
 from provisioning.engine.validation import validate_users
+from provisioning.state.log_queries import prune
 from provisioning.state.store import Outcome
 
 # Above this many unlinked objects, one paged listing of the app beats a filter query per object.
@@ -482,6 +483,9 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     }
     if cycle.get("error"):
         summary["error"] = cycle["error"]
+    pruned = prune(ctx.store, ctx.app, ctx.config.log_retention_days)
+    if pruned:
+        summary["pruned_log_rows"] = pruned
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, status, summary)
     return summary
 

@@ -1,0 +1,171 @@
+"""The Provisioning page for real: ``airflow standalone`` started by the test (its own home, a
+free port, this repo's plugins folder), a state store filled by a real cycle against a real SCIM
+server, and headless Debian Chromium driven by Playwright logging in like a person would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, demo_config
+from tests.integration.cycle_helpers import Harness
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "tests" / "ui" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
+    """A running Airflow (standalone) with the demo wiki installed and one cycle in its log."""
+    home = tmp_path_factory.mktemp("ui-airflow")
+    apps, dags = home / "apps", home / "dags"
+    apps.mkdir(), dags.mkdir()
+    state = home / "state.db"
+    harness = Harness(directory_db_module, scim_app_module, state)
+    harness.cycle()
+    config = {**demo_config("demo_wiki"), "state_conn_id": "ui_state"}
+    config["directory"] = {**config["directory"], "conn_id": "ui_directory"}
+    config["target"] = {**config["target"], "conn_id": "ui_scim"}
+    import yaml
+
+    (apps / "demo_wiki.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (dags / "provision_demo_wiki.py").write_text((REPO / "dags" / "provision_demo_wiki.py").read_text())
+    (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "PROVISIONING_APPS_DIR": str(apps),
+        "AIRFLOW_CONN_UI_STATE": json.dumps({"conn_type": "sqlite", "host": str(state)}),
+        "AIRFLOW_CONN_UI_DIRECTORY": json.dumps({"conn_type": "sqlite", "host": str(directory_db_module)}),
+        "AIRFLOW_CONN_UI_SCIM": json.dumps(
+            {"conn_type": "scim", "host": scim_app_module.url, "password": scim_app_module.token}
+        ),
+    }
+    log = open(home / "standalone.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "airflow"), "standalone"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, (home / "standalone.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "airflow standalone did not come up in 5 minutes"
+            time.sleep(2)
+        yield url, harness
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def token(url: str) -> str:
+    response = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def test_every_endpoint_refuses_anonymous_callers(airflow_ui):
+    url, _ = airflow_ui
+    paths = ("/", "/api/apps", "/api/log", "/api/log.csv", "/api/cycles?app=demo_wiki")
+    for path in (f"/provisioning{p}" for p in paths):
+        assert httpx.get(url + path, timeout=30).status_code == 401, path
+    bogus = {"Authorization": "Bearer not-a-token"}
+    assert httpx.get(f"{url}/provisioning/api/apps", headers=bogus, timeout=30).status_code == 401
+    assert (
+        httpx.get(f"{url}/provisioning/api/log", cookies={"_token": "forged"}, timeout=30).status_code == 401
+    )
+
+
+def test_the_api_answers_an_authenticated_user(airflow_ui):
+    url, harness = airflow_ui
+    headers = {"Authorization": f"Bearer {token(url)}"}
+    (wiki,) = httpx.get(f"{url}/provisioning/api/apps", headers=headers, timeout=30).json()
+    assert wiki["app"] == "demo_wiki" and wiki["state"] in ("active", "paused")
+    assert wiki["last_cycle"]["status"] == "succeeded"
+    expected = len(harness.expected_wiki_users())
+    assert wiki["last_cycle"]["actions"]["user"]["create"]["succeeded"] == expected
+    upn = sorted(harness.expected_wiki_users().index)[3]
+    page = httpx.get(
+        f"{url}/provisioning/api/log",
+        params={"user": upn[:12], "action": "create"},
+        headers=headers,
+        timeout=30,
+    ).json()
+    assert upn in {r["source_display"] for r in page["rows"]}
+    assert all(r["source_display"].startswith(upn[:12]) for r in page["rows"])
+    csv = httpx.get(
+        f"{url}/provisioning/api/log.csv", params={"status": "success"}, headers=headers, timeout=30
+    )
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("time,app,cycle_id") and len(lines) == expected + 1
+
+
+def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
+    from playwright.sync_api import sync_playwright
+
+    url, harness = airflow_ui
+    upn = sorted(harness.expected_wiki_users().index)[7]
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", "admin")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/auth/login" not in u and "login" not in u, timeout=60_000)
+        # the page is in Airflow's navigation; open it as a signed-in user would
+        page.goto(f"{url}/provisioning/")
+        row = page.locator("#apps tbody tr[data-app=demo_wiki]")
+        row.wait_for(timeout=30_000)
+        assert "succeeded" in row.inner_text()
+        page.fill("input[name=user]", upn)
+        page.click("#filters button[type=submit]")
+        entry = page.locator("#log tbody tr.entry", has_text=upn)
+        entry.first.wait_for(timeout=30_000)
+        assert page.locator("#log tbody tr.entry").count() == 1
+        entry.first.click()
+        detail = page.locator("#log tbody tr.detail").first
+        assert "modified properties" in detail.inner_text() and upn in detail.inner_text()
+        assert page.locator("#chart rect").count() >= 1
+        page.screenshot(path=str(SCREENSHOTS / "provisioning_page.png"), full_page=True)
+        browser.close()
