@@ -169,3 +169,26 @@ def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
         assert page.locator("#chart rect").count() >= 1
         page.screenshot(path=str(SCREENSHOTS / "provisioning_page.png"), full_page=True)
         browser.close()
+
+
+def test_the_scim_connection_type_shows_in_the_form_and_tests_for_real(airflow_ui, scim_app_module):
+    url, _ = airflow_ui
+    headers = {"Authorization": f"Bearer {token(url)}"}
+    meta = httpx.get(f"{url}/ui/connections/hook_meta", headers=headers, timeout=60).json()
+    (scim,) = [m for m in meta if m["connection_type"] == "scim"]
+    assert scim["hook_name"] == "SCIM 2.0 app"
+    assert scim["standard_fields"]["host"]["title"] == "SCIM base URL"
+    assert scim["standard_fields"]["password"]["title"] == "Bearer token"
+    assert scim["extra_fields"]["timeout"]["schema"]["title"] == "Timeout (seconds)"
+
+    def test(password: str) -> dict:
+        body = {"connection_id": "any", "conn_type": "scim", "host": scim_app_module.url, "password": password}
+        response = httpx.post(f"{url}/api/v2/connections/test", json=body, headers=headers, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    ok = test(scim_app_module.token)
+    assert ok["status"] is True and ok["message"].startswith(f"connected to {scim_app_module.url}")
+    refused = test("wrong-token-8812")
+    assert refused["status"] is False and "401" in refused["message"]
+    assert "wrong-token-8812" not in refused["message"]

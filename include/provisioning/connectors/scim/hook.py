@@ -1,5 +1,6 @@
 """Airflow hook for a SCIM 2.0 app: turns an Airflow Connection into a ``ScimClient``.
 
+The connection type is registered with Airflow by provider_info.py ("SCIM 2.0 app").
 Connection fields: host = base URL (``https://app.example.com/scim/v2``), port optional,
 password = bearer token. Extras: ``timeout``, ``max_retries``, ``page_size`` and
 ``requests_per_second`` override the app config's transport settings for this endpoint.
@@ -40,8 +41,10 @@ class ScimHook(BaseHook):
             extra = conn.extra_dejson
             options = {**self.client_options}
             for key in ("timeout", "max_retries", "page_size", "requests_per_second"):
-                if key in extra:
-                    options[key] = extra[key]
+                # plain keys, or as a connection form saves its extra fields
+                value = extra.get(key, extra.get(f"extra__scim__{key}"))
+                if value not in (None, ""):
+                    options[key] = int(value) if key in ("max_retries", "page_size") else float(value)
             self._client = ScimClient(base_url, conn.password, **options)
         return self._client
 

@@ -1,0 +1,47 @@
+"""Airflow provider metadata, found through the ``apache_airflow_provider`` entry point in
+pyproject.toml: installing this project registers the "SCIM 2.0 app" connection type, with its
+labelled form fields, in the Airflow UI -- no Python import of the hook at UI time."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+TRANSPORT_FIELDS = {
+    "timeout": ("Timeout (seconds)", "Per request; overrides the app config's target.timeout_seconds."),
+    "max_retries": ("Retries", "Retries of idempotent requests after a 429/5xx/timeout."),
+    "page_size": ("Page size", "Resources per page when listing; capped by the app's filter.maxResults."),
+    "requests_per_second": ("Requests per second", "Rate cap for this app (empty: no cap)."),
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provisioning",
+        "name": "Directory provisioning",
+        "description": "User and group provisioning from a directory to SaaS apps over SCIM 2.0.",
+        "versions": [version("airflow-provisioning")],
+        "connection-types": [
+            {
+                "connection-type": "scim",
+                "hook-class-name": "provisioning.connectors.scim.hook.ScimHook",
+                "hook-name": "SCIM 2.0 app",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "SCIM base URL", "password": "Bearer token"},
+                    "placeholders": {
+                        "host": "https://app.example.com/scim/v2",
+                        "password": "the app's provisioning token",
+                    },
+                },
+                "conn-fields": {
+                    name: {
+                        "label": label,
+                        "description": description,
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    }
+                    for name, (label, description) in TRANSPORT_FIELDS.items()
+                },
+            }
+        ],
+    }
