@@ -182,7 +182,12 @@ def test_the_scim_connection_type_shows_in_the_form_and_tests_for_real(airflow_u
     assert scim["extra_fields"]["timeout"]["schema"]["title"] == "Timeout (seconds)"
 
     def test(password: str) -> dict:
-        body = {"connection_id": "any", "conn_type": "scim", "host": scim_app_module.url, "password": password}
+        body = {
+            "connection_id": "any",
+            "conn_type": "scim",
+            "host": scim_app_module.url,
+            "password": password,
+        }
         response = httpx.post(f"{url}/api/v2/connections/test", json=body, headers=headers, timeout=60)
         response.raise_for_status()
         return response.json()

@@ -134,6 +134,12 @@ def _select(ctx: CycleContext, users: list[DesiredUser], groups: list[DesiredGro
     return {kind: [names[s] for s in ids] for kind, ids in selection.items()}
 
 
+def _resume(ctx: CycleContext) -> None:
+    """A step runs only after the steps before it succeeded, so an error recorded on the cycle came
+    from this step or a later one in an earlier attempt: a rerun (a cleared task) starts clean."""
+    ctx.store.start_cycle(ctx.app, ctx.cycle_id)
+
+
 def _desired(ctx: CycleContext) -> list[DesiredUser]:
     return [DesiredUser(**r) for r in ctx.store.get_artifact(ctx.app, ctx.cycle_id, "desired_users")]
 
@@ -144,6 +150,7 @@ def _desired_groups(ctx: CycleContext) -> list[DesiredGroup]:
 
 def match(ctx: CycleContext) -> dict[str, Any]:
     """Link in-scope objects without a link to existing app objects; log conflicts, never guess."""
+    _resume(ctx)
     apps: list[AppConnector] = []
 
     def app() -> AppConnector:
@@ -249,6 +256,7 @@ def _find(
 def diff(ctx: CycleContext) -> dict[str, Any]:
     """Desired vs last applied -> the outbox, less escrowed objects, with mass deprovisioning held
     for approval. Counts per action plus sample objects (the XCom)."""
+    _resume(ctx)
     all_links = baseline.links(ctx, USER)
     everyone = _desired(ctx)
     desired = resolve_references(everyone, ctx.users.mappings, all_links)  # managers: anyone linked
@@ -386,6 +394,7 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
     to the state store. Each action is marked in_flight before its request can go out, so a crash
     leaves a trail the next attempt verifies instead of blindly repeating a create.
     """
+    _resume(ctx)
     rows = [] if ctx.options.dry_run else ctx.store.open_actions(ctx.app, ctx.cycle_id)
     if not rows:
         return {

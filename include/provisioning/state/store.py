@@ -550,7 +550,8 @@ class StateStore:
                 [
                     {
                         "b_change_id": o.change_id,
-                        "b_status": o.status,
+                        # refused credentials are not the object's fault: the action waits for a rerun
+                        "b_status": "pending" if o.stops_cycle else o.status,
                         "b_target": o.target_id or rows[o.change_id].target_id,
                         "b_code": o.error_code,
                         "b_message": o.error_message,
