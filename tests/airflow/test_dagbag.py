@@ -15,7 +15,7 @@ def dagbag(folder):
     return DagBag(dag_folder=str(folder))
 
 
-def test_the_shipped_dags_folder_gives_one_dag_per_app_config(monkeypatch):
+def test_the_shipped_dags_folder_gives_one_dag_per_app_config(airflow_db, monkeypatch):
     monkeypatch.delenv("PROVISIONING_APPS_DIR")
     bag = dagbag(REPO / "dags")
     assert bag.import_errors == {}
@@ -36,7 +36,15 @@ def test_the_shipped_dags_folder_gives_one_dag_per_app_config(monkeypatch):
     )  # runs after failures, not after a quarantine skip
     assert dag.get_task("apply").retries == 2
     assert {t.pool for t in dag.tasks} == {"provisioning_demo_wiki"}  # the pool in airflow_settings.yaml
-    assert dag.params["allow_deletions"] is False and dag.params["restart"] is False
+    assert dag.params["allow_deletions"] is False and dag.params["restart"] == "none"
+    assert (
+        dag.params["users"] == [] and dag.params["dry_run"] is False and dag.params["full_reconcile"] is False
+    )
+    schema = dag.params.get_param("restart").schema
+    assert schema["enum"] == ["none", "escrow", "quarantine", "watermark", "all", "full_reset"]
+    assert "quarantine" in dag.params.get_param("restart").description
+    assert dag.params.get_param("users").schema["maxItems"] == 50
+    assert dag.on_failure_callback and dag.get_task("report").on_failure_callback  # alerts
     assert dag.schedule == "*/10 * * * *"
     from datetime import timedelta
 

@@ -109,6 +109,7 @@ provisioning_log = Table(
     Column("error_message", Text),
     Column("duration_ms", Float),
     Index("ix_log_app_time", "app", "time"),
+    Index("ix_log_app_id", "app", "id"),  # the page's newest-first keyset paging per app
     Index("ix_log_app_source", "app", "source_id"),
     Index("ix_log_cycle", "app", "cycle_id"),
 )
