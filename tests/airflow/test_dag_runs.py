@@ -14,15 +14,6 @@ from tests.support.fault_proxy import Fault
 pytestmark = pytest.mark.airflow
 
 
-@pytest.fixture
-def wiki(airflow_db, install_app, directory_db, scim_app, tmp_path):
-    # no task retries: dag.test() would really wait out each retry delay
-    install_app({**demo_config("demo_wiki"), "retries": 0}, directory=directory_db, scim=scim_app)
-    oracle = Harness(directory_db, scim_app, tmp_path / "unused.db")
-    store = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}")
-    return scim_app, oracle, store
-
-
 def test_dag_runs_provision_then_make_zero_writes_then_patch_one_change(wiki, directory_db):
     scim_app, oracle, store = wiki
     expected = oracle.expected_wiki_users()

@@ -15,21 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from provisioning.state import StateStore
 from tests.airflow.dag_runs import load_dag, run_dag, task_states, xcoms
-from tests.conftest import demo_config
-from tests.integration.cycle_helpers import Harness
 from tests.support.fault_proxy import Fault
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture
-def wiki(airflow_db, install_app, directory_db, scim_app, tmp_path):
-    install_app({**demo_config("demo_wiki"), "retries": 0}, directory=directory_db, scim=scim_app)
-    oracle = Harness(directory_db, scim_app, tmp_path / "unused.db")
-    store = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}")
-    return scim_app, oracle, store
 
 
 def airflow_task(task_id: str, run_id: str) -> None:

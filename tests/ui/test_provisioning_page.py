@@ -140,7 +140,7 @@ def test_the_api_answers_an_authenticated_user(airflow_ui):
 
 
 def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, harness = airflow_ui
     upn = sorted(harness.expected_wiki_users().index)[7]
@@ -161,8 +161,9 @@ def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
         page.fill("input[name=user]", upn)
         page.click("#filters button[type=submit]")
         entry = page.locator("#log tbody tr.entry", has_text=upn)
-        entry.first.wait_for(timeout=30_000)
-        assert page.locator("#log tbody tr.entry").count() == 1
+        # the unfiltered first page may still be showing: wait for the search's answer
+        expect(page.locator("#log tbody tr.entry")).to_have_count(1, timeout=30_000)
+        assert entry.count() == 1
         entry.first.click()
         detail = page.locator("#log tbody tr.detail").first
         assert "modified properties" in detail.inner_text() and upn in detail.inner_text()

@@ -34,14 +34,10 @@ class WebhookNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         import httpx
 
+        from provisioning.connectors.connection_url import connection_url
+
         conn = BaseHook.get_connection(self.conn_id)
-        if not conn.host:
-            raise ValueError(f"connection {self.conn_id!r} has no host (the webhook URL)")
-        url = conn.host if "://" in conn.host else f"https://{conn.host}"
-        if conn.port:
-            url = f"{url.rstrip('/')}:{conn.port}"
-        if conn.schema:
-            url = f"{url.rstrip('/')}/{conn.schema.lstrip('/')}"
+        url = connection_url(conn, self.conn_id, "the webhook URL")
         headers = {"Authorization": f"Bearer {conn.password}"} if conn.password else {}
         httpx.post(url, json=self.payload, headers=headers, timeout=self.timeout).raise_for_status()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from provisioning.connectors.connection_url import connection_url
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.errors import ScimError
 
@@ -31,13 +32,7 @@ class ScimHook(BaseHook):
     def get_conn(self) -> ScimClient:
         if self._client is None:
             conn = self.get_connection(self.scim_conn_id)
-            if not conn.host:
-                raise ValueError(f"connection {self.scim_conn_id!r} has no host (the SCIM base URL)")
-            base_url = conn.host if "://" in conn.host else f"https://{conn.host}"
-            if conn.port:
-                base_url = f"{base_url.rstrip('/')}:{conn.port}"
-            if conn.schema:
-                base_url = f"{base_url.rstrip('/')}/{conn.schema.strip('/')}"
+            base_url = connection_url(conn, self.scim_conn_id, "the SCIM base URL")
             extra = conn.extra_dejson
             options = {**self.client_options}
             for key in ("timeout", "max_retries", "page_size", "requests_per_second"):

@@ -131,14 +131,23 @@ def apps() -> list[dict[str, Any]]:
 
 
 def _filter(
-    app_: str | None, user: str | None, action: str | None, status: str | None, cycle: str | None,
-    since: datetime | None, until: datetime | None,
-) -> tuple[list[AppConfig], LogFilter]:  # fmt: skip
+    app_: Annotated[str | None, Query(alias="app")] = None,
+    user: str | None = None,
+    action: str | None = None,
+    status: str | None = None,
+    cycle: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[AppConfig], LogFilter]:
+    """The log filters of the page's query string (a dependency of both log endpoints)."""
     configs = _configs()
     if app_ and app_ not in configs:
         raise HTTPException(404, f"no app {app_!r}")
     chosen = [configs[app_]] if app_ else list(configs.values())
     return chosen, LogFilter((app_,) if app_ else (), user or None, action, status, cycle, since, until)
+
+
+Filtered = Annotated[tuple[list[AppConfig], LogFilter], Depends(_filter)]
 
 
 def _stores(configs: list[AppConfig]) -> dict[str, tuple[StateStore, tuple[str, ...]]]:
@@ -161,20 +170,14 @@ def _row(row: dict[str, Any], dag_ids: dict[str, str]) -> dict[str, Any]:
 
 @app.get("/api/log")
 def log(
-    app_: str | None = Query(None, alias="app"),
-    user: str | None = None,
-    action: str | None = None,
-    status: str | None = None,
-    cycle: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    filtered: Filtered,
     before_id: int | None = None,
-    limit: int = Query(50, ge=1, le=200),
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    configs, where = _filter(app_, user, action, status, cycle, since, until)
+    configs, where = filtered
     dag_ids = {c.app: c.dag_id for c in configs}
     grouped = _stores(configs)
-    if len(grouped) > 1 and not app_:
+    if len(grouped) > 1 and not where.apps:
         raise HTTPException(400, "apps use different state stores: choose an app")
     store, apps_ = next(iter(grouped.values()))
     rows, cursor = search_log(store, replace(where, apps=apps_), before_id, limit)
@@ -182,16 +185,8 @@ def log(
 
 
 @app.get("/api/log.csv")
-def log_csv(
-    app_: str | None = Query(None, alias="app"),
-    user: str | None = None,
-    action: str | None = None,
-    status: str | None = None,
-    cycle: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> StreamingResponse:
-    configs, where = _filter(app_, user, action, status, cycle, since, until)
+def log_csv(filtered: Filtered) -> StreamingResponse:
+    configs, where = filtered
     grouped = _stores(configs)
 
     def lines() -> Iterator[str]:
@@ -217,7 +212,7 @@ def log_csv(
                     break
         yield out.getvalue()
 
-    name = f"provisioning-log-{app_ or 'all'}.csv"
+    name = f"provisioning-log-{where.apps[0] if where.apps else 'all'}.csv"
     return StreamingResponse(
         lines(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
