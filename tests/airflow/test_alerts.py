@@ -116,5 +116,5 @@ def test_staged_deletions_alert_through_the_webhook_only_when_configured(
     assert str(held.state) == str(held_again.state) == "failed"
     (notice,) = http.bodies("/hook")
     assert notice["problem"] == "deletions_staged" and notice["state"] == "new"
-    assert "allow_deletions=true" in notice["message"] and notice["counts"]["staged"] > 10
+    assert "approve=" in notice["message"] and notice["counts"]["staged"] > 10
     assert smtp.messages == [] and http.bodies("/slack") == []

@@ -128,7 +128,7 @@ def test_a_quarantined_app_skips_its_runs_until_restarted(
     assert alert["message"].startswith("restarted by dag_test (restart=quarantine): quarantine cleared")
 
 
-def test_staged_deletions_fail_the_run_and_allow_deletions_approves_them(wiki, directory_db):
+def test_staged_deletions_fail_the_run_and_an_approval_naming_the_hold_applies_them(wiki, directory_db):
     scim_app, _, store = wiki
     run_dag("demo_wiki")
     with create_engine(f"sqlite:///{directory_db}").begin() as conn:
@@ -138,10 +138,12 @@ def test_staged_deletions_fail_the_run_and_allow_deletions_approves_them(wiki, d
     assert xcoms(held)["report"]["status"] == "staged"
     assert all(u["active"] for u in scim_app.users())
 
-    approved = run_dag("demo_wiki", allow_deletions=True)
+    approved = run_dag("demo_wiki", approve=held.run_id)  # the hold the alert named
     assert str(approved.state) == "success"
     disabled = [r for r in store.log("demo_wiki", approved.run_id) if r["action"] == "disable"]
-    assert disabled and all("approved by dag_test (allow_deletions)" in r["detail"] for r in disabled)
+    assert disabled and all(
+        f"approved by dag_test (held by cycle {held.run_id})" in r["detail"] for r in disabled
+    )
     assert sum(not u["active"] for u in scim_app.users()) == len(disabled)
 
 

@@ -232,7 +232,8 @@ class GroupProvisioning(ObjectProvisioning):
 
 
 class AccidentalDeletions(_Strict):
-    """Entra's accidental-deletion prevention: stage mass disables/deletes until approved."""
+    """Entra's accidental-deletion prevention: hold mass removals (disables, deletes, group deletes,
+    member removals; each type counted alone) until approved. See engine/removal_guard.py."""
 
     enabled: bool = True
     max_count: int = Field(500, ge=1, description="more disables + deletes than this in one cycle: staged")
@@ -240,6 +241,26 @@ class AccidentalDeletions(_Strict):
         30.0, gt=0, le=100, description="more than this share of the app's linked accounts: staged"
     )
     min_count: int = Field(10, ge=0, description="never staged below this many (small apps)")
+    window_hours: float = Field(
+        24, gt=0, le=24 * 30, description="removals applied without approval count this long (slow leaks)"
+    )
+    baseline_days: float = Field(
+        7, gt=0, le=90, description="the collapse baseline: the largest healthy count over this many days"
+    )
+    collapse_ratio: float = Field(
+        0.5, gt=0, le=1, description="a relation below this share of its baseline holds every removal"
+    )
+
+
+class RunLease(_Strict):
+    """One run of an app at a time (scheduled, manual, backfill, a retried task): the lease."""
+
+    ttl_minutes: float = Field(
+        15, gt=0, le=24 * 60, description="a lease its holder stops renewing (a lost worker) frees after this"
+    )
+    wait_seconds: float = Field(
+        60, ge=0, le=3600, description="a second run waits this long for the lease, then is skipped"
+    )
 
 
 class QuarantinePolicy(_Strict):
@@ -306,6 +327,7 @@ class AppConfig(_Strict):
     users: UserProvisioning
     groups: GroupProvisioning | None = Field(None, description="omit to leave the app's groups alone")
     accidental_deletions: AccidentalDeletions = Field(default_factory=AccidentalDeletions)
+    lease: RunLease = Field(default_factory=RunLease)
     quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
     log_retention_days: int = Field(

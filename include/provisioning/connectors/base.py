@@ -11,7 +11,10 @@ from typing import Any, Protocol
 
 
 class AppConnector(Protocol):
-    """``kind`` is ``user`` or ``group``; ids are the app's own."""
+    """``kind`` is ``user`` or ``group``; ids are the app's own, and mean something only in
+    ``endpoint`` (base URL and tenant): links record it, and a cycle refuses to write elsewhere."""
+
+    endpoint: str
 
     def list_resources(
         self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None

@@ -29,7 +29,8 @@ def save_links(ctx: CycleContext, kind: str, rows: list[dict[str, Any]], removed
     removed = list(removed)
     if not ctx.options.dry_run:
         ctx.store.delete_links(ctx.app, kind, removed)
-        ctx.store.upsert_links(ctx.app, rows, kind)
+        endpoint = ctx.connector().endpoint if rows else None  # where these ids were read
+        ctx.store.upsert_links(ctx.app, [{**r, "endpoint": endpoint} for r in rows], kind)
         return
     overlay = _overlay(ctx)
     overlay["links"].setdefault(kind, {}).update(

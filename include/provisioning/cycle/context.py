@@ -47,10 +47,17 @@ class CycleContext:
     options: RunOptions = field(default_factory=RunOptions)
     users: ObjectRules = field(init=False)
     groups: ObjectRules | None = field(init=False)
+    _connector: AppConnector | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.users = ObjectRules.compile(self.config.users)
         self.groups = ObjectRules.compile(self.config.groups) if self.config.groups else None
+
+    def connector(self) -> AppConnector:
+        """The step's app connector, opened on first use (opening sends no request)."""
+        if self._connector is None:
+            self._connector = self.open_app()
+        return self._connector
 
     @property
     def app(self) -> str:

@@ -1,6 +1,6 @@
 """The safety rules of docs/lifecycle.md as a cycle applies them: quarantine (skip, enter, leave,
-restart), escrow (hold objects until their retry time) and the accidental-deletion threshold
-(stage mass deprovisioning until approved). The decisions themselves are engine/safety.py."""
+restart) and escrow (hold objects until their retry time). The decisions themselves are
+engine/safety.py; the accidental-deletion guard is cycle/removals.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ from typing import Any
 
 from provisioning.connectors.scim.errors import ScimError
 from provisioning.cycle.context import CycleContext
-from provisioning.engine.plan import DEPROVISIONS, MEMBERSHIP, PlannedAction
-from provisioning.engine.safety import check_deletions, decide_quarantine, quarantine_delay
+from provisioning.engine.plan import PlannedAction
+from provisioning.engine.safety import decide_quarantine, quarantine_delay
 from provisioning.state.store import action_fingerprint
 
 
 class CycleSkipped(Exception):
-    """The cycle must not run now (the app is in quarantine); the glue marks the run skipped."""
+    """The cycle must not run now (quarantine, another run holds the lease); the run is skipped."""
+
+
+class CycleRefused(RuntimeError):
+    """Running would do harm and retrying cannot change that (e.g. the links belong to another
+    endpoint): the step fails at once, without Airflow retries, and the alert says what to do."""
 
 
 def now() -> datetime:
@@ -26,9 +31,8 @@ def record_failure(ctx: CycleContext, step: str, exc: Exception) -> None:
     """A step raised: remember it on the cycle so that report counts the cycle failed and, when the
     app refused us (credentials, not SCIM), quarantines it."""
     refused = isinstance(exc, ScimError) and exc.stops_cycle
-    ctx.store.record_cycle_error(
-        ctx.app, ctx.cycle_id, "app_refused" if refused else "step_failed", f"{step}: {exc}"
-    )
+    code = "app_refused" if refused else "cycle_refused" if isinstance(exc, CycleRefused) else "step_failed"
+    ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, code, f"{step}: {exc}")
 
 
 def check_quarantine(ctx: CycleContext) -> None:
@@ -65,6 +69,8 @@ def _restart(ctx: CycleContext, status: dict[str, Any]) -> None:
         done.append("baseline re-read from the app")
     if options.relinks:
         done.append("every object matched again")
+    if options.forgets_links:
+        done.append("every link forgotten and every object matched again where the connection points now")
     who = options.triggered_by or "unknown"
     ctx.store.add_alert(
         ctx.app, ctx.cycle_id, "restart", f"restarted by {who} (restart={options.restart}): {', '.join(done)}"
@@ -89,37 +95,6 @@ def hold_escrowed(ctx: CycleContext, actions: list[PlannedAction]) -> tuple[list
             continue
         kept.append(action)
     return kept, len(actions) - len(kept)
-
-
-def stage_deprovisions(
-    ctx: CycleContext, actions: list[PlannedAction], links: dict, directory_users: int
-) -> tuple[list[str], str | None]:
-    """Apply the accidental-deletion threshold; an approval (allow_deletions) is written on each action."""
-    deprovisions = [a for a in actions if a.action in DEPROVISIONS and a.object_type != MEMBERSHIP]
-    policy = ctx.config.accidental_deletions
-    status = ctx.store.app_status(ctx.app)
-    check = check_deletions(
-        len(deprovisions),
-        sum(link.active for link in links.values()),
-        enabled=policy.enabled,
-        max_count=policy.max_count,
-        max_percent=policy.max_percent,
-        min_count=policy.min_count,
-        directory_users=directory_users,
-        previous_directory_users=status["directory_users"],
-    )
-    if ctx.options.dry_run:
-        return ([a.change_id for a in deprovisions] if check.staged else []), check.reason
-    if check.staged and not ctx.options.allow_deletions:
-        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_staged", check.reason)
-        return [a.change_id for a in deprovisions], check.reason
-    if check.staged:
-        approval = f"approved by {ctx.options.triggered_by or 'unknown'} (allow_deletions): {check.reason}"
-        for action in deprovisions:
-            action.reason = f"{action.reason}; {approval}" if action.reason else approval
-        ctx.store.add_alert(ctx.app, ctx.cycle_id, "deletions_approved", approval)
-    ctx.store.update_app_status(ctx.app, directory_users=directory_users)
-    return [], None
 
 
 def update_quarantine(

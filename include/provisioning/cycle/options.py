@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 # What ``restart`` clears. ``watermark`` is our diff baseline (what we last applied): clearing it
 # means reading the app's actual objects instead, i.e. a full reconcile. ``full_reset`` also
-# forgets which app object each directory object is linked to, and matches everything again.
-RESTART_MODES = ("none", "escrow", "quarantine", "watermark", "all", "full_reset")
+# re-checks which app object each directory object is linked to, matching everything again.
+# ``relink`` is for an app that really moved (another base URL or tenant): every link is
+# forgotten and every object matched again in the endpoint the connection points at now.
+RESTART_MODES = ("none", "escrow", "quarantine", "watermark", "all", "full_reset", "relink")
 
 
 class InvalidRunOptions(ValueError):
@@ -21,7 +23,8 @@ class InvalidRunOptions(ValueError):
 class RunOptions:
     """What the operator asked for when triggering the run (Airflow params)."""
 
-    allow_deletions: bool = False  # approve disables/deletes held by the accidental-deletion threshold
+    allow_deletions: bool = False  # approve the latest set of removals the guard held
+    approve: str | None = None  # approve the set of removals held by this cycle (its run id)
     restart: str = "none"  # one of RESTART_MODES
     dry_run: bool = False  # plan and log what would happen; write nothing to the app or the state
     full_reconcile: bool = False  # read the app's objects as the baseline and correct drift
@@ -34,12 +37,16 @@ class RunOptions:
             raise ValueError(f"restart must be one of {', '.join(RESTART_MODES)}, not {self.restart!r}")
 
     @property
+    def approves(self) -> bool:
+        return self.allow_deletions or bool(self.approve)
+
+    @property
     def clears_escrow(self) -> bool:
-        return self.restart in ("escrow", "all", "full_reset")
+        return self.restart in ("escrow", "all", "full_reset", "relink")
 
     @property
     def clears_quarantine(self) -> bool:
-        return self.restart in ("quarantine", "all", "full_reset")
+        return self.restart in ("quarantine", "all", "full_reset", "relink")
 
     @property
     def reads_app(self) -> bool:
@@ -49,6 +56,10 @@ class RunOptions:
     @property
     def relinks(self) -> bool:
         return self.restart == "full_reset"
+
+    @property
+    def forgets_links(self) -> bool:
+        return self.restart == "relink"
 
     @property
     def on_demand(self) -> bool:

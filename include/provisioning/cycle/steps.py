@@ -12,15 +12,11 @@ from provisioning.connectors.directory.reader import DirectoryError
 from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.executors import AppIds, execute
-from provisioning.cycle.guards import (
-    check_quarantine,
-    hold_escrowed,
-    now,
-    stage_deprovisions,
-    update_quarantine,
-)
+from provisioning.cycle.guards import check_quarantine, hold_escrowed, now, update_quarantine
+from provisioning.cycle.lease import acquire, check_endpoint, release
 from provisioning.cycle.preview import preview, render
 from provisioning.cycle.reconcile import reconcile
+from provisioning.cycle.removals import HOLD_CODE, RemovalGuard
 from provisioning.cycle.selection import SelectionError, restrict, save_selection, selected
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.desired_groups import DesiredGroup, desired_groups
@@ -34,6 +30,7 @@ from provisioning.engine.matching import (
     source_conflicts,
 )
 from provisioning.engine.plan import (
+    ADD_MEMBERS,
     CREATE,
     GROUP,
     MEMBER_ACTIONS,
@@ -44,8 +41,10 @@ from provisioning.engine.plan import (
     plan_users,
 )
 from provisioning.engine.references import resolve_references
+from provisioning.engine.removal_guard import removed_members
 from provisioning.engine.scim_path import parse_scim_path
 from provisioning.engine.validation import validate_users
+from provisioning.state.leases import Lease
 from provisioning.state.log_queries import prune
 from provisioning.state.store import Outcome
 
@@ -55,6 +54,7 @@ SAMPLE_SIZE = 5
 # Outcomes written to the state store per transaction during apply.
 WRITE_BATCH = 200
 USERNAME_RULE = MatchRule(parse_scim_path("userName"), case_sensitive=False)
+DIRECTORY_COUNTS = "directory_counts"  # what the collapse guard compares with healthy cycles
 
 
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
@@ -83,6 +83,13 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     desired = validate_users(desired, ctx.users.paths, ctx.users.mappings, snapshot.users)
     size = ctx.store.put_artifact(ctx.app, ctx.cycle_id, "desired_users", [d.to_record() for d in desired])
     in_scope = sum(d.in_scope for d in desired)
+    counts = {
+        "users": len(snapshot.users),
+        "in-scope users": in_scope,
+        "assignments": int((snapshot.assignments["app"] == ctx.app).sum()),
+        "group memberships": len(snapshot.memberships),
+    }
+    ctx.store.put_artifact(ctx.app, ctx.cycle_id, DIRECTORY_COUNTS, counts)
     summary: dict[str, Any] = {
         "directory_users": len(desired),
         "in_scope": in_scope,
@@ -151,13 +158,11 @@ def _desired_groups(ctx: CycleContext) -> list[DesiredGroup]:
 def match(ctx: CycleContext) -> dict[str, Any]:
     """Link in-scope objects without a link to existing app objects; log conflicts, never guess."""
     _resume(ctx)
-    apps: list[AppConnector] = []
-
-    def app() -> AppConnector:
-        if not apps:
-            apps.append(ctx.open_app())
-        return apps[0]
-
+    acquire(ctx)
+    if ctx.options.forgets_links and not ctx.options.dry_run:
+        ctx.store.forget_links(ctx.app)  # restart=relink: match everything again, here
+    check_endpoint(ctx, ctx.connector().endpoint)
+    app = ctx.connector
     summary = _match(ctx, USER, ctx.users, _desired(ctx), app)
     if ctx.groups is not None and selected(ctx, GROUP) != set():
         summary["groups"] = _match(ctx, GROUP, ctx.groups, _desired_groups(ctx), app)
@@ -257,6 +262,8 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     """Desired vs last applied -> the outbox, less escrowed objects, with mass deprovisioning held
     for approval. Counts per action plus sample objects (the XCom)."""
     _resume(ctx)
+    lease = acquire(ctx)  # before reading the links: the previous run's apply has finished
+    check_endpoint(ctx, ctx.connector().endpoint)
     all_links = baseline.links(ctx, USER)
     everyone = _desired(ctx)
     desired = resolve_references(everyone, ctx.users.mappings, all_links)  # managers: anyone linked
@@ -264,13 +271,10 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     if chosen is not None:
         desired = [d for d in desired if d.source_id in chosen]
     links = restrict(all_links, chosen)  # on demand: nobody else is planned, so nobody else leaves
-    apps: list[AppConnector] = []
 
     def is_taken(path: str, value: Any) -> bool:
-        """Whether the app has an account with this value (SelectUniqueValue); opened on first use."""
-        if not apps:
-            apps.append(ctx.open_app())
-        return bool(apps[0].find_resources(USER, ctx.users.paths[path].filter_name, str(value)))
+        """Whether the app has an account with this value (SelectUniqueValue)."""
+        return bool(ctx.connector().find_resources(USER, ctx.users.paths[path].filter_name, str(value)))
 
     deprovision = ctx.config.users.deprovision
     user_skips = ctx.store.skipped_sources(ctx.app, ctx.cycle_id, USER)
@@ -286,13 +290,32 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
         now=now(),
     )
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, USER)
-    actions = list(plan.actions)
+    guard = RemovalGuard(ctx, ctx.store.get_artifact(ctx.app, ctx.cycle_id, DIRECTORY_COUNTS), now())
+    user_actions, escrowed = hold_escrowed(ctx, plan.actions)
+    users = guard.decide(user_actions, {USER: sum(link.active for link in all_links.values())})
+    actions, staged = users.actions, dict(users.staged)
     summary: dict[str, Any] = {"counts": plan.counts()}
     if ctx.groups is not None and selected(ctx, GROUP) != set():
-        group_plan = _plan_groups(
-            ctx, _desired(ctx), all_links, plan.actions, user_skips | {s for s, *_ in plan.skipped}
+        # a user who is skipped, escrowed or whose removal is held keeps their memberships
+        untouched = (
+            user_skips
+            | {s for s, *_ in plan.skipped}
+            | guard.held_sources(users)
+            | ({a.source_id for a in plan.actions} - {a.source_id for a in user_actions})
         )
-        actions += group_plan.actions
+        group_plan = _plan_groups(ctx, _desired(ctx), all_links, user_actions, untouched)
+        group_actions, group_escrowed = hold_escrowed(ctx, group_plan.actions)
+        escrowed += group_escrowed
+        member_baseline = baseline.members(ctx)
+        groups = guard.decide(
+            group_actions,
+            {
+                GROUP: len(baseline.links(ctx, GROUP)),
+                MEMBERSHIP: sum(len(m) for m in member_baseline.values()),
+            },
+        )
+        actions += groups.actions
+        staged |= groups.staged
         summary["groups"] = {
             **{
                 a: n
@@ -303,19 +326,18 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
         }
         summary["memberships"] = {
             "members_added": sum(
-                len(a.payload["members"]) for a in group_plan.actions if a.action == "add_members"
+                len(a.payload["members"]) for a in group_plan.actions if a.action == ADD_MEMBERS
             ),
-            "members_removed": sum(
-                len(a.payload["members"]) for a in group_plan.actions if a.action == "remove_members"
-            ),
+            "members_removed": sum(len(removed_members(a)) for a in group_plan.actions),
             "requests": sum(a.action in MEMBER_ACTIONS for a in group_plan.actions),
         }
-    actions, escrowed = hold_escrowed(ctx, actions)
-    staged, staged_reason = stage_deprovisions(ctx, actions, all_links, len(everyone))
+    guard.finish(summary)
     if ctx.options.dry_run:
-        ctx.store.add_log_rows(ctx.app, ctx.cycle_id, _dry_run_rows(actions, set(staged), staged_reason))
+        ctx.store.add_log_rows(ctx.app, ctx.cycle_id, _dry_run_rows(actions, staged))
     else:
-        ctx.store.write_plan(ctx.app, ctx.cycle_id, actions, frozenset(staged), staged_reason)
+        adopted = ctx.store.write_plan(ctx.app, ctx.cycle_id, actions, staged, lease=lease)
+        if adopted:
+            summary["adopted_in_flight"] = adopted
     samples: dict[str, list[str]] = defaultdict(list)
     for action in actions:
         key = action.action if action.object_type == USER else f"{action.object_type}_{action.action}"
@@ -323,14 +345,10 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
             samples[key].append(action.display)
     summary["counts"]["skipped"] = len(ctx.store.skipped_sources(ctx.app, ctx.cycle_id, USER))
     summary.update(samples=dict(samples), escrowed=escrowed, staged=len(staged))
-    if staged_reason:
-        summary["staged_reason"] = staged_reason
     return summary
 
 
-def _dry_run_rows(
-    actions: list[PlannedAction], staged: set[str], staged_reason: str | None
-) -> list[dict[str, Any]]:
+def _dry_run_rows(actions: list[PlannedAction], staged: dict[str, str]) -> list[dict[str, Any]]:
     """What a real run would do, one log row per action, status ``dry_run``."""
     return [
         {
@@ -342,8 +360,8 @@ def _dry_run_rows(
             "status": "dry_run",
             "modified_properties": a.modified,
             "detail": a.reason,
-            "error_code": "AccidentalDeletionThreshold" if a.change_id in staged else None,
-            "error_message": staged_reason if a.change_id in staged else None,
+            "error_code": HOLD_CODE if a.change_id in staged else None,
+            "error_message": staged.get(a.change_id),
         }
         for a in actions
     ]
@@ -354,16 +372,17 @@ def _plan_groups(
     desired: list[DesiredUser],
     links: dict,
     user_actions: list[PlannedAction],
-    skipped: set[str],
+    untouched: set[str],
 ):
-    """Groups after users: members are the users that will have an active account after apply."""
+    """Groups after users: members are the users that will have an active account after apply;
+    ``untouched`` users (skipped, escrowed, removal held) keep the memberships they have."""
     creating = {a.source_id for a in user_actions if a.action == CREATE}
     provisioned = {
         d.source_id
         for d in desired
         if d.in_scope
         and not d.error
-        and d.source_id not in skipped
+        and d.source_id not in untouched
         and (d.source_id in links or d.source_id in creating)
     }
     groups = ctx.config.groups
@@ -380,6 +399,7 @@ def _plan_groups(
         batch_size=groups.members.batch_size,
         removal=groups.members.removal,
         excluded=group_skips,
+        keep=untouched,
     )
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, GROUP)
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.notes, GROUP, log_only=True)
@@ -395,22 +415,23 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
     leaves a trail the next attempt verifies instead of blindly repeating a create.
     """
     _resume(ctx)
-    rows = [] if ctx.options.dry_run else ctx.store.open_actions(ctx.app, ctx.cycle_id)
+    if ctx.options.dry_run:
+        return {"attempted": 0, "succeeded": 0, "failed": 0, "dry_run": True}
+    lease = acquire(ctx)  # a retried attempt takes over: the stale one's writes are refused
+    rows = ctx.store.open_actions(ctx.app, ctx.cycle_id)
     if not rows:
-        return {
-            "attempted": 0,
-            "succeeded": 0,
-            "failed": 0,
-            **({"dry_run": True} if ctx.options.dry_run else {}),
-        }
-    app = ctx.open_app()
+        release(ctx)
+        return {"attempted": 0, "succeeded": 0, "failed": 0}
+    app = ctx.connector()
+    check_endpoint(ctx, app.endpoint)
     counts: dict[str, int] = defaultdict(int)
     stopped: str | None = None
     for object_type in (USER, GROUP, MEMBERSHIP):
         phase = [r for r in rows if r.object_type == object_type]
         if phase and stopped is None:
             ids = AppIds.load(ctx) if object_type == MEMBERSHIP else AppIds()
-            stopped = _run_phase(ctx, app, phase, ids, counts)
+            stopped = _run_phase(ctx, app, phase, ids, counts, lease)
+    release(ctx)
     summary = {"attempted": len(rows), "succeeded": counts["succeeded"], "failed": counts["failed"]}
     throttled = getattr(getattr(app, "throttle", None), "throttled", 0)
     if throttled:
@@ -423,7 +444,7 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
 
 
 def _run_phase(
-    ctx: CycleContext, app: AppConnector, rows: list, ids: AppIds, counts: dict[str, int]
+    ctx: CycleContext, app: AppConnector, rows: list, ids: AppIds, counts: dict[str, int], lease: Lease
 ) -> str | None:
     workers = ctx.config.target.max_concurrency
     by_id = {r.change_id: r for r in rows}
@@ -435,7 +456,7 @@ def _run_phase(
 
         def refill() -> None:
             chunk = list(itertools.islice(queue, workers * 4 - len(running)))
-            ctx.store.mark_in_flight([r.change_id for r in chunk if r.status == "pending"])
+            ctx.store.mark_in_flight([r.change_id for r in chunk if r.status == "pending"], lease)
             running.update(pool.submit(execute, ctx, app, row, ids) for row in chunk)
 
         refill()
@@ -449,11 +470,11 @@ def _run_phase(
                 if outcome.stops_cycle and stopped is None:
                     stopped = outcome.error_message
             if len(done) >= WRITE_BATCH or not running:
-                ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done)
+                ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, app.endpoint)
                 done = []
             if stopped is None:
                 refill()
-    ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done)
+    ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, app.endpoint)
     return stopped
 
 
@@ -461,6 +482,7 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     """Summarise the cycle, decide quarantine, raise alerts; say whether the cycle failed."""
     if ctx.options.dry_run:
         return _dry_run_report(ctx)
+    release(ctx)  # whatever happened before: the next run need not wait for the lease to expire
     counts = ctx.store.outbox_counts(ctx.app, ctx.cycle_id)
     per_type: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for (object_type, action, status), n in counts.items():

@@ -68,8 +68,9 @@ def assess(summary: dict[str, Any], app_status: dict[str, Any], objects_failed_m
         )
     if summary.get("staged"):
         problems["deletions_staged"] = (
-            f"{summary['staged']} disable/delete action(s) held by the accidental-deletion threshold. "
-            "Check the provisioning log, then trigger the DAG with allow_deletions=true to approve."
+            f"{summary['staged']} removal action(s) (disables, deletes, member removals) held by the "
+            "accidental-deletion guard. Check the provisioning log, then trigger the DAG with "
+            f"approve={summary.get('cycle_id')} to approve exactly that set."
         )
     return Assessment(problems, frozenset(TITLES))
 

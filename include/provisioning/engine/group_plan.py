@@ -43,10 +43,13 @@ def plan_groups(
     batch_size: int,
     removal: str,
     excluded: Iterable[str] = (),
+    keep: Iterable[str] = (),
 ) -> Plan:
     """``applied_members``: group source id -> {member source id: member app id} as last applied;
-    ``provisioned``: users that have (or get this cycle) an active account in the app."""
+    ``provisioned``: users that have (or get this cycle) an active account in the app; ``keep``:
+    users whose memberships stay as they are this cycle (skipped, or their removal is held)."""
     excluded = set(excluded)
+    keep = frozenset(keep)
     create_only = {m.target for m in mappings if m.on_create_only}
     actions: list[PlannedAction] = []
     skipped: list[tuple[str, str, str, str]] = []
@@ -108,7 +111,7 @@ def plan_groups(
                     )
                 )
         member_actions = _member_actions(
-            group, link, applied_members.get(group.source_id, {}), provisioned, batch_size, removal
+            group, link, applied_members.get(group.source_id, {}), provisioned, keep, batch_size, removal
         )
         if not member_actions and link is not None and not changes:
             unchanged += 1
@@ -139,13 +142,15 @@ def _member_actions(
     link: LinkState | None,
     applied: dict[str, str],
     provisioned: set[str],
+    keep: frozenset[str],
     batch_size: int,
     removal: str,
 ) -> list[PlannedAction]:
     wanted = [m for m in group.members if m in provisioned]
     add = [m for m in wanted if m not in applied]
     wanted_set = set(wanted)
-    remove = sorted(m for m in applied if m not in wanted_set)
+    remove = sorted(m for m in applied if m not in wanted_set and m not in keep)
+    wanted += [m for m in applied if m not in wanted_set and m in keep]  # a replace keeps them
     target = link.target_id if link else None
 
     def action(name: str, members: list, count_old: int, count_new: int) -> PlannedAction:
@@ -164,7 +169,9 @@ def _member_actions(
     if removal == "replace":
         if not add and not remove:
             return []
-        return [action(REPLACE_MEMBERS, wanted, len(applied), len(wanted))]
+        replace = action(REPLACE_MEMBERS, wanted, len(applied), len(wanted))
+        replace.payload["removed"] = remove  # what the guard counts; the request sends ``members``
+        return [replace]
     actions = [
         action(ADD_MEMBERS, add[i : i + batch_size], 0, len(add[i : i + batch_size]))
         for i in range(0, len(add), batch_size)

@@ -53,6 +53,7 @@ class PlannedAction:
     reason: str | None = None
     object_type: str = USER
     change_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    approved_by: str | None = None  # a removal held earlier and approved by an operator
 
     @property
     def phase(self) -> int:

@@ -98,10 +98,11 @@ def _groups(config: AppConfig) -> str:
 def _safety(config: AppConfig) -> str:
     threshold = config.accidental_deletions
     held = (
-        f"more than {threshold.max_count} disables/deletes or {threshold.max_percent:g}% of linked "
-        "accounts in one cycle are staged until a run with `allow_deletions=true`"
+        f"more than {threshold.max_count} removals or {threshold.max_percent:g}% of an object type "
+        f"(accounts, groups, memberships) in one cycle or {threshold.window_hours:g} h are held until a "
+        "run with `approve=<cycle id>`"
         if threshold.enabled
-        else "accidental-deletion threshold off (a sudden directory shrink is still staged)"
+        else "accidental-deletion threshold off (a collapse of the directory is still held)"
     )
     return (
         f"{held}; quarantine when over {config.quarantine.failure_ratio:.0%} of actions fail or the app "

@@ -36,6 +36,7 @@ class ProvisioningStepOperator(BaseOperator):
         from provisioning.cycle.options import InvalidRunOptions
         from provisioning.glue.params import run_options
         from provisioning.glue.resources import cycle_context
+        from provisioning.state.leases import LeaseLost
 
         config = load_app_config(app_config_path(self.app))
         dag_run = context["dag_run"]
@@ -48,8 +49,10 @@ class ProvisioningStepOperator(BaseOperator):
             raise AirflowSkipException(str(skipped)) from None
         except Exception as exc:
             guards.record_failure(ctx, self.task_id, exc)
-            # retries cannot fix credentials or a run's params
-            if isinstance(exc, InvalidRunOptions) or (isinstance(exc, ScimError) and exc.stops_cycle):
+            # retries cannot fix credentials, a run's params, a refusal or a lost lease
+            if isinstance(exc, InvalidRunOptions | guards.CycleRefused | LeaseLost) or (
+                isinstance(exc, ScimError) and exc.stops_cycle
+            ):
                 raise AirflowFailException(str(exc)) from None
             raise
         self.log.info("%s: %s", self.task_id, summary)
@@ -90,7 +93,7 @@ class ApplyOperator(ProvisioningStepOperator):
 class ReportOperator(ProvisioningStepOperator):
     """Runs even when earlier steps failed (not when the cycle was skipped by quarantine); fails
     the DAG run -- so Airflow's failure alerts fire -- when the cycle did not fully apply or
-    held deprovisions for approval."""
+    held removals for approval (at once: a retry cannot approve anything)."""
 
     step = "report"
 
@@ -103,10 +106,11 @@ class ReportOperator(ProvisioningStepOperator):
             return summary
         context["ti"].xcom_push(key="return_value", value=summary)
         if summary["status"] == "staged":
-            raise CycleFailed(
-                f"cycle {summary['cycle_id']} of {summary['app']} held {summary['staged']} disable/delete "
-                "action(s) over the accidental-deletion threshold: check the provisioning log, then "
-                "trigger the DAG with allow_deletions=true to approve, or fix the cause"
+            raise AirflowFailException(
+                f"cycle {summary['cycle_id']} of {summary['app']} held {summary['staged']} removal "
+                "action(s) for approval (disables, deletes or member removals): check the staged rows "
+                f"of the provisioning log, then trigger the DAG with approve={summary['cycle_id']} to "
+                "approve exactly that set, or fix the cause"
             )
         raise CycleFailed(
             f"cycle {summary['cycle_id']} of {summary['app']} did not fully apply: "

@@ -47,9 +47,18 @@ def dag_params() -> dict[str, Param]:
         "allow_deletions": Param(
             False,
             type="boolean",
-            title="Approve staged deletions",
-            description="Apply the disables/deletes held by the accidental-deletion threshold "
-            "(recorded in the provisioning log with who triggered the run).",
+            title="Approve the latest held removals",
+            description="Apply the disables, deletes and member removals the accidental-deletion guard "
+            "held in its latest hold, if still planned (logged with who triggered the run). New "
+            "removals are checked afresh.",
+        ),
+        "approve": Param(
+            "",
+            type="string",
+            maxLength=256,
+            title="Approve the removals held by cycle",
+            description="The run id of the cycle that held them (in the alert and on the Provisioning "
+            "page): applies exactly that held set, if still planned. Anything held later is not approved.",
         ),
         "restart": Param(
             "none",
@@ -66,6 +75,7 @@ def dag_params() -> dict[str, Param]:
 def run_options(params: dict[str, Any], triggered_by: str | None) -> RunOptions:
     return RunOptions(
         allow_deletions=bool(params.get("allow_deletions")),
+        approve=(params.get("approve") or "").strip() or None,
         restart=params.get("restart") or "none",
         dry_run=bool(params.get("dry_run")),
         full_reconcile=bool(params.get("full_reconcile")),

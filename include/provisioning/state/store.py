@@ -30,9 +30,13 @@ from provisioning.engine.plan import (
 )
 from provisioning.engine.safety import escrow_delay, fingerprint
 from provisioning.state import tables as t
+from provisioning.state.holds import Holds
+from provisioning.state.leases import Lease, Leases, fence
 
 OPEN = ("pending", "in_flight")
-UNFINISHED = (*OPEN, "staged")  # superseded by the next plan
+# superseded by the next plan; an in_flight action is not: its request may be out, so the next
+# cycle adopts it and verifies it instead of planning the object anew
+SUPERSEDED = ("pending", "staged")
 LOG_STATUS = {"succeeded": "success", "failed": "failure", "skipped": "skipped", "staged": "staged"}
 
 
@@ -88,6 +92,8 @@ class StateStore:
             self.engine = create_engine(url, connect_args={"timeout": 60} if sqlite else {})
             if sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.holds = Holds(self.engine)
+        self.leases = Leases(self.engine)
 
     def create_schema(self) -> None:
         t.metadata.create_all(self.engine)
@@ -183,7 +189,7 @@ class StateStore:
             return conn.execute(query).scalar_one()
 
     def upsert_links(self, app: str, rows: Iterable[dict[str, Any]], object_type: str = USER) -> None:
-        """Rows: source_id, target_id, matched_by, attributes, active."""
+        """Rows: source_id, target_id, matched_by, attributes, active, endpoint (where it was made)."""
         with self.engine.begin() as conn:
             self._upsert_links(conn, app, object_type, list(rows))
 
@@ -214,6 +220,7 @@ class StateStore:
                         "attributes": r.get("attributes") or {},
                         "active": r.get("active", True),
                         "disabled_at": None if r.get("active", True) else now,
+                        "endpoint": r.get("endpoint"),
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -233,6 +240,7 @@ class StateStore:
                         (bindparam("b_active"), None), else_=func.coalesce(t.links.c.disabled_at, now)
                     ),
                     matched_by=func.coalesce(bindparam("b_matched_by"), t.links.c.matched_by),
+                    endpoint=func.coalesce(bindparam("b_endpoint"), t.links.c.endpoint),
                     updated_at=now,
                 ),
                 [
@@ -242,10 +250,32 @@ class StateStore:
                         "b_attributes": r["attributes"],
                         "b_active": r["active"],
                         "b_matched_by": r.get("matched_by"),
+                        "b_endpoint": r.get("endpoint"),
                     }
                     for r in changed
                 ],
             )
+
+    def endpoints(self, app: str) -> dict[str | None, int]:
+        """Endpoint -> number of links made in it (None: made before links recorded one)."""
+        c = t.links.c
+        query = select(c.endpoint, func.count()).where(c.app == app).group_by(c.endpoint)
+        with self.engine.connect() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def adopt_endpoint(self, app: str, endpoint: str) -> int:
+        """Links from before endpoints were recorded belong to the endpoint of their first check."""
+        c = t.links.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(t.links).where((c.app == app) & c.endpoint.is_(None)).values(endpoint=endpoint)
+            ).rowcount
+
+    def forget_links(self, app: str) -> int:
+        """A deliberate re-link: every link and member baseline of the app goes."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.members).where(t.members.c.app == app))
+            return conn.execute(delete(t.links).where(t.links.c.app == app)).rowcount
 
     def delete_links(self, app: str, object_type: str, source_ids: list[str]) -> None:
         if source_ids:
@@ -329,11 +359,14 @@ class StateStore:
         actions: Sequence[PlannedAction],
         staged: frozenset[str] = frozenset(),
         staged_reason: str | None = None,
-    ) -> None:
-        """Replace every unfinished action of the app with this plan (the plan is recomputed from
-        current state, so older pending or staged work is superseded, never applied twice).
-        Actions whose change id is in ``staged`` are held for approval and logged as staged the
-        first cycle they are held."""
+        lease: Lease | None = None,
+    ) -> int:
+        """Replace every pending or staged action of the app with this plan (the plan is recomputed
+        from current state, so older work is superseded, never applied twice). Actions still
+        in flight from an earlier cycle are adopted by this one, whose apply verifies them, and
+        this plan's actions on the same objects wait for the next cycle. Actions whose change id
+        is in ``staged`` are held for approval and logged as staged the first cycle they are held.
+        Returns the number of adopted actions."""
         now = utcnow()
         rows = [
             {
@@ -352,6 +385,7 @@ class StateStore:
                 "active": a.active,
                 "modified": a.modified,
                 "reason": a.reason,
+                "approved_by": a.approved_by,
                 "status": "staged" if a.change_id in staged else "pending",
                 "attempts": 0,
                 "error_message": staged_reason if a.change_id in staged else None,
@@ -361,6 +395,12 @@ class StateStore:
         ]
         c = t.outbox.c
         with self.engine.begin() as conn:
+            fence(conn, lease)
+            in_flight = (c.app == app) & (c.status == "in_flight")
+            busy = {tuple(r) for r in conn.execute(select(c.object_type, c.source_id).where(in_flight))}
+            if busy:
+                conn.execute(update(t.outbox).where(in_flight).values(cycle_id=cycle_id))
+                rows = [r for r in rows if (r["object_type"], r["source_id"]) not in busy]
             # staged actions are logged when first held, not again every cycle they wait
             waiting = set(
                 conn.execute(
@@ -371,7 +411,7 @@ class StateStore:
             )
             conn.execute(
                 update(t.outbox)
-                .where((c.app == app) & c.status.in_(UNFINISHED))
+                .where((c.app == app) & c.status.in_(SUPERSEDED))
                 .values(status="superseded", finished_at=now)
             )
             for chunk in _chunks(rows, 1000):
@@ -398,6 +438,7 @@ class StateStore:
                         for r in chunk
                     ],
                 )
+        return len(busy)
 
     def record_skips(
         self,
@@ -519,9 +560,11 @@ class StateStore:
                 for r in conn.execute(query)
             ]
 
-    def mark_in_flight(self, change_ids: Sequence[str]) -> None:
-        """Written before the requests go out: a crash leaves them in_flight, to be verified on resume."""
+    def mark_in_flight(self, change_ids: Sequence[str], lease: Lease | None = None) -> None:
+        """Written before the requests go out: a crash leaves them in_flight, to be verified on resume.
+        Refused (LeaseLost) when another attempt has taken the app's lease: nothing is sent then."""
         with self.engine.begin() as conn:
+            fence(conn, lease)
             for chunk in _chunks(list(change_ids), 500):
                 conn.execute(
                     update(t.outbox)
@@ -530,13 +573,21 @@ class StateStore:
                 )
 
     def record_outcomes(
-        self, app: str, cycle_id: str, rows: dict[str, OutboxRow], outcomes: Sequence[Outcome]
+        self,
+        app: str,
+        cycle_id: str,
+        rows: dict[str, OutboxRow],
+        outcomes: Sequence[Outcome],
+        lease: Lease | None = None,
+        endpoint: str | None = None,
     ) -> None:
-        """One transaction: outbox status, links and members of successes, escrow, and log rows."""
+        """One transaction: outbox status, links (made in ``endpoint``) and members of successes,
+        escrow, and log rows."""
         if not outcomes:
             return
         now = utcnow()
         with self.engine.begin() as conn:
+            fence(conn, lease)
             conn.execute(
                 update(t.outbox)
                 .where(t.outbox.c.change_id == bindparam("b_change_id"))
@@ -577,6 +628,7 @@ class StateStore:
                             "matched_by": o.matched_by,
                             "attributes": o.attributes if o.attributes is not None else row.attributes,
                             "active": o.active if o.active is not None else row.active,
+                            "endpoint": endpoint,
                         }
                     )
             for object_type in (USER, GROUP):

@@ -33,6 +33,8 @@ links = Table(
     ),  # when we disabled it (delete_after_days counts from here)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the app endpoint (base URL and tenant) the link was made in: its ids mean nothing elsewhere
+    Column("endpoint", Text),
     Index("ux_links_target", "app", "object_type", "target_id", unique=True),
 )
 
@@ -79,6 +81,7 @@ outbox = Table(
     Column("active", Boolean),
     Column("modified", JSON),
     Column("reason", Text),
+    Column("approved_by", Text),  # a removal an operator approved: not counted in the rolling window
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error_code", String(64)),
@@ -180,4 +183,57 @@ notifications = Table(
     Column("last_sent", DateTime(timezone=True)),
     Column("times_sent", Integer, nullable=False, default=0),
     Column("message", Text),
+)
+
+
+# every cycle that held removals for approval; an approval names one and applies its held set
+holds = Table(
+    "holds",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("cycle_id", String(256), primary_key=True),
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("counts", JSON, nullable=False),  # object type -> removals held
+    Column("approved_at", DateTime(timezone=True)),
+    Column("approved_by", Text),
+    Column("approving_cycle", String(256)),
+)
+
+# the removals waiting for approval now, one row per unit of access (a member of a group counts
+# alone); ``first_held_at`` says which holds (and so which approvals) cover it
+held_changes = Table(
+    "held_changes",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("object_type", String(16), primary_key=True),
+    Column("source_id", String(128), primary_key=True),
+    Column("action", String(16), primary_key=True),
+    Column("member_id", String(128), primary_key=True),  # '' unless a membership
+    Column("first_held_at", DateTime(timezone=True), nullable=False),
+    Column("first_held_cycle", String(256), nullable=False),
+)
+
+# directory counts of healthy cycles: the baseline a collapse is measured against
+directory_health = Table(
+    "directory_health",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app", String(64), nullable=False),
+    Column("cycle_id", String(256), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("counts", JSON, nullable=False),
+    Index("ix_health_app_time", "app", "time"),
+)
+
+# one run of an app at a time: the cycle holding the lease, and a fencing token that grows with
+# every acquisition so a stale attempt's writes are refused
+leases = Table(
+    "leases",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("token", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

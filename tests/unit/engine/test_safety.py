@@ -3,20 +3,12 @@ from datetime import timedelta
 import pytest
 
 from provisioning.engine.safety import (
-    check_deletions,
     decide_quarantine,
     escrow_delay,
     fingerprint,
     is_permanent,
     quarantine_delay,
 )
-
-DEFAULTS = {"enabled": True, "max_count": 500, "max_percent": 30.0, "min_count": 10}
-
-
-def check(count, linked, **overrides):
-    args = {**DEFAULTS, "directory_users": 1000, "previous_directory_users": 1000, **overrides}
-    return check_deletions(count, linked, **args)
 
 
 def test_escrow_retries_next_cycle_then_backs_off_to_a_day():
@@ -54,25 +46,6 @@ def test_a_changed_payload_has_another_fingerprint():
     assert fingerprint("create", {"a": 1, "b": 2}) == fingerprint("create", {"b": 2, "a": 1})
     assert fingerprint("create", {"a": 1}) != fingerprint("create", {"a": 2})
     assert fingerprint("create", {"a": 1}) != fingerprint("update", {"a": 1})
-
-
-def test_the_threshold_counts_and_percent():
-    assert not check(0, 1000).staged
-    assert not check(9, 10).staged  # below min_count: small apps are not held
-    assert check(10, 20).staged and "50% of 20 linked accounts" in check(10, 20).reason
-    assert not check(100, 1000).staged  # 10%
-    assert (
-        check(501, 10000).staged
-        and "exceed the accidental-deletion threshold (500 or 30%)" in check(501, 10000).reason
-    )
-    assert not check(600, 10000, enabled=False).staged
-
-
-def test_a_shrunken_directory_holds_deprovisions_even_with_the_threshold_off():
-    shrunk = check(3, 1000, enabled=False, directory_users=400, previous_directory_users=1000)
-    assert shrunk.staged and "the directory lists 400 users, down from 1000 last cycle" in shrunk.reason
-    assert not check(3, 1000, directory_users=600, previous_directory_users=1000).staged
-    assert not check(3, 1000, previous_directory_users=None).staged  # first cycle: nothing to compare
 
 
 def test_quarantine_on_refusal_or_a_failing_majority_past_a_minimum():

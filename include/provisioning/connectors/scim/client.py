@@ -24,6 +24,7 @@ from scim2_models import Error as ScimErrorMessage
 from scim2_models import ServiceProviderConfig
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from provisioning.connectors.endpoint import endpoint_id
 from provisioning.connectors.scim.errors import (
     ScimAuthError,
     ScimConflictError,
@@ -72,11 +73,13 @@ class ScimClient:
         backoff_max: float = 30.0,
         requests_per_second: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        tenant: str | None = None,
     ):
         headers = {"Accept": SCIM_CONTENT_TYPE, "Content-Type": SCIM_CONTENT_TYPE}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
+        self.endpoint = endpoint_id(self.base_url, tenant)  # what links made through us belong to
         self.page_size = page_size
         self._config: ServiceProviderConfig | None = None
         self.max_retries = max_retries

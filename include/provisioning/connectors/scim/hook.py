@@ -3,7 +3,8 @@
 The connection type is registered with Airflow by provider_info.py ("SCIM 2.0 app").
 Connection fields: host = base URL (``https://app.example.com/scim/v2``), port optional,
 password = bearer token. Extras: ``timeout``, ``max_retries``, ``page_size`` and
-``requests_per_second`` override the app config's transport settings for this endpoint.
+``requests_per_second`` override the app config's transport settings for this endpoint;
+``tenant`` names the tenant when one base URL serves several (links are bound to URL + tenant).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ScimHook(BaseHook):
                 value = extra.get(key, extra.get(f"extra__scim__{key}"))
                 if value not in (None, ""):
                     options[key] = int(value) if key in ("max_retries", "page_size") else float(value)
-            self._client = ScimClient(base_url, conn.password, **options)
+            tenant = extra.get("tenant", extra.get("extra__scim__tenant")) or None
+            self._client = ScimClient(base_url, conn.password, tenant=tenant, **options)
         return self._client
 
     def close(self) -> None:

@@ -1,0 +1,66 @@
+"""The run lease and the endpoint check as the steps use them.
+
+``match``, ``diff`` and ``apply`` each take the app's lease (a retried attempt of the same run
+takes it over with a new token); a second run waits for it, then is skipped with a message that
+names the holder. ``apply`` releases it when done and ``report`` releases it whatever happened.
+A dry run writes nothing and takes no lease.
+
+Before anything is written, the links must belong to the endpoint the connection points at now:
+ids made in another base URL or tenant would address other people's accounts there.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from provisioning.cycle.context import CycleContext
+from provisioning.cycle.guards import CycleRefused, CycleSkipped
+from provisioning.state.leases import Lease
+
+POLL_SECONDS = 1.0
+
+
+def acquire(ctx: CycleContext) -> Lease | None:
+    if ctx.options.dry_run:
+        return None
+    policy = ctx.config.lease
+    ttl = timedelta(minutes=policy.ttl_minutes)
+    deadline = time.monotonic() + policy.wait_seconds
+    while True:
+        lease = ctx.store.leases.try_acquire(ctx.app, ctx.cycle_id, ttl)
+        if lease is not None:
+            return lease
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    holder = ctx.store.leases.holder(ctx.app) or {}
+    reason = (
+        f"another run of {ctx.app} ({holder.get('holder')}) holds the run lease until "
+        f"{holder.get('expires_at'):%Y-%m-%d %H:%M:%S} UTC; waited {policy.wait_seconds:g} s. "
+        "This run is skipped so the two cannot plan the same changes; trigger it again later"
+    )
+    ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
+    raise CycleSkipped(reason)
+
+
+def release(ctx: CycleContext) -> None:
+    if not ctx.options.dry_run:
+        ctx.store.leases.release(ctx.app, ctx.cycle_id)
+
+
+def check_endpoint(ctx: CycleContext, endpoint: str) -> None:
+    """Refuse to write when the app's links were made in another endpoint than ``endpoint``."""
+    made_in = ctx.store.endpoints(ctx.app)
+    if None in made_in and not ctx.options.dry_run:
+        ctx.store.adopt_endpoint(ctx.app, endpoint)  # links from before endpoints were recorded
+    elsewhere = {e: n for e, n in made_in.items() if e is not None and e != endpoint}
+    if elsewhere:
+        where = ", ".join(f"{n} in {e}" for e, n in elsewhere.items())
+        raise CycleRefused(
+            f"{ctx.app}: the connection {ctx.config.target.conn_id} now points at {endpoint}, but the "
+            f"app's links were made elsewhere ({where}). Nothing was written: their ids would address "
+            "other accounts there. If the app really moved, trigger once with restart=relink to forget "
+            "the old links and match every object again in the new endpoint; otherwise restore the "
+            "connection"
+        )

@@ -1,0 +1,118 @@
+"""One run of an app at a time, and links bound to the endpoint they were made in, against real
+SCIM servers and a real SQLite state store: overlapping runs, a stale attempt still running
+beside its retry, in-flight actions adopted by the next plan, a connection pointed elsewhere."""
+
+import time
+from collections import Counter
+
+import pytest
+
+from provisioning.cycle import steps
+from provisioning.cycle.guards import CycleRefused, CycleSkipped
+from provisioning.cycle.options import RunOptions
+from provisioning.demo.scim_server import ScimServer
+from tests.conftest import TOKEN, ScimApp
+from tests.integration.cycle_helpers import STEPS, Harness
+from tests.integration.test_crash_safety import start_apply
+from tests.support.fault_proxy import FaultProxy
+
+
+@pytest.fixture
+def harness(directory_db, scim_app, tmp_path):
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db")
+    harness.configure(lease={"wait_seconds": 0})
+    return harness
+
+
+def duplicates(scim_app: ScimApp) -> list[str]:
+    names = Counter(u["userName"].lower() for u in scim_app.users())
+    return [n for n, c in names.items() if c > 1]
+
+
+def test_a_second_run_is_skipped_while_the_first_holds_the_lease(harness):
+    first, second = harness.context("scheduled"), harness.context("backfill")
+    for step in STEPS[:3]:
+        step(first)
+    steps.extract_assignments(second)
+    with pytest.raises(CycleSkipped, match=r"another run of demo_wiki \(scheduled\) holds the run lease"):
+        steps.match(second)
+    assert harness.store.cycle("demo_wiki", "backfill")["status"] == "skipped"
+    steps.apply(first)
+    steps.report(first)
+    # once the first run is done, the next one plans from what it applied: nothing twice
+    harness.scim_app.proxy.reset()
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    assert harness.scim_app.proxy.count("POST") == 0 and duplicates(harness.scim_app) == []
+    assert len(harness.scim_app.users()) == len(harness.expected_wiki_users())
+
+
+def test_a_second_run_waits_for_the_lease_when_configured_to(harness):
+    harness.configure(lease={"wait_seconds": 30})
+    first = harness.context("first")
+    for step in STEPS[:3]:
+        step(first)
+    harness.store.leases.release("demo_wiki", "first")  # as report does once apply is over
+    started = time.monotonic()
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    assert time.monotonic() - started < 30
+
+
+def test_a_retried_apply_takes_over_and_the_stale_attempt_stops(harness, directory_db, scim_app, tmp_path):
+    ctx = harness.context("cycle-1")
+    for step in STEPS[:3]:
+        step(ctx)
+    scim_app.proxy.delay_after = 0.2  # the first attempt is slow, as on a worker that lost its host
+    stale = start_apply(directory_db, tmp_path / "state.db", scim_app)
+    deadline = time.monotonic() + 60
+    while scim_app.proxy.count("POST", 201) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    scim_app.proxy.delay_after = 0
+    retry = steps.apply(harness.context("cycle-1"))  # Airflow's retry, on another worker
+    assert stale.wait(timeout=60) != 0  # refused by the fence: LeaseLost, not a second writer
+    scim_app.proxy.wait_idle()
+    steps.report(harness.context("cycle-1"))
+    assert retry["failed"] == 0
+    assert duplicates(scim_app) == []
+    assert {u["userName"] for u in scim_app.users()} == set(harness.expected_wiki_users().index)
+
+
+def test_in_flight_actions_are_adopted_by_the_next_plan_not_superseded(harness):
+    ctx = harness.context("cycle-1")
+    for step in STEPS[:3]:
+        step(ctx)
+    rows = harness.store.open_actions("demo_wiki", "cycle-1")[:10]
+    harness.store.mark_in_flight([r.change_id for r in rows])  # a crash after the requests went out
+    harness.store.leases.release("demo_wiki", "cycle-1")
+    result = harness.cycle()
+    assert result["diff"]["adopted_in_flight"] == 10
+    assert result["report"]["status"] == "succeeded"
+    assert duplicates(harness.scim_app) == []
+    assert len(harness.scim_app.users()) == len(harness.expected_wiki_users())
+
+
+@pytest.fixture
+def other_tenant():
+    with ScimServer(token=TOKEN) as server, FaultProxy(server.url) as proxy:
+        yield ScimApp(server, proxy)
+
+
+def test_a_connection_pointed_at_another_endpoint_writes_nothing_there(harness, other_tenant, scim_app):
+    harness.cycle()
+    harness.scim_app = other_tenant
+    harness.sql("update users set accountEnabled = 0 where department = 'Design'")
+    result = harness.cycle_tolerant()
+    assert isinstance(result["match"], CycleRefused)
+    message = str(result["match"])
+    assert f"now points at http://127.0.0.1:{other_tenant.proxy.url.rsplit(':', 1)[1]}" in message
+    assert "restart=relink" in message
+    assert other_tenant.proxy.writes() == [] and result["report"]["status"] == "failed"
+
+    # a deliberate re-link: forget the old links, match or create everyone in the new endpoint
+    harness.options = RunOptions(restart="relink", triggered_by="dana")
+    relinked = harness.cycle()
+    assert relinked["report"]["status"] == "succeeded"
+    assert {u["userName"] for u in other_tenant.users()} == set(harness.expected_wiki_users().index)
+    before = len(scim_app.proxy.writes())
+    harness.options = RunOptions()
+    harness.cycle()
+    assert len(scim_app.proxy.writes()) == before  # the old endpoint is never written again
