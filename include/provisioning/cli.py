@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from provisioning.config import ConfigError, app_config_path, app_config_paths, apps_dir, load_app_config
+from provisioning.config.models import AppConfig
 from provisioning.engine.expressions import IGNORE, EvaluationError, ExpressionError, compile_expression
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.settings_import import import_settings
@@ -21,6 +23,7 @@ def validate(folder: Path, dags: Path | None) -> int:
         print(f"no app configs (*.yaml) in {folder}", file=sys.stderr)
         return 1
     bad = valid = 0
+    writers: dict[tuple[str, str], list[AppConfig]] = defaultdict(list)
     for path in paths:
         try:
             config = load_app_config(path)
@@ -36,6 +39,11 @@ def validate(folder: Path, dags: Path | None) -> int:
                 file=sys.stderr,
             )
             continue
+        clash = _shared_endpoint(config, writers)
+        if clash:
+            bad += 1
+            print(f"{path}: {clash}", file=sys.stderr)
+            continue
         valid += 1
         print(f"ok  {path} -> {config.dag_id}")
     if dags is not None:
@@ -46,6 +54,26 @@ def validate(folder: Path, dags: Path | None) -> int:
                 print(f"{stub}: no app config {folder / f'{app}.yaml'} for this DAG file", file=sys.stderr)
     print(f"{valid} valid, {bad} problem file(s)", file=sys.stderr if bad else sys.stdout)
     return 1 if bad else 0
+
+
+def _shared_endpoint(config: AppConfig, writers: dict[tuple[str, str], list[AppConfig]]) -> str | None:
+    """Two apps writing one object type through one connection disable each other's objects
+    (each sees the other's as not its own), unless both say they share it."""
+    for object_type in ("users", "groups") if config.groups else ("users",):
+        others = writers[(config.target.conn_id, object_type)]
+        clash = [
+            o.app
+            for o in others
+            if o.app not in config.target.shared_with or config.app not in o.target.shared_with
+        ]
+        others.append(config)
+        if clash:
+            return (
+                f"target.conn_id {config.target.conn_id!r}: writes {object_type} to the same endpoint as "
+                f"{', '.join(clash)}; each app would disable or overwrite the other's objects. If they "
+                "really share it, list each other in target.shared_with"
+            )
+    return None
 
 
 def evaluate(expression: str, source: str, now: str | None = None) -> int:

@@ -41,6 +41,28 @@ def test_bad_configs_fail_with_every_problem_and_missing_dag_files(tmp_path):
     assert "ok  " in result.stdout and "provision_demo_wiki" in result.stdout  # the good one still reported
 
 
+def test_two_apps_writing_users_through_one_connection_are_refused_unless_shared(tmp_path):
+    apps, dags = tmp_path / "apps", tmp_path / "dags"
+    shutil.copytree(REPO / "include" / "apps", apps)
+    shutil.copytree(REPO / "dags", dags)
+    crm = (apps / "demo_crm.yaml").read_text()
+    (apps / "demo_crm.yaml").write_text(crm.replace("conn_id: scim_demo_crm", "conn_id: scim_demo_wiki"))
+    result = run("validate", "--apps-dir", str(apps), "--dags-dir", str(dags))
+    assert result.returncode == 1
+    assert (
+        f"{apps / 'demo_wiki.yaml'}: target.conn_id 'scim_demo_wiki': writes users to the same endpoint as "
+        "demo_crm; each app would disable or overwrite the other's objects"
+    ) in result.stderr
+    (apps / "demo_crm.yaml").write_text(
+        crm.replace("conn_id: scim_demo_crm", "conn_id: scim_demo_wiki\n  shared_with: [demo_wiki]")
+    )
+    wiki = (apps / "demo_wiki.yaml").read_text()
+    (apps / "demo_wiki.yaml").write_text(
+        wiki.replace("conn_id: scim_demo_wiki", "conn_id: scim_demo_wiki\n  shared_with: [demo_crm]")
+    )
+    assert run("validate", "--apps-dir", str(apps), "--dags-dir", str(dags)).returncode == 0
+
+
 def test_expr_prints_the_value_as_json():
     result = run(
         "expr",

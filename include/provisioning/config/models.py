@@ -51,6 +51,10 @@ class TargetConfig(_Strict):
     requests_per_second: float | None = Field(
         None, gt=0, le=10_000, description="cap on requests per second to the app (null: no cap)"
     )
+    shared_with: list[str] = Field(
+        default_factory=list,
+        description="other apps that deliberately write the same object types to this connection",
+    )
 
 
 class _MappingBase(_Strict):
