@@ -51,6 +51,10 @@ class TargetConfig(_Strict):
     requests_per_second: float | None = Field(
         None, gt=0, le=10_000, description="cap on requests per second to the app (null: no cap)"
     )
+    request_deadline_seconds: float = Field(
+        120.0, gt=0, le=3600, description="total time for one request, the response body included"
+    )
+    max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
 
 
 class _MappingBase(_Strict):
