@@ -269,6 +269,21 @@ class WebhookAlerts(_Strict):
     )
 
 
+class Timeouts(_Strict):
+    """Bounds on a hung step and a hung run: Airflow fails them, so the failure alerts fire."""
+
+    task_minutes: int = Field(30, gt=0, le=24 * 60, description="each step's execution_timeout")
+    run_minutes: int = Field(60, gt=0, le=7 * 24 * 60, description="the DAG run's dagrun_timeout")
+
+    @property
+    def task(self) -> timedelta:
+        return timedelta(minutes=self.task_minutes)
+
+    @property
+    def run(self) -> timedelta:
+        return timedelta(minutes=self.run_minutes)
+
+
 class AlertPolicy(_Strict):
     on: list[Literal["cycle_failed", "objects_failed", "quarantine", "deletions_staged"]] = Field(
         default_factory=lambda: list(ALERT_KINDS), description="which problems are sent"
@@ -312,6 +327,7 @@ class AppConfig(_Strict):
     accidental_deletions: AccidentalDeletions = Field(default_factory=AccidentalDeletions)
     quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     log_retention_days: int = Field(
         30, ge=1, description="provisioning log rows (and finished cycles) older than this are pruned"
     )
