@@ -1,7 +1,8 @@
 """An HTTP proxy on 127.0.0.1 in front of a real SCIM server: records every request and injects
-faults on demand (429 with or without Retry-After, 5xx, delays) or at random (``Chaos``: also
-timeouts, dropped connections and malformed JSON, before or after the app acted). Tests use it to
-count the write calls a cycle makes and to exercise retries against real responses."""
+faults on demand (429 with or without Retry-After, 5xx, delays, slow-drip or unbounded bodies) or
+at random (``Chaos``: also timeouts, dropped connections and malformed JSON, before or after the
+app acted). Tests use it to count the write calls a cycle makes and to exercise retries against
+real responses."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ class Fault:
         b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"%d","detail":"injected"}'
     )
     methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT", "DELETE")
+    path: str = "/"  # only requests whose path starts with this
     after_upstream: bool = False  # forward first (the app acts), then answer with the fault
+    drip_seconds: float = 0.0  # send the body one byte at a time, this long apart (a slow drip)
+    declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
 
 
 CHAOS_KINDS = (
@@ -142,7 +146,10 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         with self._lock:
-            fault = next((f for f in self.faults if handler.command in f.methods), None)
+            fault = next(
+                (f for f in self.faults if handler.command in f.methods and handler.path.startswith(f.path)),
+                None,
+            )
             if fault:
                 self.faults.remove(fault)
             kind = self.chaos.pick() if self.chaos and not fault else None
@@ -161,7 +168,7 @@ class FaultProxy:
             headers = {"Content-Type": "application/scim+json"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
-            self._reply(handler, fault.status, headers, payload)
+            self._reply(handler, fault.status, headers, payload, fault)
             return
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
         response = self._client.request(
@@ -201,15 +208,33 @@ class FaultProxy:
             headers["Retry-After"] = "1"
         self._reply(handler, status, headers, error)
 
-    def _reply(self, handler: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
+    def _reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        headers: dict,
+        body: bytes,
+        fault: Fault | None = None,
+    ) -> None:
         with self._lock:
             self.requests.append(Recorded(handler.command, handler.path, status))
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(body)))
+        if fault is None or fault.declare_length:
+            handler.send_header("Content-Length", str(len(body)))
+        else:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
         handler.end_headers()
-        handler.wfile.write(body)
+        if fault is None or not fault.drip_seconds:
+            handler.wfile.write(body)
+            return
+        with contextlib.suppress(OSError):  # the client gave up
+            for byte in body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(fault.drip_seconds)
 
     def start(self) -> FaultProxy:
         self.thread.start()

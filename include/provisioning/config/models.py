@@ -55,6 +55,10 @@ class TargetConfig(_Strict):
         default_factory=list,
         description="other apps that deliberately write the same object types to this connection",
     )
+    request_deadline_seconds: float = Field(
+        120.0, gt=0, le=3600, description="total time for one request, the response body included"
+    )
+    max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
 
 
 class _MappingBase(_Strict):
@@ -290,6 +294,21 @@ class WebhookAlerts(_Strict):
     )
 
 
+class Timeouts(_Strict):
+    """Bounds on a hung step and a hung run: Airflow fails them, so the failure alerts fire."""
+
+    task_minutes: int = Field(30, gt=0, le=24 * 60, description="each step's execution_timeout")
+    run_minutes: int = Field(60, gt=0, le=7 * 24 * 60, description="the DAG run's dagrun_timeout")
+
+    @property
+    def task(self) -> timedelta:
+        return timedelta(minutes=self.task_minutes)
+
+    @property
+    def run(self) -> timedelta:
+        return timedelta(minutes=self.run_minutes)
+
+
 class AlertPolicy(_Strict):
     on: list[Literal["cycle_failed", "objects_failed", "quarantine", "deletions_staged"]] = Field(
         default_factory=lambda: list(ALERT_KINDS), description="which problems are sent"
@@ -334,6 +353,7 @@ class AppConfig(_Strict):
     lease: RunLease = Field(default_factory=RunLease)
     quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     log_retention_days: int = Field(
         30, ge=1, description="provisioning log rows (and finished cycles) older than this are pruned"
     )

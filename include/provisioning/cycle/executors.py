@@ -36,7 +36,7 @@ from provisioning.engine.plan import (
 )
 from provisioning.engine.safety import is_permanent
 from provisioning.engine.scim_path import patch_operations
-from provisioning.state.store import OutboxRow, Outcome
+from provisioning.state.store import OutboxRow, Outcome, storable
 
 
 @dataclass
@@ -74,7 +74,7 @@ def execute(ctx: CycleContext, app: AppConnector, row: OutboxRow, ids: AppIds) -
             stops_cycle=exc.stops_cycle,
             permanent=not isinstance(exc, ScimTransientError) and is_permanent(exc.status, exc.scim_type),
         )
-    return dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1))
+    return storable(dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1)))
 
 
 def _rules(ctx: CycleContext, row: OutboxRow) -> ObjectRules:

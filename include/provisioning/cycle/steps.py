@@ -23,6 +23,7 @@ from provisioning.engine.desired_groups import DesiredGroup, desired_groups
 from provisioning.engine.group_plan import plan_groups
 from provisioning.engine.matching import (
     NO_MATCHING_VALUE,
+    Conflict,
     MatchRule,
     is_active,
     match_accounts,
@@ -46,7 +47,7 @@ from provisioning.engine.scim_path import parse_scim_path
 from provisioning.engine.validation import validate_users
 from provisioning.state.leases import Lease
 from provisioning.state.log_queries import prune
-from provisioning.state.store import Outcome
+from provisioning.state.store import INVALID_APP_ID, Outcome, app_id_problem
 
 # Above this many unlinked objects, one paged listing of the app beats a filter query per object.
 LIST_ALL_THRESHOLD = 25
@@ -211,7 +212,9 @@ def _match(
             found = _find(app(), kind, rules, [attrs for _, attrs in candidates])
         owners = {link.target_id: source for source, link in links.items()}
         matches, more = match_accounts(candidates, found, rules.rules, owners)
-        conflicts += more
+        refused = {m.source_id: p for m in matches if (p := app_id_problem(m.account["id"]))}
+        conflicts += more + [Conflict(s, INVALID_APP_ID, p) for s, p in refused.items()]
+        matches = [m for m in matches if m.source_id not in refused]
         baseline.save_links(
             ctx,
             kind,

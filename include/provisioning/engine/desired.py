@@ -10,7 +10,7 @@ import pandas as pd
 
 from provisioning.engine.assignments import app_roles, assigned_user_ids, member_of
 from provisioning.engine.mapping import CompiledMapping, MappingError, map_row, normalize_value
-from provisioning.engine.scoping import ScopingFilter, in_scope
+from provisioning.engine.scoping import ScopingError, ScopingFilter, in_scope
 
 OUT_OF_SCOPE_NOT_ASSIGNED = "not assigned to the app"
 OUT_OF_SCOPE_DISABLED = "disabled in the directory"
@@ -73,14 +73,28 @@ def desired_users(
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_NOT_ASSIGNED))
         elif not _enabled(row.get("accountEnabled")):
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_DISABLED))
-        elif not in_scope(filters, row):
-            result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_FILTERED))
         else:
-            try:
-                result.append(DesiredUser(source_id, display, True, None, map_row(row, mappings)))
-            except MappingError as exc:
-                result.append(DesiredUser(source_id, display, True, None, {}, str(exc)))
+            result.append(_filtered_and_mapped(source_id, display, row, mappings, filters))
     return result
+
+
+def _filtered_and_mapped(
+    source_id: str,
+    display: str,
+    row: dict[str, Any],
+    mappings: Sequence[CompiledMapping],
+    filters: Sequence[ScopingFilter],
+) -> DesiredUser:
+    """A filter or mapping that fails on this user's data skips this user only (its account is
+    left alone): it is neither provisioned nor deprovisioned on a guess."""
+    try:
+        if not in_scope(filters, row):
+            return DesiredUser(source_id, display, False, OUT_OF_SCOPE_FILTERED)
+        return DesiredUser(source_id, display, True, None, map_row(row, mappings))
+    except ScopingError as exc:
+        return DesiredUser(source_id, display, True, None, {}, str(exc), "ScopingError")
+    except MappingError as exc:
+        return DesiredUser(source_id, display, True, None, {}, str(exc))
 
 
 def _enabled(value: Any) -> bool:

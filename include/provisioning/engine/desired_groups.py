@@ -11,7 +11,7 @@ import pandas as pd
 
 from provisioning.engine.assignments import user_members
 from provisioning.engine.mapping import CompiledMapping, MappingError, map_row, normalize_value
-from provisioning.engine.scoping import ScopingFilter, in_scope
+from provisioning.engine.scoping import ScopingError, ScopingFilter, in_scope
 
 OUT_OF_SCOPE_NOT_ASSIGNED = "group not assigned to the app"
 OUT_OF_SCOPE_FILTERED = "group outside the scoping filters"
@@ -53,8 +53,11 @@ def desired_groups(
     mine = assignments[(assignments["app"] == app) & (assignments["principal_type"] == "group")]
     assigned = set(mine["principal_id"])
     records = groups.astype(object).where(groups.notna(), None).to_dict("records")
+    errors: dict[str, str] = {}
     wanted = [
-        str(r["id"]) for r in records if (scope == "all" or str(r["id"]) in assigned) and in_scope(filters, r)
+        str(r["id"])
+        for r in records
+        if (scope == "all" or str(r["id"]) in assigned) and _in_scope(filters, r, errors)
     ]
     members = user_members(memberships, wanted)
     result = []
@@ -63,6 +66,8 @@ def desired_groups(
         display = normalize_value(row.get("displayName")) or source_id
         if scope == "assigned" and source_id not in assigned:
             result.append(DesiredGroup(source_id, display, False, OUT_OF_SCOPE_NOT_ASSIGNED))
+        elif source_id in errors:
+            result.append(DesiredGroup(source_id, display, True, None, {}, errors[source_id]))
         elif source_id not in members:
             result.append(DesiredGroup(source_id, display, False, OUT_OF_SCOPE_FILTERED))
         else:
@@ -75,3 +80,13 @@ def desired_groups(
                 DesiredGroup(source_id, display, True, None, attributes, None, sorted(members[source_id]))
             )
     return result
+
+
+def _in_scope(filters: Sequence[ScopingFilter], row: dict[str, Any], errors: dict[str, str]) -> bool:
+    """A filter that cannot be decided on this group's data notes the error in ``errors``: the group
+    is then skipped with that reason, neither provisioned nor deleted on a guess."""
+    try:
+        return in_scope(filters, row)
+    except ScopingError as exc:
+        errors[str(row["id"])] = str(exc)
+        return False

@@ -5,14 +5,20 @@ NOT EQUALS, Includes, ENDS_WITH and the regex operators are case-sensitive. Beyo
 Less_Than(_OR_EQUALS), and multi-valued attributes such as ``memberOf`` (every group the user is
 in, nested included, by id and by display name): a positive operator holds when any value
 satisfies it, a negated one (NOT EQUALS, !&, NOT REGEX MATCH) when no value satisfies the positive.
+
+Regex operators use .NET syntax, as Entra does, and run with a time limit: a value on which a
+pattern backtracks too long raises ``ScopingError`` for that object, which is then skipped.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from regex import Pattern
+
+from provisioning.engine.expressions import patterns
 
 NO_VALUE_OPERATORS = ("IS TRUE", "IS FALSE", "IS NULL", "IS NOT NULL")
 INTEGER_OPERATORS = ("Greater_Than", "Greater_Than_OR_EQUALS", "Less_Than", "Less_Than_OR_EQUALS")
@@ -49,7 +55,12 @@ def _boolean(value: Any) -> bool | None:
     return {"true": True, "1": True, "false": False, "0": False}.get(text)
 
 
-def _test(operator: str, value: Any, pattern: re.Pattern[str] | None) -> Callable[[Any], bool]:
+class ScopingError(ValueError):
+    """A filter cannot be evaluated on one object's data (a regex over its time limit): that object
+    is skipped with this reason, neither in scope nor out of it."""
+
+
+def _test(operator: str, value: Any, pattern: Pattern | None) -> Callable[[Any], bool]:
     """The positive test of one (non-null) attribute value."""
     if operator == "EQUALS":
         return lambda v: str(v) == str(value)
@@ -60,7 +71,7 @@ def _test(operator: str, value: Any, pattern: re.Pattern[str] | None) -> Callabl
     if operator == "ENDS_WITH":
         return lambda v: str(v).endswith(str(value))
     if operator == "REGEX MATCH":
-        return lambda v: pattern.search(str(v)) is not None
+        return lambda v: patterns.search(pattern, str(v)) is not None
     if operator in INTEGER_OPERATORS:
         limit = int(value)
         compare = {
@@ -118,8 +129,8 @@ def compile_clause(attribute: str, operator: str, value: Any = None) -> Clause:
     pattern = None
     if positive == "REGEX MATCH":
         try:
-            pattern = re.compile(str(value))
-        except re.error as exc:
+            pattern = patterns.dotnet_regex(str(value))
+        except patterns.PatternError as exc:
             raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
     return Clause(attribute, operator, value, _test(positive, value, pattern), operator in NEGATED)
 
@@ -130,12 +141,19 @@ class ScopingFilter:
     clauses: tuple[Clause, ...]
 
     def trace(self, row: dict[str, Any]) -> list[tuple[str, bool]]:
-        return [(clause.describe(), clause.evaluate(row)) for clause in self.clauses]
+        return [(clause.describe(), self._holds(clause, row)) for clause in self.clauses]
 
     def passes(self, row: dict[str, Any]) -> bool:
-        return all(clause.evaluate(row) for clause in self.clauses)
+        return all(self._holds(clause, row) for clause in self.clauses)
+
+    def _holds(self, clause: Clause, row: dict[str, Any]) -> bool:
+        try:
+            return clause.evaluate(row)
+        except patterns.RegexTimeout as exc:
+            raise ScopingError(f"scoping filter {self.name!r}, clause {clause.describe()}: {exc}") from None
 
 
 def in_scope(filters: Sequence[ScopingFilter], row: dict[str, Any]) -> bool:
-    """No filters: everyone passes. Otherwise any filter whose clauses all hold."""
+    """No filters: everyone passes. Otherwise any filter whose clauses all hold. Raises
+    ScopingError when a clause cannot be decided for this row."""
     return not filters or any(f.passes(row) for f in filters)

@@ -38,6 +38,7 @@ def build_dag(config: AppConfig) -> DAG:
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=config.timeouts.run,  # a timed-out run fails: on_failure_callback alerts
         tags=["provisioning", config.target.kind, *config.tags],
         doc_md=_doc(config),
         params=dag_params(),
@@ -48,6 +49,7 @@ def build_dag(config: AppConfig) -> DAG:
             "retries": config.retries,
             "retry_delay": config.retry_delay_value(),
             "retry_exponential_backoff": True,
+            "execution_timeout": config.timeouts.task,
             "pool": config.pool_name,
         },
     ) as dag:

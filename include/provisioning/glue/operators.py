@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, AirflowTaskTimeout
 
 from provisioning.config.loader import app_config_path, load_app_config
 
@@ -47,6 +47,11 @@ class ProvisioningStepOperator(BaseOperator):
             summary = getattr(steps, self.step)(ctx)
         except guards.CycleSkipped as skipped:
             raise AirflowSkipException(str(skipped)) from None
+        except AirflowTaskTimeout:
+            # not an Exception: recorded here so that report and the alerts name it
+            timed_out = TimeoutError(f"timed out after {self.execution_timeout} (timeouts.task_minutes)")
+            guards.record_failure(ctx, self.task_id, timed_out)
+            raise
         except Exception as exc:
             guards.record_failure(ctx, self.task_id, exc)
             # retries cannot fix credentials, a run's params, a refusal or a lost lease

@@ -48,6 +48,8 @@ def open_app(config: AppConfig) -> ScimClient:
         max_connections=target.max_concurrency,
         page_size=target.page_size,
         requests_per_second=target.requests_per_second,
+        deadline=target.request_deadline_seconds,
+        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
     ).get_conn()
 
 

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,12 @@ OPEN = ("pending", "in_flight")
 # cycle adopts it and verifies it instead of planning the object anew
 SUPERSEDED = ("pending", "staged")
 LOG_STATUS = {"succeeded": "success", "failed": "failure", "skipped": "skipped", "staged": "staged"}
+# Ids are indexed: at 4 bytes a character, (app, type, id) stays under PostgreSQL's 2,704-byte
+# btree entry limit. Codes and messages are only read by people: longer ones are cut, with a marker.
+MAX_ID_LENGTH = 512
+MAX_CODE_LENGTH = 128
+MAX_MESSAGE_LENGTH = 4000
+INVALID_APP_ID = "InvalidAppId"
 
 
 def utcnow() -> datetime:
@@ -125,7 +131,9 @@ class StateStore:
     def record_cycle_error(self, app: str, cycle_id: str, code: str, message: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(t.cycles).where(_cycle(t.cycles, app, cycle_id)).values(error=message, error_code=code)
+                update(t.cycles)
+                .where(_cycle(t.cycles, app, cycle_id))
+                .values(error=clip(message, MAX_MESSAGE_LENGTH), error_code=code)
             )
 
     def cycle(self, app: str, cycle_id: str) -> dict[str, Any] | None:
@@ -489,8 +497,8 @@ class StateStore:
                         "action": "note" if log_only else "skip",
                         "status": "skipped",
                         "attempts": 0,
-                        "error_code": code,
-                        "error_message": reason,
+                        "error_code": clip(code, MAX_CODE_LENGTH),
+                        "error_message": clip(reason, MAX_MESSAGE_LENGTH),
                         "created_at": now,
                         "finished_at": now,
                     }
@@ -820,6 +828,40 @@ class StateStore:
             query = query.where(t.provisioning_log.c.cycle_id == cycle_id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def app_id_problem(target_id: str) -> str | None:
+    """Why an id the app returned cannot be linked, if it cannot: that object fails, not the step."""
+    if len(target_id) <= MAX_ID_LENGTH:
+        return None
+    return f"the app returned an id of {len(target_id)} characters (more than {MAX_ID_LENGTH}): not linked"
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """What the app sent back, made fit to record: an id too long to index fails the object
+    (permanently: the same request gets the same id); codes, messages and details are clipped."""
+    problem = app_id_problem(outcome.target_id) if outcome.target_id else None
+    if problem:
+        outcome = replace(
+            outcome,
+            status="failed",
+            target_id=None,
+            error_code=INVALID_APP_ID,
+            error_message=problem,
+            permanent=True,
+        )
+    return replace(
+        outcome,
+        error_code=clip(outcome.error_code, MAX_CODE_LENGTH),
+        error_message=clip(outcome.error_message, MAX_MESSAGE_LENGTH),
+        detail=clip(outcome.detail, MAX_MESSAGE_LENGTH),
+    )
 
 
 def action_fingerprint(object_type: str, action: str, payload: Any) -> str:

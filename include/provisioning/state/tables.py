@@ -1,4 +1,9 @@
-"""State store tables. SQLite by default, PostgreSQL in production: portable types only."""
+"""State store tables. SQLite by default, PostgreSQL in production: portable types only.
+
+Values that come from the directory or the app (ids, names, error codes) are Text: a VARCHAR(n)
+on PostgreSQL refuses a longer value and fails the whole step. The store bounds them instead, per
+object (store.py: ids over MAX_ID_LENGTH are refused, messages are truncated with a marker).
+"""
 
 from sqlalchemy import (
     JSON,
@@ -23,9 +28,9 @@ links = Table(
     metadata,
     Column("app", String(64), primary_key=True),
     Column("object_type", String(16), primary_key=True),
-    Column("source_id", String(128), primary_key=True),
-    Column("target_id", String(256), nullable=False),
-    Column("matched_by", String(256), nullable=False),
+    Column("source_id", Text, primary_key=True),
+    Column("target_id", Text, nullable=False),
+    Column("matched_by", Text, nullable=False),
     Column("attributes", JSON, nullable=False),
     Column("active", Boolean, nullable=False),
     Column(
@@ -43,9 +48,9 @@ members = Table(
     "members",
     metadata,
     Column("app", String(64), primary_key=True),
-    Column("group_source_id", String(128), primary_key=True),
-    Column("member_source_id", String(128), primary_key=True),
-    Column("member_target_id", String(256), nullable=False),
+    Column("group_source_id", Text, primary_key=True),
+    Column("member_source_id", Text, primary_key=True),
+    Column("member_target_id", Text, nullable=False),
 )
 
 cycles = Table(
@@ -58,7 +63,7 @@ cycles = Table(
     Column("status", String(16), nullable=False),
     Column("summary", JSON),
     Column("error", Text),  # a step that failed outright (directory unreadable, app refused us)
-    Column("error_code", String(64)),
+    Column("error_code", Text),
 )
 
 # the plan of each cycle; an action's status moves pending -> in_flight -> succeeded/failed,
@@ -72,9 +77,9 @@ outbox = Table(
     Column("seq", Integer, nullable=False),
     Column("phase", Integer, nullable=False, default=0),  # users, then groups, then memberships
     Column("object_type", String(16), nullable=False),
-    Column("source_id", String(128), nullable=False),
-    Column("display", String(256), nullable=False),
-    Column("target_id", String(256)),
+    Column("source_id", Text, nullable=False),
+    Column("display", Text, nullable=False),
+    Column("target_id", Text),
     Column("action", String(16), nullable=False),
     Column("payload", JSON),
     Column("attributes", JSON),
@@ -84,7 +89,7 @@ outbox = Table(
     Column("approved_by", Text),  # a removal an operator approved: not counted in the rolling window
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("error_code", String(64)),
+    Column("error_code", Text),
     Column("error_message", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
@@ -101,14 +106,14 @@ provisioning_log = Table(
     Column("cycle_id", String(256), nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
     Column("object_type", String(16), nullable=False),
-    Column("source_id", String(128), nullable=False),
-    Column("source_display", String(256)),
-    Column("target_id", String(256)),
+    Column("source_id", Text, nullable=False),
+    Column("source_display", Text),
+    Column("target_id", Text),
     Column("action", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("modified_properties", JSON),
     Column("detail", Text),
-    Column("error_code", String(64)),
+    Column("error_code", Text),
     Column("error_message", Text),
     Column("duration_ms", Float),
     Index("ix_log_app_time", "app", "time"),
@@ -134,15 +139,15 @@ escrow = Table(
     metadata,
     Column("app", String(64), primary_key=True),
     Column("object_type", String(16), primary_key=True),
-    Column("source_id", String(128), primary_key=True),
-    Column("display", String(256)),
+    Column("source_id", Text, primary_key=True),
+    Column("display", Text),
     Column("failures", Integer, nullable=False),
     Column("permanent", Boolean, nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("first_failed_at", DateTime(timezone=True), nullable=False),
     Column("last_failed_at", DateTime(timezone=True), nullable=False),
     Column("next_retry_at", DateTime(timezone=True), nullable=False),
-    Column("error_code", String(64)),
+    Column("error_code", Text),
     Column("error_message", Text),
 )
 

@@ -9,6 +9,11 @@ connection errors, timeouts, 429 and 5xx. A POST is retried only when the app ce
 not act on it (connection refused, 429, 503); after a timeout or another 5xx the account may
 exist, so the error surfaces and the next match step finds the account instead of creating a
 duplicate. A ``Retry-After`` header (seconds or HTTP date) always wins over our own backoff.
+
+Bounds: httpx's timeout limits each network read, not a response that drips a byte every few
+seconds, so every attempt also has a total ``deadline`` (checked as the body streams in: a
+transient error, retried like a timeout) and a ``max_response_bytes`` cap on the decoded body
+(an error for that request, never read to the end).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from provisioning.connectors.scim.throttle import Throttle
 SCIM_CONTENT_TYPE = "application/scim+json"
 MAX_RETRY_AFTER_SECONDS = 300.0
 _NOT_ACTED_ON = (429, 503)
+MIB = 1024 * 1024
 ENDPOINTS = {"user": "/Users", "group": "/Groups"}
 
 
@@ -72,6 +78,8 @@ class ScimClient:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         requests_per_second: float | None = None,
+        deadline: float = 120.0,
+        max_response_bytes: int = 16 * MIB,
         transport: httpx.BaseTransport | None = None,
         tenant: str | None = None,
     ):
@@ -83,6 +91,8 @@ class ScimClient:
         self.page_size = page_size
         self._config: ServiceProviderConfig | None = None
         self.max_retries = max_retries
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self.throttle = Throttle(requests_per_second)
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
@@ -132,7 +142,7 @@ class ScimClient:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self.throttle.acquire()
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._receive(method, path, **kwargs)
         except httpx.ConnectError as exc:
             raise ScimTransientError(
                 f"cannot connect to {self.base_url}: {exc}", method=method, path=path, scim_type="connect"
@@ -152,6 +162,48 @@ class ScimClient:
         if response.status_code == 429:
             self.throttle.slow_down(error.retry_after)
         raise error
+
+    def _receive(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The whole response, read within the deadline and the size cap."""
+        give_up_at = time.monotonic() + self.deadline
+        request = self._http.build_request(method, path, **kwargs)
+        response = self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_response_bytes:
+                raise self._too_large(response, method, path)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    raise self._too_large(response, method, path)
+                if time.monotonic() > give_up_at:
+                    raise ScimTransientError(
+                        f"no complete response within the {self.deadline:g} s deadline "
+                        "(target.request_deadline_seconds)",
+                        method=method,
+                        path=path,
+                        scim_type="deadline",
+                    )
+        finally:
+            response.close()
+        # the body is decoded already: the rebuilt response must not decode it again
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length")
+        ]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
+
+    def _too_large(self, response: httpx.Response, method: str, path: str) -> ScimError:
+        return ScimError(
+            f"the app's response is larger than the limit of {self.max_response_bytes:,} bytes "
+            "(target.max_response_mib); it was not read",
+            status=response.status_code,
+            scim_type="too_large",
+            method=method,
+            path=path,
+        )
 
     def _error(self, response: httpx.Response, method: str, path: str) -> ScimError:
         status = response.status_code

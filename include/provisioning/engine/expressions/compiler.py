@@ -7,7 +7,6 @@ time instead of a failure in a cycle at 3 a.m.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 
 from provisioning.engine.expressions.dates import DateError
 from provisioning.engine.expressions.functions import FUNCTIONS, IGNORE, text
+from provisioning.engine.expressions.patterns import PatternError, dotnet_regex
 from provisioning.engine.expressions.syntax import (
     Attr,
     Call,
@@ -27,7 +27,6 @@ from provisioning.engine.expressions.syntax import (
     Str,
     parse,
 )
-from provisioning.engine.expressions.text_functions import dotnet_regex
 
 Evaluator = Callable[[Mapping[str, Any]], Any]
 TOP_LEVEL_ONLY = ("IgnoreFlowIfNullOrEmpty", "SelectUniqueValue")
@@ -116,7 +115,7 @@ class _Compiler:
         if node.name == "Replace" and isinstance(node.args[2], Str):
             try:
                 dotnet_regex(node.args[2].value)
-            except re.error as exc:
+            except PatternError as exc:
                 raise self.error(
                     f"Replace's regexPattern is not a valid regular expression: {exc}", node.args[2].pos
                 ) from None

@@ -5,19 +5,14 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from functools import lru_cache
 from typing import Any
+
+from regex import Match
+
+from provisioning.engine.expressions import patterns
 
 # Windows password complexity's special characters (Entra's RandomString refers to that list).
 SPECIALS = "~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/"
-
-
-@lru_cache(maxsize=256)
-def dotnet_regex(pattern: str) -> re.Pattern[str]:
-    """A .NET pattern in Python: (?<name>...) groups and \\k<name> back-references."""
-    converted = re.sub(r"\(\?<(?![=!])([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
-    converted = re.sub(r"\\k<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P=\1)", converted)
-    return re.compile(converted)
 
 
 def dotnet_replacement(replacement: str) -> str:
@@ -39,17 +34,17 @@ def replace(
     that group's text replaced; pattern + group + attribute: the source, or if it has no value,
     the group's value extracted from the attribute."""
     if pattern is not None:
-        regex = dotnet_regex(str(pattern))
+        regex = patterns.dotnet_regex(str(pattern))
         if group is not None and replacement is None:
             if source not in (None, ""):
                 return source
-            found = regex.search(str(attribute)) if attribute is not None else None
+            found = patterns.search(regex, str(attribute)) if attribute is not None else None
             return found.group(str(group)) if found else None
         if source is None or replacement is None:
             return source
         if group is not None:
 
-            def swap(match: re.Match[str]) -> str:
+            def swap(match: Match) -> str:
                 start, end = match.span(str(group))
                 whole = match.group(0)
                 if start < 0:
@@ -57,8 +52,8 @@ def replace(
                 offset = match.start()
                 return whole[: start - offset] + str(replacement) + whole[end - offset :]
 
-            return regex.sub(swap, str(source))
-        return regex.sub(dotnet_replacement(str(replacement)), str(source))
+            return patterns.sub(regex, swap, str(source))
+        return patterns.sub(regex, dotnet_replacement(str(replacement)), str(source))
     if old is not None and template is not None:
         return None if source is None else str(template).replace(str(old), str(source))
     if old is not None and replacement is not None and source is not None:
