@@ -100,7 +100,7 @@ def stage_deprovisions(
     status = ctx.store.app_status(ctx.app)
     check = check_deletions(
         len(deprovisions),
-        sum(link.active for link in links.values()),
+        sum(link.active is not False for link in links.values()),  # unknown may be active
         enabled=policy.enabled,
         max_count=policy.max_count,
         max_percent=policy.max_percent,

@@ -27,7 +27,7 @@ links = Table(
     Column("target_id", String(256), nullable=False),
     Column("matched_by", String(256), nullable=False),
     Column("attributes", JSON, nullable=False),
-    Column("active", Boolean, nullable=False),
+    Column("active", Boolean),  # NULL: the app's record has no active, so the state is unknown
     Column(
         "disabled_at", DateTime(timezone=True)
     ),  # when we disabled it (delete_after_days counts from here)
