@@ -11,6 +11,8 @@ from provisioning.cycle.options import RunOptions
 from provisioning.state import tables
 from tests.integration.cycle_helpers import Harness
 
+WITH_DELETE = ["create", "update", "disable", "delete"]
+
 
 @pytest.fixture
 def harness(directory_db, scim_app, tmp_path):
@@ -85,7 +87,9 @@ def test_a_directory_that_shrinks_suddenly_is_staged_even_with_the_threshold_off
 
 
 def test_deleted_directory_users_are_deleted_in_the_app_when_the_policy_says_so(harness):
-    harness.configure(users={**harness.raw("users"), "deprovision": {"action": "delete"}})
+    harness.configure(
+        users={**harness.raw("users"), "actions": WITH_DELETE, "deprovision": {"action": "delete"}}
+    )
     harness.cycle()
     gone = sorted(active(harness))[:3]
     harness.sql("delete from users where userPrincipalName in (:a, :b, :c)", a=gone[0], b=gone[1], c=gone[2])
@@ -99,7 +103,11 @@ def test_deleted_directory_users_are_deleted_in_the_app_when_the_policy_says_so(
 
 def test_delete_after_days_disables_first_and_deletes_once_the_days_have_passed(harness):
     harness.configure(
-        users={**harness.raw("users"), "deprovision": {"action": "delete", "delete_after_days": 30}}
+        users={
+            **harness.raw("users"),
+            "actions": WITH_DELETE,
+            "deprovision": {"action": "delete", "delete_after_days": 30},
+        }
     )
     harness.cycle()
     leaver = sorted(active(harness))[0]

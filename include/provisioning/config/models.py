@@ -172,7 +172,7 @@ class ScopingFilterConfig(_Strict):
     clauses: list[ScopingClause] = Field(min_length=1, description="all must hold (AND)")
 
 
-Action = Literal["create", "update", "disable"]
+Action = Literal["create", "update", "disable", "delete"]
 
 
 class Deprovisioning(_Strict):
@@ -374,6 +374,14 @@ class AppConfig(_Strict):
         """Checks across fields, each located at the field a user must fix."""
         users_known = set(USER_ATTRIBUTES) | set(self.directory.extra_user_attributes)
         found = _section_problems("users", self.users, users_known | set(COMPUTED_ATTRIBUTES), "userName")
+        if self.users.deprovision.action == "delete" and "delete" not in self.users.actions:
+            found.append(
+                (
+                    "users.deprovision.action",
+                    "delete needs 'delete' in users.actions (deletes are opt-in twice); "
+                    "add it there, or use disable",
+                )
+            )
         if self.groups is not None:
             groups_known = set(GROUP_ATTRIBUTES) | set(self.directory.extra_group_attributes)
             found += _section_problems("groups", self.groups, groups_known, "displayName")

@@ -13,6 +13,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import InvalidRunOptions
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.desired_groups import DesiredGroup
+from provisioning.engine.matching import fold_case
 from provisioning.engine.plan import GROUP, USER
 
 SELECTION = "selection"
@@ -28,10 +29,10 @@ def _resolve(kind: str, names: Sequence[str], keys: Iterable[tuple[str, list[str
         index[source_id] = source_id
         for alias in aliases:
             if alias:
-                index.setdefault(str(alias).casefold(), source_id)
+                index.setdefault(fold_case(str(alias)), source_id)
     found, unknown = [], []
     for name in names:
-        source_id = index.get(name) or index.get(name.strip().casefold())
+        source_id = index.get(name) or index.get(fold_case(name.strip()))
         (found if source_id else unknown).append(source_id or name)
     if unknown:
         what = "id or userName" if kind == USER else "id or displayName"

@@ -295,7 +295,7 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     ctx.store.record_skips(ctx.app, ctx.cycle_id, plan.skipped, USER)
     guard = RemovalGuard(ctx, ctx.store.get_artifact(ctx.app, ctx.cycle_id, DIRECTORY_COUNTS), now())
     user_actions, escrowed = hold_escrowed(ctx, plan.actions)
-    users = guard.decide(user_actions, {USER: sum(link.active for link in all_links.values())})
+    users = guard.decide(user_actions, {USER: sum(link.active is not False for link in all_links.values())})
     actions, staged = users.actions, dict(users.staged)
     summary: dict[str, Any] = {"counts": plan.counts()}
     if ctx.groups is not None and selected(ctx, GROUP) != set():

@@ -16,6 +16,12 @@ OUT_OF_SCOPE_NOT_ASSIGNED = "not assigned to the app"
 OUT_OF_SCOPE_DISABLED = "disabled in the directory"
 OUT_OF_SCOPE_DELETED = "deleted from the directory"
 OUT_OF_SCOPE_FILTERED = "outside the scoping filters"
+INVALID_DATA = "InvalidDirectoryData"
+# the source id of a row whose id is null: it names the row in the log, and no link can hold it
+NULL_ID = "(null id)"
+# accountEnabled spellings (docs/directory.md); anything else is not known to be enabled
+ENABLED = frozenset({"true", "1", "yes", "y", "t", "on", "enabled"})
+DISABLED = frozenset({"false", "0", "no", "n", "f", "off", "disabled"})
 
 
 @dataclass
@@ -67,12 +73,19 @@ def desired_users(
             row["memberOf"] = groups_of.get(str(row["id"]), [])
     result = []
     for row in records:
+        upn = normalize_value(row.get("userPrincipalName"))
+        if row["id"] is None:
+            result.append(_null_id(upn))
+            continue
         source_id = str(row["id"])
-        display = normalize_value(row.get("userPrincipalName")) or source_id
+        display = upn or source_id
+        enabled = account_enabled(row.get("accountEnabled"))
         if assigned is not None and source_id not in assigned:
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_NOT_ASSIGNED))
-        elif not _enabled(row.get("accountEnabled")):
+        elif enabled is False:
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_DISABLED))
+        elif enabled is None:
+            result.append(DesiredUser(source_id, display, False, _unknown_enabled(row.get("accountEnabled"))))
         else:
             result.append(_filtered_and_mapped(source_id, display, row, mappings, filters))
     return result
@@ -97,11 +110,37 @@ def _filtered_and_mapped(
         return DesiredUser(source_id, display, True, None, {}, str(exc))
 
 
-def _enabled(value: Any) -> bool:
-    """accountEnabled as directories store it: bool, 0/1 or text; missing means enabled."""
+def account_enabled(value: Any) -> bool | None:
+    """accountEnabled as directories store it: a boolean, 1/0, or one of the documented words in
+    any case. None for anything else, NULL included: a leaver marked 'terminated' must not keep
+    access because the value was not the word we expected."""
     value = normalize_value(value)
-    if value is None:
-        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str):
-        return value.strip().lower() not in ("false", "0", "no", "n", "f")
-    return bool(value)
+        text = value.strip().lower()
+        if text in ENABLED or text in DISABLED:
+            return text in ENABLED
+    return None
+
+
+def _unknown_enabled(value: Any) -> str:
+    """The out-of-scope reason, which the disable's log row shows: the value and what it meant."""
+    value = normalize_value(value)
+    shown = "null" if value is None else repr(value)
+    return f"accountEnabled is {shown}, not a true/false value: treated as disabled"
+
+
+def _null_id(upn: str | None) -> DesiredUser:
+    """A row without an id cannot be provisioned or linked: logged, and the others go on."""
+    display = upn or NULL_ID
+    return DesiredUser(
+        f"{NULL_ID} {display}"[:128],  # the state store's source id length
+        display,
+        True,
+        attributes={},
+        error="the directory row has a null id (users.id): it cannot be provisioned",
+        error_code=INVALID_DATA,
+    )

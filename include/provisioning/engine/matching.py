@@ -20,6 +20,19 @@ DUPLICATE_SOURCE = "DuplicateSourceEntries"
 NO_MATCHING_VALUE = "MissingMatchingAttribute"
 
 
+def fold_case(text: str) -> str:
+    """Case-insensitive the way SCIM's caseExact=false is: per character, never Unicode folding.
+
+    ``casefold`` would map "straße" to "strasse" and link two different people; ``lower`` alone
+    expands "İ" to two characters. Only a character whose lower case is itself one character is
+    lowered, so the result has the length of the input.
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text):  # no character expanded: the common case, at C speed
+        return lowered
+    return "".join(low if len(low := char.lower()) == 1 else char for char in text)
+
+
 @dataclass(frozen=True)
 class MatchRule:
     path: ScimPath
@@ -29,7 +42,7 @@ class MatchRule:
         if value is None or value == "":
             return None
         text = str(value)
-        return text if self.case_sensitive else text.casefold()
+        return text if self.case_sensitive else fold_case(text)
 
 
 @dataclass(frozen=True)
@@ -140,5 +153,8 @@ def snapshot_of(account: dict[str, Any], paths: Iterable[ScimPath]) -> dict[str,
     return {path.text: path.get(account) for path in paths}
 
 
-def is_active(account: dict[str, Any]) -> bool:
-    return account.get("active", True) is not False
+def is_active(account: dict[str, Any]) -> bool | None:
+    """None when the app's record has no ``active``: unknown, so the plan sends the desired value
+    instead of assuming the account already has it."""
+    active = account.get("active")
+    return None if active is None else active is not False

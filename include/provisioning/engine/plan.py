@@ -36,7 +36,7 @@ class LinkState:
 
     target_id: str
     attributes: dict[str, Any]
-    active: bool
+    active: bool | None  # None: the app's record says nothing, so neither state is assumed
     disabled_at: datetime | None = None
 
 
@@ -87,20 +87,21 @@ class DeprovisionPolicy:
     delete_after_days: int = 0
 
     def plan(self, source_id: str, display: str, link: LinkState, reason: str | None, now: datetime):
-        """The action for a linked account whose user left scope, or None."""
+        """The action for a linked account whose user left scope, or None. An account whose state
+        is unknown may be active, so it is disabled like an active one."""
         if self.action == "skip":
             return None
         if self.action == DELETE:
             if self.delete_after_days == 0:
                 return _deprovision(DELETE, source_id, display, link, reason)
-            if not link.active:
+            if link.active is False:
                 since = link.disabled_at
                 if since is not None and now - since >= timedelta(days=self.delete_after_days):
                     return _deprovision(
                         DELETE, source_id, display, link, f"disabled for {self.delete_after_days}+ days"
                     )
                 return None
-        return _deprovision(DISABLE, source_id, display, link, reason) if link.active else None
+        return _deprovision(DISABLE, source_id, display, link, reason) if link.active is not False else None
 
 
 def plan_users(
@@ -268,9 +269,9 @@ def plan_users(
         action = deprovision.plan(source_id, display, link, reason, when)
         if action is None:
             continue
-        if action.action == DISABLE and DISABLE not in allowed:
+        if action.action not in allowed:  # a delete needs `delete` in actions, whatever the policy says
             skipped.append(
-                (source_id, display, "ActionNotAllowed", "disable is not allowed by the app config")
+                (source_id, display, "ActionNotAllowed", f"{action.action} is not allowed by the app config")
             )
         else:
             actions.append(action)

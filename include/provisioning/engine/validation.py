@@ -17,11 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from provisioning.engine.desired import DesiredUser
+from provisioning.engine.desired import INVALID_DATA, DesiredUser
 from provisioning.engine.mapping import CompiledMapping
 from provisioning.engine.scim_path import ScimPath
 
-INVALID_DATA = "InvalidDirectoryData"
 MANAGER_CYCLE = "ManagerCycle"
 IDENTIFIERS = ("username", "emails", "externalid")
 EMAIL_MAX = 254  # RFC 5321 path limit

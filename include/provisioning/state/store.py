@@ -186,8 +186,7 @@ class StateStore:
         )
         with self.engine.connect() as conn:
             return {
-                row[0]: LinkState(row[1], row[2] or {}, bool(row[3]), _aware(row[4]))
-                for row in conn.execute(query)
+                row[0]: LinkState(row[1], row[2] or {}, row[3], _aware(row[4])) for row in conn.execute(query)
             }
 
     def count_links(self, app: str, object_type: str = USER) -> int:
@@ -227,7 +226,7 @@ class StateStore:
                         "matched_by": r.get("matched_by") or "created",
                         "attributes": r.get("attributes") or {},
                         "active": r.get("active", True),
-                        "disabled_at": None if r.get("active", True) else now,
+                        "disabled_at": now if r.get("active", True) is False else None,
                         "endpoint": r.get("endpoint"),
                         "created_at": now,
                         "updated_at": now,
@@ -237,15 +236,20 @@ class StateStore:
             )
         changed = [r for r in rows if r["source_id"] in existing]
         if changed:
+            active = bindparam("b_active", type_=t.links.c.active.type)
             conn.execute(
                 update(t.links)
                 .where(key & (t.links.c.source_id == bindparam("b_source")))
                 .values(
                     target_id=bindparam("b_target"),
                     attributes=bindparam("b_attributes"),
-                    active=bindparam("b_active"),
-                    disabled_at=case(
-                        (bindparam("b_active"), None), else_=func.coalesce(t.links.c.disabled_at, now)
+                    active=active,
+                    disabled_at=case(  # unknown (NULL) is not disabled
+                        (
+                            active.is_(False),
+                            func.coalesce(t.links.c.disabled_at, now),
+                        ),
+                        else_=None,
                     ),
                     matched_by=func.coalesce(bindparam("b_matched_by"), t.links.c.matched_by),
                     endpoint=func.coalesce(bindparam("b_endpoint"), t.links.c.endpoint),

@@ -32,7 +32,7 @@ links = Table(
     Column("target_id", Text, nullable=False),
     Column("matched_by", Text, nullable=False),
     Column("attributes", JSON, nullable=False),
-    Column("active", Boolean, nullable=False),
+    Column("active", Boolean),  # NULL: the app's record has no active, so the state is unknown
     Column(
         "disabled_at", DateTime(timezone=True)
     ),  # when we disabled it (delete_after_days counts from here)

@@ -225,10 +225,26 @@ def test_group_members_are_the_lifecycle_s_not_a_mapping(tmp_path):
 
 
 def test_deprovisioning_and_threshold_settings(tmp_path):
-    text = GOOD.replace("users:\n", "users:\n  deprovision: {action: delete, delete_after_days: 30}\n")
+    text = GOOD.replace(
+        "users:\n",
+        "users:\n  actions: [create, update, disable, delete]\n"
+        "  deprovision: {action: delete, delete_after_days: 30}\n",
+    )
     config = load_app_config(
         write(tmp_path, text + "accidental_deletions: {max_count: 50, max_percent: 10}\n")
     )
     assert config.users.deprovision.delete_after_days == 30 and config.accidental_deletions.max_count == 50
     found = problems(write(tmp_path, GOOD.replace("users:\n", "users:\n  deprovision: {action: purge}\n")))
     assert found == [("users.deprovision.action", "Input should be 'disable', 'delete' or 'skip'")]
+
+
+def test_deletes_need_delete_in_actions(tmp_path):
+    text = GOOD.replace("users:\n", "users:\n  deprovision: {action: delete}\n")
+    assert problems(write(tmp_path, text)) == [
+        (
+            "users.deprovision.action",
+            "delete needs 'delete' in users.actions (deletes are opt-in twice); add it there, or use disable",
+        )
+    ]
+    listed = text.replace("users:\n", "users:\n  actions: [update, disable]\n")
+    assert problems(write(tmp_path, listed))[0][0] == "users.deprovision.action"

@@ -1,7 +1,13 @@
 import pandas as pd
+import pytest
 
 from provisioning.config.models import ConstantMapping, DirectMapping
-from provisioning.engine.desired import OUT_OF_SCOPE_DISABLED, OUT_OF_SCOPE_NOT_ASSIGNED, desired_users
+from provisioning.engine.desired import (
+    OUT_OF_SCOPE_DISABLED,
+    OUT_OF_SCOPE_NOT_ASSIGNED,
+    account_enabled,
+    desired_users,
+)
 from provisioning.engine.mapping import compile_mappings
 
 USERS = pd.DataFrame(
@@ -81,3 +87,33 @@ def test_a_row_that_cannot_be_mapped_is_skipped_with_the_reason_and_others_proce
     plan = plan_users(result.values(), {}, mappings, paths, ("create", "update", "disable"))
     assert sorted(a.source_id for a in plan.actions) == ["u1", "u3"]
     assert plan.skipped == [("u2", "b@x", "MappingError", result["u2"].error)]
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        *[(v, True) for v in (True, 1, 1.0, "true", "TRUE", " Yes ", "y", "T", "on", "Enabled", "1")],
+        *[(v, False) for v in (False, 0, 0.0, "false", "No", "n", "F", "OFF", "disabled", "0")],
+    ],
+)
+def test_account_enabled_accepts_the_documented_spellings(value, enabled):
+    assert account_enabled(value) is enabled
+
+
+@pytest.mark.parametrize("value", [None, float("nan"), "terminated", "maybe", "", "2", 2, -1, "active"])
+def test_any_other_account_enabled_fails_closed_with_the_value_in_the_reason(value):
+    users = USERS.astype(object).assign(accountEnabled=[True, True, value])
+    result = {d.source_id: d for d in desired_users("crm", "all", users, ASSIGN, MEMBERS, MAPPINGS)}
+    assert account_enabled(value) is None
+    assert result["u1"].in_scope and not result["u3"].in_scope
+    shown = "null" if value is None or value != value else repr(value)
+    assert result["u3"].reason == f"accountEnabled is {shown}, not a true/false value: treated as disabled"
+
+
+def test_a_row_with_a_null_id_is_reported_and_the_others_are_mapped():
+    users = USERS.astype(object).assign(id=["u1", None, "u3"])
+    result = desired_users("crm", "all", users, ASSIGN, MEMBERS, MAPPINGS)
+    assert [d.source_id for d in result if d.in_scope and not d.error] == ["u1", "u3"]
+    (bad,) = [d for d in result if d.error]
+    assert (bad.source_id, bad.display, bad.error_code) == ("(null id) b@x", "b@x", "InvalidDirectoryData")
+    assert bad.error == "the directory row has a null id (users.id): it cannot be provisioned"

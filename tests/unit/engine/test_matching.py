@@ -83,3 +83,30 @@ def test_source_conflicts_are_found_before_any_api_call():
         "u3": NO_MATCHING_VALUE,
         "u5": DUPLICATE_SOURCE,
     }
+
+
+def test_case_insensitive_means_letter_by_letter_never_unicode_folding():
+    accounts = [account("a1", "strasse@x.example"), account("a2", "STRAẞE@X.example")]
+    matches, conflicts = match_accounts([("u1", {"userName": "Straße@x.example"})], accounts, RULES, {})
+    # ß is not ss: only the account spelled with ß (capital ẞ lowers to ß) is the same name
+    assert conflicts == [] and [(m.source_id, m.account["id"]) for m in matches] == [("u1", "a2")]
+    matches, _ = match_accounts([("u2", {"userName": "strasse@x.example"})], accounts[:1], RULES, {})
+    assert [m.account["id"] for m in matches] == ["a1"]
+    matches, _ = match_accounts([("u3", {"userName": "straße@x.example"})], accounts[:1], RULES, {})
+    assert matches == []
+    # İ lowers to two characters in Python; the key keeps it one, so İ and i stay different names
+    matches, _ = match_accounts(
+        [("u4", {"userName": "İlker@x.example"})], [account("a3", "ilker@x.example")], RULES, {}
+    )
+    assert matches == []
+    assert (
+        source_conflicts([("u5", {"userName": "Straße"}), ("u6", {"userName": "STRASSE"})], [], RULES[:1])
+        == []
+    )
+
+
+def test_an_account_without_active_is_of_unknown_state():
+    from provisioning.engine.matching import is_active
+
+    assert is_active({"id": "a1"}) is None and is_active({"id": "a1", "active": None}) is None
+    assert is_active({"active": True}) is True and is_active({"active": False}) is False

@@ -176,10 +176,49 @@ def test_deprovision_policies():
     gone = [user("a", in_scope=False), user("b", in_scope=False), user("c", in_scope=False)]
 
     def actions(policy):
-        result = plan_users(gone, links, MAPPINGS, PATHS, ALL, deprovision=policy, now=now)
+        result = plan_users(gone, links, MAPPINGS, PATHS, (*ALL, "delete"), deprovision=policy, now=now)
         return sorted((a.source_id, a.action) for a in result.actions)
 
     assert actions(DeprovisionPolicy()) == [("a", "disable")]
     assert actions(DeprovisionPolicy("skip")) == []
     assert actions(DeprovisionPolicy("delete")) == [("a", "delete"), ("b", "delete"), ("c", "delete")]
     assert actions(DeprovisionPolicy("delete", 30)) == [("a", "disable"), ("b", "delete")]
+
+
+def test_a_delete_is_never_planned_unless_actions_allow_it():
+    from datetime import UTC, datetime, timedelta
+
+    from provisioning.engine.plan import DeprovisionPolicy
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    links = {"a": link("ta"), "b": LinkState("tb", {}, False, now - timedelta(days=40))}
+    gone = [user("a", in_scope=False), user("b", in_scope=False)]
+    plan = plan_users(gone, links, MAPPINGS, PATHS, ALL, deprovision=DeprovisionPolicy("delete"), now=now)
+    assert plan.actions == []
+    assert sorted(plan.skipped) == [
+        ("a", "a@x", "ActionNotAllowed", "delete is not allowed by the app config"),
+        ("b", "b@x", "ActionNotAllowed", "delete is not allowed by the app config"),
+    ]
+    # delete after days: the disable still goes out, the later delete is held back
+    plan = plan_users(gone, links, MAPPINGS, PATHS, ALL, deprovision=DeprovisionPolicy("delete", 30), now=now)
+    assert [(a.source_id, a.action) for a in plan.actions] == [("a", "disable")]
+    assert [s[:3] for s in plan.skipped] == [("b", "b@x", "ActionNotAllowed")]
+
+
+def test_an_account_of_unknown_state_is_brought_to_the_desired_one():
+    from datetime import UTC, datetime
+
+    from provisioning.engine.plan import DeprovisionPolicy
+
+    unknown = {"u1": link("au1", active=None), "u2": link("au2", active=None)}
+    plan = plan_users([user("u1"), user("u2", in_scope=False)], unknown, MAPPINGS, PATHS, ALL)
+    by_source = {a.source_id: a for a in plan.actions}
+    assert by_source["u1"].action == "enable"
+    assert by_source["u1"].payload["Operations"] == [{"op": "replace", "path": "active", "value": True}]
+    assert by_source["u2"].action == "disable"
+    # with delete after days, an account that may be active is disabled first, not left alone
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    policy = DeprovisionPolicy("delete", 30)
+    leaver = {"u2": unknown["u2"]}
+    plan = plan_users([user("u2", in_scope=False)], leaver, MAPPINGS, PATHS, ALL, deprovision=policy, now=now)
+    assert [(a.source_id, a.action) for a in plan.actions] == [("u2", "disable")]

@@ -10,10 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, column, inspect, select, table
+from sqlalchemy import Engine, String, cast, column, inspect, select, table
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from provisioning.engine.directory_model import USER_ATTRIBUTES
+
+# Ids are read as text whatever the column type: an integer column with one NULL comes back from
+# pandas as float64, and id 1 would become "1.0", which no membership or assignment names.
+ID_COLUMNS = frozenset({"id", "manager", "group_id", "member_id", "principal_id"})
 
 
 class DirectoryError(RuntimeError):
@@ -49,17 +53,15 @@ class DirectoryReader:
         groups = self._read(
             "groups", ["id", "displayName", *extra_group_attributes], optional=["description", "updatedAt"]
         )
-        groups["id"] = groups["id"].astype(str)
         groups["displayName"] = groups["displayName"].astype(str)
         memberships = self._read("group_members", ["group_id", "member_id", "member_type"])
         assignments = self._read(
             "app_assignments", ["app", "principal_id", "principal_type"], optional=["role"]
         )
         for frame in (memberships, assignments):
-            for name in ("group_id", "member_id", "member_type", "app", "principal_id", "principal_type"):
+            for name in ("member_type", "app", "principal_type"):
                 if name in frame.columns:
                     frame[name] = frame[name].astype(str)
-        users["id"] = users["id"].astype(str)
         return DirectorySnapshot(users, groups, memberships, assignments)
 
     def _read(self, relation: str, columns: list[str], optional: list[str] | None = None) -> pd.DataFrame:
@@ -67,7 +69,8 @@ class DirectoryReader:
         schema, _, table_name = name.rpartition(".")
         present = self._check_columns(name, schema or None, table_name, columns)
         columns = columns + [c for c in optional or [] if c in present]
-        query = select(*[column(c) for c in columns]).select_from(table(table_name, schema=schema or None))
+        selected = [cast(column(c), String).label(c) if c in ID_COLUMNS else column(c) for c in columns]
+        query = select(*selected).select_from(table(table_name, schema=schema or None))
         try:
             with self.engine.connect() as conn:
                 return pd.read_sql(query, conn)
@@ -96,13 +99,11 @@ class DirectoryReader:
         return present
 
     def _check_users(self, users: pd.DataFrame) -> None:
+        """Repeated ids stop the read: which row is the user is unknowable. A null id is that row's
+        problem only, reported per user by the engine (desired_users)."""
         name = self.relations["users"]
-        missing_id = users["id"].isna()
-        if missing_id.any():
-            raise DirectoryError(
-                f"directory relation {name!r} has {int(missing_id.sum())} row(s) with a null id"
-            )
-        duplicated = users["id"][users["id"].duplicated()]
+        ids = users["id"].dropna()
+        duplicated = ids[ids.duplicated()]
         if not duplicated.empty:
             sample = ", ".join(map(str, duplicated.head(5)))
             raise DirectoryError(f"directory relation {name!r} repeats id(s) {sample}: ids must be unique")
