@@ -41,11 +41,12 @@ def test_a_dry_run_writes_nothing_and_logs_what_a_run_would_do(harness):
     assert harness.store.count_links("demo_wiki") == 0
     report = result["report"]
     assert report["status"] == "dry_run"
-    assert report["would"]["user"] == {"create": len(expected) - 1, "update": 1}
+    # the app's account has no `active`: linked, it is enabled (sent active: true)
+    assert report["would"]["user"] == {"create": len(expected) - 1, "enable": 1}
     rows = [r for r in harness.store.log("demo_wiki", "cycle-1") if r["status"] == "dry_run"]
     assert {r["source_display"] for r in rows} == expected
-    (update,) = [r for r in rows if r["action"] == "update"]
-    assert update["source_display"] == existing and update["target_id"]
+    (enable,) = [r for r in rows if r["action"] == "enable"]
+    assert enable["source_display"] == existing and enable["target_id"]
     assert harness.store.cycle("demo_wiki", "cycle-1")["status"] == "dry_run"
 
     # the real run then does exactly what the dry run said
@@ -53,7 +54,7 @@ def test_a_dry_run_writes_nothing_and_logs_what_a_run_would_do(harness):
     real = harness.cycle()
     assert real["report"]["actions"]["user"] == {
         "create": {"succeeded": len(expected) - 1},
-        "update": {"succeeded": 1},
+        "enable": {"succeeded": 1},
     }
     assert set(harness.scim_app.by_username()) == expected
 

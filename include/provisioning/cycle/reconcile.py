@@ -56,7 +56,7 @@ def reconcile(
         seen = snapshot_of(account, rules.paths.values())
         seen.update({p: link.attributes[p] for p in unobservable if p in link.attributes})
         changed = sorted(p for p in seen if seen[p] != link.attributes.get(p))
-        active = is_active(account)
+        active = is_active(account) if kind == USER else link.active  # groups have no active
         if active != link.active:
             changed.append("active")
         if matched_by:
