@@ -48,24 +48,33 @@ class Lookup:
     def find(self, source_id: str, display: str, attrs: dict[str, Any]) -> list[dict[str, Any]]:
         """Accounts that may be this object's (the engine then applies the exact rules)."""
         found: list[dict[str, Any]] = []
-        asked = False
+        asked = refused = False
         for rule in self.rules:
             value = attrs.get(rule.path.text)
-            name = rule.path.filter_name
-            if value in (None, "") or name in self.refused:
+            if value in (None, ""):
                 continue
-            try:
-                resources = self.app.find_resources(self.kind, name, str(value))
-            except ScimError as exc:
-                if not refuses_filter(exc):
-                    raise
-                self._refused(name, exc, source_id, display)
+            resources = self._ask(rule, value, source_id, display)
+            if resources is None:
+                refused = True
                 continue
             asked = True
             found += resources
             if any(rule.key(rule.path.get(r)) == rule.key(value) for r in resources):
                 break
-        return found if asked else self._list_all()
+        return self._list_all() if refused and not asked else found
+
+    def _ask(self, rule: MatchRule, value: Any, source_id: str, display: str) -> list[dict[str, Any]] | None:
+        """One filter query; None when the app refuses filters on the rule's attribute."""
+        name = rule.path.filter_name
+        if name in self.refused:
+            return None
+        try:
+            return self.app.find_resources(self.kind, name, str(value))
+        except ScimError as exc:
+            if not refuses_filter(exc):
+                raise
+            self._refused(name, exc, source_id, display)
+            return None
 
     def _list_all(self) -> list[dict[str, Any]]:
         if self._listing is None:

@@ -207,7 +207,8 @@ def _match(
                 ctx, app(), kind, rules, [(s, display[s], attrs) for s, attrs in candidates]
             )
             conflicts += failed
-            candidates = [c for c in candidates if c[0] not in {f.source_id for f in failed}]
+            conflicted |= {f.source_id for f in failed}
+            candidates = [c for c in candidates if c[0] not in conflicted]
         owners = {link.target_id: source for source, link in links.items()}
         matches, more = match_accounts(candidates, found, rules.rules, owners)
         conflicts += more
