@@ -1,18 +1,21 @@
 """An HTTP proxy on 127.0.0.1 in front of a real SCIM server: records every request and injects
-faults on demand (429 with or without Retry-After, 5xx, delays, slow-drip or unbounded bodies) or
-at random (``Chaos``: also timeouts, dropped connections and malformed JSON, before or after the
-app acted). Tests use it to count the write calls a cycle makes and to exercise retries against
-real responses."""
+faults on demand (429 with or without Retry-After, 5xx, 400 on one filter, reset connections,
+delays, slow-drip or unbounded bodies) or at random (``Chaos``: also timeouts, dropped connections
+and malformed JSON, before or after the app acted), and serves listings the way broken servers do
+(``ListingLies``). Tests use it to count the write calls a cycle makes and to exercise retries
+against real responses."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 import httpx
 
@@ -29,6 +32,25 @@ class Fault:
     after_upstream: bool = False  # forward first (the app acts), then answer with the fault
     drip_seconds: float = 0.0  # send the body one byte at a time, this long apart (a slow drip)
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    path_contains: str | None = None  # only requests whose decoded path and query hold this
+    drop: bool = False  # close the connection without an answer instead
+
+    def applies(self, method: str, path: str) -> bool:
+        return (
+            method in self.methods
+            and path.startswith(self.path)
+            and (self.path_contains is None or self.path_contains in unquote_plus(path))
+        )
+
+
+@dataclass
+class ListingLies:
+    """How the proxy serves list answers (GET /Users or /Groups without an id, filtered or not)."""
+
+    hide_inactive: bool = False  # accounts with active=false are left out (GET by id still finds them)
+    total_results: int | None = None  # announce this totalResults instead of the true one
+    ignore_start_index: bool = False  # every page is the first one
+    max_page: int | None = None  # at most this many resources per page, whatever count asks
 
 
 CHAOS_KINDS = (
@@ -86,6 +108,7 @@ class FaultProxy:
         self.delay_after = 0.0  # seconds after the upstream acted, before answering
         self.active = 0  # requests being handled right now
         self.chaos: Chaos | None = None
+        self.listing: ListingLies | None = None
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
         proxy = self
@@ -146,10 +169,7 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         with self._lock:
-            fault = next(
-                (f for f in self.faults if handler.command in f.methods and handler.path.startswith(f.path)),
-                None,
-            )
+            fault = next((f for f in self.faults if f.applies(handler.command, handler.path)), None)
             if fault:
                 self.faults.remove(fault)
             kind = self.chaos.pick() if self.chaos and not fault else None
@@ -163,12 +183,20 @@ class FaultProxy:
                 k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")
             }
             self._client.request(handler.command, self.upstream + handler.path, headers=headers, content=body)
+        if fault and fault.drop:
+            with self._lock:
+                self.requests.append(Recorded(handler.command, handler.path, 0))
+            handler.close_connection = True
+            return
         if fault:
             payload = fault.body % fault.status if b"%d" in fault.body else fault.body
             headers = {"Content-Type": "application/scim+json"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
             self._reply(handler, fault.status, headers, payload, fault)
+            return
+        if self.listing and handler.command == "GET" and urlsplit(handler.path).path in ("/Users", "/Groups"):
+            self._lying_listing(handler, self.listing)
             return
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
         response = self._client.request(
@@ -184,6 +212,32 @@ class FaultProxy:
         return self._client.request(
             handler.command, self.upstream + handler.path, headers=headers, content=body
         )
+
+    def _lying_listing(self, handler: BaseHTTPRequestHandler, lies: ListingLies) -> None:
+        """Read the whole answer from the app, then page it as ``lies`` says."""
+        url = urlsplit(handler.path)
+        query = dict(parse_qsl(url.query))
+        start, count = int(query.get("startIndex", 1)), int(query.get("count", 100))
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        everything: list[dict] = []
+        while True:
+            params = urlencode({**query, "startIndex": len(everything) + 1, "count": 1000})
+            page = self._client.get(f"{self.upstream}{url.path}?{params}", headers=headers).json()
+            everything += page.get("Resources", [])
+            if not page.get("Resources") or len(everything) >= page["totalResults"]:
+                break
+        if lies.hide_inactive:
+            everything = [r for r in everything if r.get("active", True) is not False]
+        first = 1 if lies.ignore_start_index else start
+        shown = everything[first - 1 : first - 1 + min(count, lies.max_page or count)]
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": len(everything) if lies.total_results is None else lies.total_results,
+            "startIndex": first,
+            "itemsPerPage": len(shown),
+            "Resources": shown,
+        }
+        self._reply(handler, 200, {"Content-Type": "application/scim+json"}, json.dumps(body).encode())
 
     def _chaos(self, handler: BaseHTTPRequestHandler, kind: str, body: bytes) -> None:
         error = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"chaos"}'

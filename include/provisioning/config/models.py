@@ -45,7 +45,7 @@ class TargetConfig(_Strict):
     kind: Literal["scim"] = "scim"
     conn_id: str = Field(min_length=1, description="Airflow connection of the app's SCIM endpoint")
     max_concurrency: int = Field(8, ge=1, le=64, description="requests in flight at once")
-    page_size: int = Field(200, ge=1, le=1000)
+    page_size: int = Field(200, ge=1, le=1000, description="resources per page when listing the app")
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
     requests_per_second: float | None = Field(

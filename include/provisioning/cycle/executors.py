@@ -22,6 +22,7 @@ from provisioning.connectors.scim.errors import (
     ScimTransientError,
 )
 from provisioning.cycle.context import CycleContext, ObjectRules
+from provisioning.cycle.lookup import USERNAME_RULE, Lookup
 from provisioning.engine.matching import is_active, match_accounts, snapshot_of
 from provisioning.engine.plan import (
     ADD_MEMBERS,
@@ -117,7 +118,8 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
             raise
         return _adopt(ctx, app, row, existing, "already existed (409); matched and linked")
     except ScimTransientError as exc:
-        # Timeout, dropped connection or 5xx after the app may have acted: look, then try once more.
+        # Timeout, reset connection or 5xx (502/503/504 too: the client never repeats a POST the app
+        # may have acted on) after the app may have acted: look, then try once more.
         existing = _lookup(ctx, app, row)
         if existing is not None:
             return _adopt(
@@ -128,16 +130,15 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
 
 
 def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict, str] | None:
-    rules = _rules(ctx, row)
+    """The account an earlier or failed create may have made, by the matching rules (and, for a
+    user, by the userName the app keeps unique)."""
+    rules = _rules(ctx, row).rules
+    if row.object_type == USER and not any(r.path.text.lower() == "username" for r in rules):
+        rules = [*rules, USERNAME_RULE]
     links = ctx.store.links(ctx.app, row.object_type)
     owners = {link.target_id: source for source, link in links.items() if source != row.source_id}
-    found: dict[str, dict] = {}
-    for rule in rules.rules:
-        value = row.attributes.get(rule.path.text)
-        if value not in (None, ""):
-            for resource in app.find_resources(row.object_type, rule.path.filter_name, str(value)):
-                found[resource["id"]] = resource
-    matches, _ = match_accounts([(row.source_id, row.attributes)], list(found.values()), rules.rules, owners)
+    found = Lookup(ctx, app, row.object_type, rules).find(row.source_id, row.display, row.attributes)
+    matches, _ = match_accounts([(row.source_id, row.attributes)], found, rules, owners)
     return (matches[0].account, matches[0].matched_by) if matches else None
 
 

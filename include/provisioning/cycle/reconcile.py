@@ -3,8 +3,12 @@ holds, so that changes made directly in the app (drift) are corrected by the ord
 
 - A linked object whose attributes or ``active`` differ in the app gets its baseline replaced;
   the diff then PATCHes the drifted paths back, and logs a ``DriftDetected`` note saying which.
-- A linked object gone from the app loses its link (``MissingInApp``); if it is in scope it is
-  matched or created again in the same cycle.
+- A linked object missing from the listing is read by its id: only a 404 drops its link
+  (``MissingInApp``; if it is in scope it is matched or created again in the same cycle). An
+  account the read returns keeps its link and is the baseline (servers that page badly or hide
+  inactive accounts from listings); a read that fails keeps the link untouched and says so.
+- A listing holding fewer than half of the linked objects is refused before anything changes:
+  a listing that short is a broken listing far more often than a mass deletion in the app.
 - Group members are compared too: members added in the app that the directory does not hold are
   removed, members removed in the app are added back.
 - ``restart=full_reset`` also re-matches linked objects by the matching attributes, so a link to a
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioning.connectors.base import AppConnector
+from provisioning.connectors.scim.errors import ScimError, ScimNotFoundError
 from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.engine.matching import is_active, match_accounts, snapshot_of
@@ -25,12 +31,21 @@ from provisioning.engine.plan import GROUP, USER, LinkState
 
 # a member the app's group holds that is not one of our linked users: removed by the diff
 UNMANAGED_PREFIX = "unmanaged:"
+# below this many links a short listing is not suspicious enough to refuse (each is read by id)
+FEW_LINKS = 10
+UNCONFIRMED = "MissingInListing"
+DRIFT = "DriftDetected"
+
+
+class ListingTooShort(Exception):
+    """The app listed far fewer of our linked objects than we hold links to: nothing is dropped."""
 
 
 def reconcile(
     ctx: CycleContext,
     kind: str,
     rules: ObjectRules,
+    app: AppConnector,
     listing: list[dict[str, Any]],
     known: dict[str, tuple[str, dict[str, Any]]],
     chosen: set[str] | None,
@@ -40,19 +55,18 @@ def reconcile(
     if chosen is not None:
         links = {s: link for s, link in links.items() if s in chosen}
     actual = {r["id"]: r for r in listing}
+    read = len(actual)
+    _check_listing(kind, links, actual)
     unobservable = {m.target for m in rules.mappings if m.on_create_only or m.sensitive}
     rows: list[dict[str, Any]] = []
-    removed: list[str] = []  # gone from the app
     notes: dict[str, list[str]] = {}
     rematched = _rematch(ctx, rules, links, actual, known) if ctx.options.relinks else {}
+    missing = {s: link for s, link in links.items() if s not in rematched and link.target_id not in actual}
+    removed, unconfirmed = _confirm_missing(app, kind, missing, actual, notes)
     for source_id, link in links.items():
-        account, matched_by = rematched.get(source_id, (actual.get(link.target_id), None))
-        if account is None:
-            removed.append(source_id)
-            notes.setdefault(source_id, []).append(
-                f"{kind} {link.target_id} is gone from the app; the link is dropped"
-            )
+        if source_id in removed or source_id in unconfirmed:
             continue
+        account, matched_by = rematched.get(source_id, (actual[link.target_id], None))
         seen = snapshot_of(account, rules.paths.values())
         seen.update({p: link.attributes[p] for p in unobservable if p in link.attributes})
         changed = sorted(p for p in seen if seen[p] != link.attributes.get(p))
@@ -77,27 +91,76 @@ def reconcile(
             notes.setdefault(source_id, []).append("changed in the app: " + ", ".join(changed))
     # a re-matched link is forgotten and written anew: two links may swap their app ids
     relinked = [s for s, (_, by) in rematched.items() if by]
-    baseline.save_links(ctx, kind, rows, removed + relinked)
+    baseline.save_links(ctx, kind, rows, [*removed, *relinked])
     member_drift = _reconcile_members(ctx, links, actual, notes) if kind == GROUP else 0
+    codes = {s: "MissingInApp" if s in removed else UNCONFIRMED if s in missing else DRIFT for s in notes}
     ctx.store.record_skips(
         ctx.app,
         ctx.cycle_id,
-        [
-            (s, known.get(s, (s,))[0], "MissingInApp" if s in removed else "DriftDetected", "; ".join(n))
-            for s, n in notes.items()
-        ],
+        [(s, known.get(s, (s,))[0], codes[s], "; ".join(n)) for s, n in notes.items()],
         kind,
         log_only=True,
     )
     owned = {link.target_id for link in links.values()}
     return {
-        "read": len(actual),
-        "drifted": sum(1 for s in notes if s not in removed),
+        "read": read,
+        "read_by_id": len(missing) - len(removed) - len(unconfirmed),
+        "unconfirmed": len(unconfirmed),
+        "drifted": sum(1 for code in codes.values() if code == DRIFT),
         "missing": len(removed),
         "rematched": len(relinked),
         "member_drift": member_drift,
         "not_ours": sum(1 for target in actual if target not in owned),
     }
+
+
+def _check_listing(kind: str, links: dict[str, LinkState], actual: dict[str, dict[str, Any]]) -> None:
+    """Refuse a listing that holds fewer than half of the linked objects, before anything changes."""
+    listed = sum(1 for link in links.values() if link.target_id in actual)
+    if len(links) > FEW_LINKS and listed * 2 < len(links):
+        raise ListingTooShort(
+            f"full reconcile refused: the app listed {len(actual)} {kind}s, {listed} of the "
+            f"{len(links)} linked ones; a listing that short is more likely broken (paging, inactive "
+            "accounts hidden) than that many deleted in the app. No link was dropped; check the app's "
+            "listing (or its page size) and run again"
+        )
+
+
+def _confirm_missing(
+    app: AppConnector,
+    kind: str,
+    missing: dict[str, LinkState],
+    actual: dict[str, dict[str, Any]],
+    notes: dict[str, list[str]],
+) -> tuple[set[str], set[str]]:
+    """Read by id each linked object the listing lacks: only a 404 drops a link. Found ones join
+    ``actual``. Returns (gone, unconfirmed: the read failed and the link is kept as it is)."""
+    gone: set[str] = set()
+    unconfirmed: set[str] = set()
+    for source_id, link in missing.items():
+        note = notes.setdefault(source_id, [])
+        try:
+            account = app.get_resource(kind, link.target_id)
+        except ScimNotFoundError:
+            gone.add(source_id)
+            note.append(
+                f"{kind} {link.target_id} is gone from the app (404 when read by id); the link is dropped"
+            )
+            continue
+        except ScimError as exc:
+            if exc.stops_cycle:
+                raise
+            unconfirmed.add(source_id)
+            note.append(
+                f"{kind} {link.target_id} is missing from the listing and reading it failed ({exc}); "
+                "the link is kept"
+            )
+            continue
+        actual[link.target_id] = account
+        note.append(
+            f"{kind} {link.target_id} is missing from the listing but exists (read by id); the link is kept"
+        )
+    return gone, unconfirmed
 
 
 def _rematch(

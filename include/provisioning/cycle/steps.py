@@ -9,11 +9,13 @@ from typing import Any
 
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryError
+from provisioning.connectors.scim.errors import ScimError
 from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.executors import AppIds, execute
 from provisioning.cycle.guards import check_quarantine, hold_escrowed, now, update_quarantine
 from provisioning.cycle.lease import acquire, check_endpoint, release
+from provisioning.cycle.lookup import LOOKUP_FAILED, USERNAME_RULE, Lookup
 from provisioning.cycle.preview import preview, render
 from provisioning.cycle.reconcile import reconcile
 from provisioning.cycle.removals import HOLD_CODE, RemovalGuard
@@ -24,7 +26,6 @@ from provisioning.engine.group_plan import plan_groups
 from provisioning.engine.matching import (
     NO_MATCHING_VALUE,
     Conflict,
-    MatchRule,
     is_active,
     match_accounts,
     snapshot_of,
@@ -43,7 +44,6 @@ from provisioning.engine.plan import (
 )
 from provisioning.engine.references import resolve_references
 from provisioning.engine.removal_guard import removed_members
-from provisioning.engine.scim_path import parse_scim_path
 from provisioning.engine.validation import validate_users
 from provisioning.state.leases import Lease
 from provisioning.state.log_queries import prune
@@ -54,7 +54,6 @@ LIST_ALL_THRESHOLD = 25
 SAMPLE_SIZE = 5
 # Outcomes written to the state store per transaction during apply.
 WRITE_BATCH = 200
-USERNAME_RULE = MatchRule(parse_scim_path("userName"), case_sensitive=False)
 DIRECTORY_COUNTS = "directory_counts"  # what the collapse guard compares with healthy cycles
 
 
@@ -184,7 +183,7 @@ def _match(
     if ctx.options.reads_app:
         listing = list(app().list_resources(kind))
         known = {d.source_id: (d.display, d.attributes) for d in everyone if not d.error}
-        reconciled = reconcile(ctx, kind, rules, listing, known, chosen)
+        reconciled = reconcile(ctx, kind, rules, app(), listing, known, chosen)
     links = baseline.links(ctx, kind)
     candidates = [(s, attrs) for s, _, attrs in desired if s not in links]
     linked = [(s, attrs) for s, _, attrs in desired if s in links]
@@ -209,7 +208,12 @@ def _match(
             found = list(app().list_resources(kind, excluded=excluded))
         else:
             lookup = "filter"
-            found = _find(app(), kind, rules, [attrs for _, attrs in candidates])
+            found, failed = _find(
+                ctx, app(), kind, rules, [(s, display[s], attrs) for s, attrs in candidates]
+            )
+            conflicts += failed
+            conflicted |= {f.source_id for f in failed}
+            candidates = [c for c in candidates if c[0] not in conflicted]
         owners = {link.target_id: source for source, link in links.items()}
         matches, more = match_accounts(candidates, found, rules.rules, owners)
         refused = {m.source_id: p for m in matches if (p := app_id_problem(m.account["id"]))}
@@ -248,17 +252,29 @@ def _match(
 
 
 def _find(
-    app: AppConnector, kind: str, rules: ObjectRules, attribute_sets: list[dict[str, Any]]
-) -> list[dict]:
-    """Filter queries for each object's matching values; the engine then applies the exact path rules."""
+    ctx: CycleContext,
+    app: AppConnector,
+    kind: str,
+    rules: ObjectRules,
+    objects: list[tuple[str, str, dict[str, Any]]],
+) -> tuple[list[dict], list[Conflict]]:
+    """Filter queries per object; the engine then applies the exact path rules. A lookup error is
+    that object's (a skip row, tried again next cycle); only an unusable app stops the step."""
+    lookup = Lookup(ctx, app, kind, rules.rules)
     found: dict[str, dict] = {}
-    for attrs in attribute_sets:
-        for rule in rules.rules:
-            value = attrs.get(rule.path.text)
-            if value not in (None, ""):
-                for resource in app.find_resources(kind, rule.path.filter_name, str(value)):
-                    found[resource["id"]] = resource
-    return list(found.values())
+    failed: list[Conflict] = []
+    for source_id, display, attrs in objects:
+        try:
+            resources = lookup.find(source_id, display, attrs)
+        except ScimError as exc:
+            if exc.stops_cycle:
+                raise
+            failed.append(
+                Conflict(source_id, LOOKUP_FAILED, f"looking the {kind} up in the app failed: {exc}")
+            )
+            continue
+        found.update((r["id"], r) for r in resources)
+    return list(found.values()), failed
 
 
 def diff(ctx: CycleContext) -> dict[str, Any]:

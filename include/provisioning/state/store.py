@@ -833,6 +833,29 @@ class StateStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    # --- filters the app refuses -------------------------------------------------------------
+
+    def refused_filters(self, app: str, object_type: str, since: datetime) -> set[str]:
+        """Filter attributes the app refused (400) after ``since``."""
+        c = t.refused_filters.c
+        query = select(c.attribute).where(
+            (c.app == app) & (c.object_type == object_type) & (c.refused_at > since)
+        )
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(query)}
+
+    def refuse_filter(self, app: str, object_type: str, attribute: str, error: str) -> None:
+        """Remember (or refresh) that the app refuses filters on ``attribute``."""
+        c = t.refused_filters.c
+        key = (c.app == app) & (c.object_type == object_type) & (c.attribute == attribute)
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.refused_filters).where(key))
+            conn.execute(
+                insert(t.refused_filters).values(
+                    app=app, object_type=object_type, attribute=attribute, refused_at=utcnow(), error=error
+                )
+            )
+
 
 def app_id_problem(target_id: str) -> str | None:
     """Why an id the app returned cannot be linked, if it cannot: that object fails, not the step."""

@@ -242,3 +242,15 @@ leases = Table(
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# per app and filter attribute: the app answered 400 to a filter on it, so matching skips that
+# rule (and says so once) instead of asking again every cycle; forgotten after a while
+refused_filters = Table(
+    "refused_filters",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("object_type", String(16), primary_key=True),
+    Column("attribute", String(256), primary_key=True),
+    Column("refused_at", DateTime(timezone=True), nullable=False),
+    Column("error", Text),
+)

@@ -6,14 +6,19 @@ pushes many requests at once while the pool size caps concurrency per app.
 
 Retry policy: idempotent requests (GET, PATCH with absolute values, DELETE) are retried on
 connection errors, timeouts, 429 and 5xx. A POST is retried only when the app certainly did
-not act on it (connection refused, 429, 503); after a timeout or another 5xx the account may
-exist, so the error surfaces and the next match step finds the account instead of creating a
-duplicate. A ``Retry-After`` header (seconds or HTTP date) always wins over our own backoff.
+not act on it (connection refused, 429); after a timeout, a reset connection or any 5xx
+(502/503/504 included: a gateway may answer so after the app acted) the account may exist, so
+the error surfaces and the caller looks the account up before creating it again. A
+``Retry-After`` header (seconds or HTTP date) always wins over our own backoff.
 
 Bounds: httpx's timeout limits each network read, not a response that drips a byte every few
 seconds, so every attempt also has a total ``deadline`` (checked as the body streams in: a
 transient error, retried like a timeout) and a ``max_response_bytes`` cap on the decoded body
 (an error for that request, never read to the end).
+
+Paging trusts no ``totalResults``: a listing goes on while pages are full and ends on an empty
+page, a page with no new id (a server that ignores ``startIndex``) or a short page past the
+announced total; ``MAX_PAGES`` bounds it whatever the server does.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ from provisioning.connectors.scim.throttle import Throttle
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 MAX_RETRY_AFTER_SECONDS = 300.0
-_NOT_ACTED_ON = (429, 503)
+_NOT_ACTED_ON = (429,)
 MIB = 1024 * 1024
+MAX_PAGES = 10_000
 ENDPOINTS = {"user": "/Users", "group": "/Groups"}
 
 
@@ -83,6 +89,8 @@ class ScimClient:
         transport: httpx.BaseTransport | None = None,
         tenant: str | None = None,
     ):
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
         headers = {"Accept": SCIM_CONTENT_TYPE, "Content-Type": SCIM_CONTENT_TYPE}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -253,7 +261,7 @@ class ScimClient:
         if self._config is None:
             self._config = self.service_provider_config()
         announced = self._config.filter.max_results if self._config.filter else None
-        return min(self.page_size, announced) if announced else self.page_size
+        return min(self.page_size, announced) if announced and announced > 0 else self.page_size
 
     def list_resources(
         self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None
@@ -273,7 +281,8 @@ class ScimClient:
     ) -> Iterator[dict[str, Any]]:
         start = 1
         page_size = self.effective_page_size()
-        while True:
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
             params: dict[str, Any] = {"startIndex": start, "count": page_size}
             if filter_:
                 params["filter"] = filter_
@@ -281,20 +290,27 @@ class ScimClient:
                 params["attributes"] = ",".join(attributes)
             if excluded:
                 params["excludedAttributes"] = ",".join(excluded)
-            page = self._json(self.request("GET", path, params=params), "GET", path)
-            resources = page.get("Resources", [])
-            total = page.get("totalResults")
-            if not isinstance(resources, list) or not isinstance(total, int):
-                raise ScimProtocolError("list response lacks Resources/totalResults", method="GET", path=path)
-            for resource in resources:
-                if not isinstance(resource, dict) or not resource.get("id"):
-                    raise ScimProtocolError(
-                        "list response holds a resource without an id", method="GET", path=path
-                    )
-                yield resource
+            resources, total = self._page(path, params)
+            new = [r for r in resources if r["id"] not in seen]
+            seen.update(r["id"] for r in new)
+            yield from new
             start += len(resources)
-            if not resources or start > total:
+            if not new or (len(resources) < page_size and start > total):
                 return
+        raise ScimProtocolError(
+            f"the listing did not end after {MAX_PAGES} pages of {page_size}", method="GET", path=path
+        )
+
+    def _page(self, path: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+        """One page of a listing: its resources (each with an id) and the announced total."""
+        page = self._json(self.request("GET", path, params=params), "GET", path)
+        resources = page.get("Resources", [])
+        total = page.get("totalResults")
+        if not isinstance(resources, list) or not isinstance(total, int):
+            raise ScimProtocolError("list response lacks Resources/totalResults", method="GET", path=path)
+        if not all(isinstance(r, dict) and r.get("id") for r in resources):
+            raise ScimProtocolError("list response holds a resource without an id", method="GET", path=path)
+        return resources, total
 
     def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
         path = f"{_endpoint(kind)}/{resource_id}"

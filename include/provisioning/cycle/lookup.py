@@ -1,0 +1,98 @@
+"""Finding the app account of one directory object by its matching attributes.
+
+Rules are asked in precedence order and the first that finds the account ends the lookup, as the
+engine's matching does. A filter the app refuses (400, e.g. ``invalidFilter`` on
+``emails.value``) is not this object's fault: the lookup falls back to the next rule, and the
+refusal is remembered in the state store (logged once) so that later lookups skip that rule for a
+while instead of failing every cycle. An object none of whose rules the app accepts is looked for
+in one listing of the app. Any other error is raised for the caller to pin on this one object;
+only an unusable app (``stops_cycle``) ends more than that.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from provisioning.connectors.base import AppConnector
+from provisioning.connectors.scim.errors import ScimError
+from provisioning.cycle.context import CycleContext
+from provisioning.cycle.guards import now
+from provisioning.engine.matching import MatchRule
+from provisioning.engine.plan import GROUP
+from provisioning.engine.scim_path import parse_scim_path
+
+FILTER_REFUSED = "FilterRefused"
+LOOKUP_FAILED = "LookupFailed"
+# how long a refused filter attribute is not asked again (an app may learn it with an upgrade)
+REFUSAL_MEMORY = timedelta(days=7)
+USERNAME_RULE = MatchRule(parse_scim_path("userName"), case_sensitive=False)
+
+
+def refuses_filter(error: ScimError) -> bool:
+    """A 400 that blames the filter rather than the value: the attribute is not filterable here."""
+    return error.status == 400 and error.scim_type in (None, "invalidFilter")
+
+
+class Lookup:
+    """One per step (or per action): reads the refused attributes once, lists the app at most once."""
+
+    def __init__(self, ctx: CycleContext, app: AppConnector, kind: str, rules: list[MatchRule]):
+        self.ctx = ctx
+        self.app = app
+        self.kind = kind
+        self.rules = rules
+        self.refused = ctx.store.refused_filters(ctx.app, kind, now() - REFUSAL_MEMORY)
+        self._listing: list[dict[str, Any]] | None = None
+
+    def find(self, source_id: str, display: str, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Accounts that may be this object's (the engine then applies the exact rules)."""
+        found: list[dict[str, Any]] = []
+        asked = refused = False
+        for rule in self.rules:
+            value = attrs.get(rule.path.text)
+            if value in (None, ""):
+                continue
+            resources = self._ask(rule, value, source_id, display)
+            if resources is None:
+                refused = True
+                continue
+            asked = True
+            found += resources
+            if any(rule.key(rule.path.get(r)) == rule.key(value) for r in resources):
+                break
+        return self._list_all() if refused and not asked else found
+
+    def _ask(self, rule: MatchRule, value: Any, source_id: str, display: str) -> list[dict[str, Any]] | None:
+        """One filter query; None when the app refuses filters on the rule's attribute."""
+        name = rule.path.filter_name
+        if name in self.refused:
+            return None
+        try:
+            return self.app.find_resources(self.kind, name, str(value))
+        except ScimError as exc:
+            if not refuses_filter(exc):
+                raise
+            self._refused(name, exc, source_id, display)
+            return None
+
+    def _list_all(self) -> list[dict[str, Any]]:
+        if self._listing is None:
+            excluded = ["members"] if self.kind == GROUP else None
+            self._listing = list(self.app.list_resources(self.kind, excluded=excluded))
+        return self._listing
+
+    def _refused(self, attribute: str, error: ScimError, source_id: str, display: str) -> None:
+        self.refused.add(attribute)
+        self.ctx.store.refuse_filter(self.ctx.app, self.kind, attribute, str(error))
+        note = (
+            f"the app refuses filters on {attribute} ({error}); matching skips that rule for "
+            f"{REFUSAL_MEMORY.days} days and uses the next one"
+        )
+        self.ctx.store.record_skips(
+            self.ctx.app,
+            self.ctx.cycle_id,
+            [(source_id, display, FILTER_REFUSED, note)],
+            self.kind,
+            log_only=True,
+        )
