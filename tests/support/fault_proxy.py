@@ -6,6 +6,7 @@ count the write calls a cycle makes and to exercise retries against real respons
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 import time
@@ -25,6 +26,7 @@ class Fault:
     )
     methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT", "DELETE")
     after_upstream: bool = False  # forward first (the app acts), then answer with the fault
+    hang_seconds: float = 0.0  # wait this long before answering (beyond the client's timeout: a timeout)
 
 
 CHAOS_KINDS = (
@@ -66,6 +68,7 @@ class Recorded:
     path: str
     status: int
     at: float = field(default_factory=time.monotonic)
+    created_id: str | None = None  # the id in a 201 answer: the object was made in this app
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -161,12 +164,15 @@ class FaultProxy:
             headers = {"Content-Type": "application/scim+json"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
-            self._reply(handler, fault.status, headers, payload)
+            time.sleep(fault.hang_seconds)
+            with contextlib.suppress(OSError):  # the client gave up waiting
+                self._reply(handler, fault.status, headers, payload)
             return
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
         response = self._client.request(
             handler.command, self.upstream + handler.path, headers=headers, content=body
         )
+        time.sleep(self.delay_after)
         keep = {
             k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location", "etag")
         }
@@ -202,8 +208,9 @@ class FaultProxy:
         self._reply(handler, status, headers, error)
 
     def _reply(self, handler: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
+        created = _created_id(body) if handler.command == "POST" and status == 201 else None
         with self._lock:
-            self.requests.append(Recorded(handler.command, handler.path, status))
+            self.requests.append(Recorded(handler.command, handler.path, status, created_id=created))
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)
@@ -225,3 +232,9 @@ class FaultProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _created_id(body: bytes) -> str | None:
+    with contextlib.suppress(ValueError, AttributeError):
+        return json.loads(body).get("id")
+    return None
