@@ -30,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -312,22 +313,37 @@ class SafetyMachine(RuleBasedStateMachine):
         self.approved = self._approvable()
         self._cycle(RunOptions(allow_deletions=True, triggered_by="operator@contoso.example"))
 
-    @rule()
-    def overlapping_runs(self) -> None:
-        """Two runs of the app, step by step: extract/match/diff A, the same for B, apply A, apply B."""
+    @rule(concurrent=st.booleans())
+    def overlapping_runs(self, concurrent: bool) -> None:
+        """Two runs of the app: step by step (extract/match/diff A, the same for B, apply A, apply
+        B), or A's apply in flight while B runs whole (two workers)."""
         first, second = self._context(), self._context()
-        planned = [self._steps(ctx, STEPS[:3]) for ctx in (first, second)]
-        proxy = self.harness.scim_app.proxy
-        wrote = []
-        for ctx, ok in zip((first, second), planned, strict=True):
-            before = len(proxy.writes())
-            if ok:
-                self._steps(ctx, STEPS[3:4])
-            wrote.append(len(proxy.writes()) > before)
+        if concurrent:
+            proxy = self.harness.scim_app.proxy
+            proxy.delay_after = 0.05  # A's requests are slow enough for B to overtake them
+            if self._steps(first, STEPS[:3]):
+                worker = threading.Thread(target=self._steps, args=(first, STEPS[3:4]))
+                worker.start()
+                self._steps(second, STEPS[:4])
+                worker.join()
+            proxy.delay_after = 0
+        else:
+            planned = [self._steps(ctx, STEPS[:3]) for ctx in (first, second)]
+            for ctx, ok in zip((first, second), planned, strict=True):
+                if ok:
+                    self._steps(ctx, STEPS[3:4])
         for ctx in (first, second):
             steps.report(ctx)
-        if all(wrote):
-            self._violation("run_lease", "both overlapping runs wrote to the app")
+        applied = [
+            sum(
+                n
+                for (_, _, status), n in self.harness.store.outbox_counts("demo_wiki", ctx.cycle_id).items()
+                if status == "succeeded"
+            )
+            for ctx in (first, second)
+        ]
+        if all(applied):
+            self._violation("run_lease", f"both overlapping runs applied actions to the app: {applied}")
 
     # --- invariants ----------------------------------------------------------------------------
 
@@ -489,8 +505,8 @@ def profile() -> settings:
     if os.environ.get("SAFETY_SHRINK") == "1":
         phases.append(Phase.shrink)
     return settings(
-        max_examples=int(os.environ.get("SAFETY_EXAMPLES", 200 if SOAK else 12)),
-        stateful_step_count=int(os.environ.get("SAFETY_STEPS", 40 if SOAK else 20)),
+        max_examples=int(os.environ.get("SAFETY_EXAMPLES", 200 if SOAK else 15)),
+        stateful_step_count=int(os.environ.get("SAFETY_STEPS", 40 if SOAK else 25)),
         derandomize=not SOAK,
         database=None,
         deadline=None,
