@@ -34,6 +34,7 @@ class Fault:
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     path_contains: str | None = None  # only requests whose decoded path and query hold this
     drop: bool = False  # close the connection without an answer instead
+    hang_seconds: float = 0.0  # wait this long before answering (beyond the client's timeout: a timeout)
 
     def applies(self, method: str, path: str) -> bool:
         return (
@@ -92,6 +93,7 @@ class Recorded:
     path: str
     status: int
     at: float = field(default_factory=time.monotonic)
+    created_id: str | None = None  # the id in a 201 answer: the object was made in this app
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -193,7 +195,9 @@ class FaultProxy:
             headers = {"Content-Type": "application/scim+json"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
-            self._reply(handler, fault.status, headers, payload, fault)
+            time.sleep(fault.hang_seconds)
+            with contextlib.suppress(OSError):  # the client gave up waiting
+                self._reply(handler, fault.status, headers, payload, fault)
             return
         if self.listing and handler.command == "GET" and urlsplit(handler.path).path in ("/Users", "/Groups"):
             self._lying_listing(handler, self.listing)
@@ -202,6 +206,7 @@ class FaultProxy:
         response = self._client.request(
             handler.command, self.upstream + handler.path, headers=headers, content=body
         )
+        time.sleep(self.delay_after)
         keep = {
             k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location", "etag")
         }
@@ -270,8 +275,9 @@ class FaultProxy:
         body: bytes,
         fault: Fault | None = None,
     ) -> None:
+        created = _created_id(body) if handler.command == "POST" and status == 201 else None
         with self._lock:
-            self.requests.append(Recorded(handler.command, handler.path, status))
+            self.requests.append(Recorded(handler.command, handler.path, status, created_id=created))
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)
@@ -304,3 +310,9 @@ class FaultProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _created_id(body: bytes) -> str | None:
+    with contextlib.suppress(ValueError, AttributeError):
+        return json.loads(body).get("id")
+    return None

@@ -1,12 +1,14 @@
 """Run only the apply step of one cycle in its own process, so a test can SIGKILL it mid-way.
 
-Usage: python -m tests.support.run_apply DIRECTORY_DB STATE_DB SCIM_URL TOKEN CYCLE_ID [groups]
-(``groups``: the wiki provisions its department and division groups too)
+Usage: python -m tests.support.run_apply DIRECTORY_DB STATE_DB SCIM_URL TOKEN CYCLE_ID [groups | CONFIG.json]
+(``groups``: the wiki provisions its department and division groups too; a ``.json`` file: the
+whole app config, as ``AppConfig.model_dump_json`` wrote it)
 """
 
 import sys
 from pathlib import Path
 
+from provisioning.config.models import AppConfig
 from provisioning.cycle import steps
 from tests.integration.cycle_helpers import DEPARTMENTS_AND_DIVISIONS, Harness
 
@@ -21,6 +23,8 @@ def main() -> None:
     harness = Harness(Path(directory), _App(url, token), Path(state))
     if sys.argv[6:] == ["groups"]:
         harness.configure(groups=DEPARTMENTS_AND_DIVISIONS)
+    elif sys.argv[6:] and sys.argv[6].endswith(".json"):
+        harness.config = AppConfig.model_validate_json(Path(sys.argv[6]).read_text())
     print(steps.apply(harness.context(cycle_id)), flush=True)
 
 
