@@ -122,6 +122,7 @@ def test_member_removal_styles_converge_to_the_directory(harness, removal):
         "update app_assignments set principal_id = 'g-dept-engineering' "
         "where principal_id = 'g-division-tech'"
     )
+    assert harness.cycle()["report"]["status"] == "staged"  # a mass change: held first
     harness.options = RunOptions(allow_deletions=True)
     result = harness.cycle()
     assert result["report"]["status"] == "succeeded"

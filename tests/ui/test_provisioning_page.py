@@ -198,3 +198,17 @@ def test_the_scim_connection_type_shows_in_the_form_and_tests_for_real(airflow_u
     refused = test("wrong-token-8812")
     assert refused["status"] is False and "401" in refused["message"]
     assert "wrong-token-8812" not in refused["message"]
+
+
+def test_the_api_names_the_hold_an_approval_needs(airflow_ui):
+    """Last in this module: it changes the shared directory."""
+    url, harness = airflow_ui
+    harness.sql("delete from app_assignments where principal_id = 'g-division-tech'")
+    held = harness.cycle()
+    assert held["report"]["status"] == "staged"
+    headers = {"Authorization": f"Bearer {token(url)}"}
+    (wiki,) = httpx.get(f"{url}/provisioning/api/apps", headers=headers, timeout=30).json()
+    cycle_id = held["report"]["cycle_id"]
+    assert wiki["staged"] == held["report"]["staged"]
+    assert wiki["hold"]["cycle_id"] == cycle_id
+    assert "account removal(s) held" in wiki["hold"]["reason"]

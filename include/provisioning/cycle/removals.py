@@ -31,6 +31,8 @@ from provisioning.engine.removal_guard import (
 from provisioning.state.holds import HeldKey
 
 HOLD_CODE = "AccidentalDeletionThreshold"
+# approved_by of member removals that go with their member's approved account removal
+FOLLOWS_ACCOUNT = "(with the approved account removal)"
 
 
 @dataclasses.dataclass
@@ -92,13 +94,19 @@ class RemovalGuard:
     def who(self) -> str:
         return self.ctx.options.triggered_by or "unknown"
 
-    def decide(self, actions: list[PlannedAction], bases: dict[str, int]) -> Decision:
-        """``bases``: object type -> how many objects its removals come out of (percent base)."""
-        fresh: Counter = Counter()
-        for action in actions:
-            for key in removal_keys(action):
-                if key not in self.approved:
-                    fresh[key[0]] += 1
+    def decide(
+        self, actions: list[PlannedAction], bases: dict[str, int], leaving: frozenset[str] = frozenset()
+    ) -> Decision:
+        """``bases``: object type -> how many objects its removals come out of (percent base).
+        ``leaving``: users whose disable or delete an operator approved in this run: taking them
+        out of their groups is part of that approved removal."""
+        follows = {key for action in actions for key in removal_keys(action) if key[3] and key[3] in leaving}
+        fresh = Counter(
+            key[0]
+            for action in actions
+            for key in removal_keys(action)
+            if key not in self.approved and key not in follows
+        )
         counts = [TypeCount(t, n, self.recent.get(t, 0), bases.get(t, 0)) for t, n in fresh.items()]
         reasons = held_types(counts, self.collapsed, self.policy)
         kept: list[PlannedAction] = []
@@ -109,22 +117,32 @@ class RemovalGuard:
             if not keys:
                 kept.append(action)
                 continue
-            approved = [k for k in keys if k in self.approved]
-            holding = [k for k in keys if k not in self.approved and action.object_type in reasons]
+            approved = {k for k in keys if k in self.approved}
+            going = approved | {k for k in keys if k in follows}
+            holding = {k for k in keys if k not in going and action.object_type in reasons}
             self.used_approval.update(approved)
             self.held_keys.update(holding)
             held[action.object_type] += len(holding)
-            for part, status in _split(action, set(approved), set(holding)):
+            for part, status in _split(action, going, holding):
                 if status == "approved":
-                    part.approved_by = self.who
-                    note = f"approved by {self.who} (held by cycle {self.approval['cycle_id']})"
-                    part.reason = f"{part.reason}; {note}" if part.reason else note
+                    self._note_approval(part, approved)
                 if status == "held":
                     staged[part.change_id] = reasons[action.object_type]
                 kept.append(part)
         self.held.update(held)
         self.reasons.update(reasons)
         return Decision(kept, staged, held, reasons)
+
+    def _note_approval(self, part: PlannedAction, approved: set[HeldKey]) -> None:
+        """Say who approved the part, or that it goes with its member's account removal; either
+        way it does not count again in the rolling window."""
+        if any(key in approved for key in removal_keys(part)):
+            part.approved_by = self.who
+            note = f"approved by {self.who} (held by cycle {self.approval['cycle_id']})"
+        else:
+            part.approved_by = FOLLOWS_ACCOUNT
+            note = "approved with the removal of the members' accounts"
+        part.reason = f"{part.reason}; {note}" if part.reason else note
 
     def held_sources(self, decision: Decision) -> set[str]:
         """Users whose removal is held: they keep their group memberships meanwhile."""

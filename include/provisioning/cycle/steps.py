@@ -34,6 +34,7 @@ from provisioning.engine.matching import (
 from provisioning.engine.plan import (
     ADD_MEMBERS,
     CREATE,
+    DEPROVISIONS,
     GROUP,
     MEMBER_ACTIONS,
     MEMBERSHIP,
@@ -326,12 +327,15 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
         group_actions, group_escrowed = hold_escrowed(ctx, group_plan.actions)
         escrowed += group_escrowed
         member_baseline = baseline.members(ctx)
+        # an approved account removal carries its memberships: one approval, not two in a row
+        leaving = frozenset(a.source_id for a in users.actions if a.action in DEPROVISIONS and a.approved_by)
         groups = guard.decide(
             group_actions,
             {
                 GROUP: len(baseline.links(ctx, GROUP)),
                 MEMBERSHIP: sum(len(m) for m in member_baseline.values()),
             },
+            leaving,
         )
         actions += groups.actions
         staged |= groups.staged

@@ -5,7 +5,6 @@ applied without approval inside the rolling window."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +76,14 @@ class Holds:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return dict(row._mapping) if row else None
+
+    def current(self, app: str) -> dict[str, Any] | None:
+        """The latest hold while anything is still held (what the page shows and one approves)."""
+        with self.engine.connect() as conn:
+            waiting = conn.execute(
+                select(t.held_changes.c.app).where(t.held_changes.c.app == app).limit(1)
+            ).first()
+        return self.hold(app) if waiting else None
 
     def held_as_of(self, app: str, held_at: datetime) -> set[HeldKey]:
         """Removals still held that were already held when a hold was shown: what it approves."""
@@ -175,7 +182,3 @@ def _key(app: str, key: HeldKey):
         & (c.action == key[2])
         & (c.member_id == key[3])
     )
-
-
-def as_keys(rows: Iterable[dict[str, Any]]) -> set[HeldKey]:
-    return {(r["object_type"], r["source_id"], r["action"], r["member_id"]) for r in rows}

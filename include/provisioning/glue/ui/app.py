@@ -125,9 +125,18 @@ def apps() -> list[dict[str, Any]]:
                     "run_url": run_url(config.dag_id, last["cycle_id"]),
                 },
                 **open_counts(store, name),
+                "hold": _hold(store, name),
             }
         )
     return rows
+
+
+def _hold(store: StateStore, app: str) -> dict[str, Any] | None:
+    """What the accidental-deletion guard holds: the cycle an approval names, and why."""
+    hold = store.holds.current(app)
+    if hold is None:
+        return None
+    return {"cycle_id": hold["cycle_id"], "held_at": _iso(hold["held_at"]), "reason": hold["reason"]}
 
 
 def _filter(
