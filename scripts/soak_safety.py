@@ -27,6 +27,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40, help="rules per run (default 40)")
     parser.add_argument("--only", help="comma-separated invariants to enforce (default: all)")
     parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the state store: a SQLite file per run, or the machine's PostgreSQL",
+    )
+    parser.add_argument(
         "--shrink",
         action="store_true",
         help="no soak: the fixed-seed profile, stopping at the first violation and shrinking it",
@@ -37,7 +43,7 @@ def main() -> int:
     if args.only:
         os.environ["SAFETY_INVARIANTS"] = args.only
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    return pytest.main(["-q", "-s", "-p", "no:cacheprovider", str(TEST)])
+    return pytest.main(["-q", "-s", "-p", "no:cacheprovider", str(TEST), "-k", args.backend])
 
 
 if __name__ == "__main__":

@@ -37,12 +37,15 @@ DEMO_DIVISION_TECH = ("Engineering", "Product", "Design")
 
 
 class Harness:
-    def __init__(self, directory: Path, scim_app, state: Path, app: str = "demo_wiki", timeout: float = 30.0):
+    def __init__(
+        self, directory: Path, scim_app, state: Path | str, app: str = "demo_wiki", timeout: float = 30.0
+    ):
+        """``state``: a SQLite file, or a database URL (the PostgreSQL tier)."""
         self.directory = directory
         self.scim_app = scim_app
         # users only, unless a test configures groups: most tests are about one thing
         self.config = load_app_config(DEFAULT_APPS_DIR / f"{app}.yaml").model_copy(update={"groups": None})
-        self.store = StateStore(f"sqlite:///{state}")
+        self.store = StateStore(state if isinstance(state, str) else f"sqlite:///{state}")
         self.store.create_schema()
         self.cycles = 0
         self.options = RunOptions()

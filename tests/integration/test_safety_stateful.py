@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from provisioning.connectors.directory.schema import users as users_table
 from provisioning.cycle import guards, steps
@@ -54,6 +57,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
 from provisioning.demo.directory import build_sqlite
 from provisioning.demo.scim_server import ScimServer
+from provisioning.state.tables import metadata
 from tests.conftest import REPO, TOKEN, ScimApp
 from tests.integration.cycle_helpers import STEPS, Harness
 from tests.support.fault_proxy import Fault, FaultProxy
@@ -78,6 +82,7 @@ ENFORCED = frozenset(os.environ.get("SAFETY_INVARIANTS", ",".join(INVARIANTS)).s
 # steps run, faults injected and violations found, over every example of the session
 FIGURES: Counter = Counter()
 
+PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 DIRECTORY_USERS = 30  # 10 departments: ~12 users in scope, 5 provisioned groups
 THRESHOLD = {"enabled": True, "max_count": 4, "max_percent": 40.0, "min_count": 2}
 GROUPS = {
@@ -115,6 +120,7 @@ class World:
     template: Path
     workdir: Path
     examples: itertools.count
+    state_url: str | None = None  # a PostgreSQL state store; None: a SQLite file per example
 
 
 class SafetyMachine(RuleBasedStateMachine):
@@ -131,9 +137,13 @@ class SafetyMachine(RuleBasedStateMachine):
         self.directory = folder / "directory.db"
         self.model = DirectoryModel.load(self.world.template)
         self.model.write(self.directory)
-        self.harness = Harness(
-            self.directory, self.world.apps[0], folder / "state.db", timeout=CLIENT_TIMEOUT
-        )
+        state: Path | str = folder / "state.db"
+        if self.world.state_url:  # the PostgreSQL tier: one database, emptied for each example
+            state = self.world.state_url
+            engine = create_engine(state)
+            metadata.drop_all(engine)
+            engine.dispose()
+        self.harness = Harness(self.directory, self.world.apps[0], state, timeout=CLIENT_TIMEOUT)
         # a second run is skipped at once instead of waiting for the lease
         self.harness.configure(groups=GROUPS, accidental_deletions=THRESHOLD, lease={"wait_seconds": 0})
         self.links_at = 0  # the server the app's links were made in
@@ -278,7 +288,7 @@ class SafetyMachine(RuleBasedStateMachine):
                 "-m",
                 "tests.support.run_apply",
                 str(self.directory),
-                str(self.harness.store.engine.url.database),
+                self.harness.store.engine.url.render_as_string(hide_password=False),
                 app.url,
                 app.token,
                 ctx.cycle_id,
@@ -512,13 +522,13 @@ class SafetyMachine(RuleBasedStateMachine):
             raise AssertionError(f"{invariant}: {message}")
 
 
-def profile() -> settings:
+def profile(examples: int = 15) -> settings:
     """The fixed-seed profile of ``make test``; the soak's when SAFETY_SOAK=1."""
     phases = [Phase.explicit, Phase.generate]
     if os.environ.get("SAFETY_SHRINK") == "1":
         phases.append(Phase.shrink)
     return settings(
-        max_examples=int(os.environ.get("SAFETY_EXAMPLES", 200 if SOAK else 15)),
+        max_examples=int(os.environ.get("SAFETY_EXAMPLES", 200 if SOAK else examples)),
         stateful_step_count=int(os.environ.get("SAFETY_STEPS", 40 if SOAK else 25)),
         derandomize=not SOAK,
         database=None,
@@ -537,12 +547,35 @@ def world(tmp_path_factory, scim_app_module) -> Iterator[World]:
         yield World([scim_app_module, ScimApp(server, proxy)], template, template.parent, itertools.count())
 
 
-def test_safety_invariants_hold_under_interleaved_changes_faults_and_runs(world: World) -> None:
+@pytest.fixture(scope="module")
+def pg_state() -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL (every developer and CI machine has one)."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"safety_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'create database "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required for this tier: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'drop database "{name}" with (force)'))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_safety_invariants_hold_under_interleaved_changes_faults_and_runs(
+    world: World, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The same machine and invariants with the state store on SQLite (the demo's) and on
+    PostgreSQL (production's: its locking and types), fewer examples on the second."""
+    world.state_url = request.getfixturevalue("pg_state") if backend == "postgres" else None
     SafetyMachine.world = world
+    FIGURES.clear()
     started = time.monotonic()
     try:
-        run_state_machine_as_test(SafetyMachine, settings=profile())
+        run_state_machine_as_test(SafetyMachine, settings=profile(15 if backend == "sqlite" else 5))
     finally:
         figures = ", ".join(f"{k}={v}" for k, v in sorted(FIGURES.items()))
-        print(f"\nsafety figures ({time.monotonic() - started:.0f}s): {figures}")
+        print(f"\nsafety figures, {backend} ({time.monotonic() - started:.0f}s): {figures}")
     assert not any(v for k, v in FIGURES.items() if k.startswith("violations: ") and k[12:] in ENFORCED)

@@ -20,7 +20,7 @@ class _App:
 
 def main() -> None:
     directory, state, url, token, cycle_id = sys.argv[1:6]
-    harness = Harness(Path(directory), _App(url, token), Path(state))
+    harness = Harness(Path(directory), _App(url, token), state if "://" in state else Path(state))
     if sys.argv[6:] == ["groups"]:
         harness.configure(groups=DEPARTMENTS_AND_DIVISIONS)
     elif sys.argv[6:] and sys.argv[6].endswith(".json"):

@@ -5,7 +5,7 @@ engine/safety.py; the accidental-deletion guard is cycle/removals.py."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from provisioning.connectors.scim.errors import ScimError
 from provisioning.cycle.context import CycleContext
@@ -52,8 +52,13 @@ def check_quarantine(ctx: CycleContext) -> None:
             f"({status['quarantine_reason']}); next attempt after {status['retry_at']:%Y-%m-%d %H:%M} UTC. "
             "Fix the cause, then trigger with restart=quarantine (or all) to retry now."
         )
-        ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
-        raise CycleSkipped(reason)
+        skip_cycle(ctx, reason)
+
+
+def skip_cycle(ctx: CycleContext, reason: str) -> NoReturn:
+    """End the cycle as skipped (quarantine, another run's lease): the glue marks the run skipped."""
+    ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
+    raise CycleSkipped(reason)
 
 
 def _restart(ctx: CycleContext, status: dict[str, Any]) -> None:

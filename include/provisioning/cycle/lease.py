@@ -15,7 +15,7 @@ import time
 from datetime import timedelta
 
 from provisioning.cycle.context import CycleContext
-from provisioning.cycle.guards import CycleRefused, CycleSkipped
+from provisioning.cycle.guards import CycleRefused, skip_cycle
 from provisioning.state.leases import Lease
 
 POLL_SECONDS = 1.0
@@ -40,8 +40,7 @@ def acquire(ctx: CycleContext) -> Lease | None:
         f"{holder.get('expires_at'):%Y-%m-%d %H:%M:%S} UTC; waited {policy.wait_seconds:g} s. "
         "This run is skipped so the two cannot plan the same changes; trigger it again later"
     )
-    ctx.store.finish_cycle(ctx.app, ctx.cycle_id, "skipped", {"status": "skipped", "reason": reason})
-    raise CycleSkipped(reason)
+    skip_cycle(ctx, reason)
 
 
 def release(ctx: CycleContext) -> None:

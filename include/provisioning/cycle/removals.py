@@ -41,8 +41,6 @@ class Decision:
 
     actions: list[PlannedAction]
     staged: dict[str, str]
-    held: Counter  # object type -> units held
-    reasons: dict[str, str]  # object type -> why held
 
 
 class RemovalGuard:
@@ -131,7 +129,7 @@ class RemovalGuard:
                 kept.append(part)
         self.held.update(held)
         self.reasons.update(reasons)
-        return Decision(kept, staged, held, reasons)
+        return Decision(kept, staged)
 
     def _note_approval(self, part: PlannedAction, approved: set[HeldKey]) -> None:
         """Say who approved the part, or that it goes with its member's account removal; either

@@ -1,5 +1,5 @@
-"""The rules that keep an unattended cycle from doing harm: accidental-deletion prevention,
-escrow backoff and quarantine. Pure decisions; the cycle steps store and act on them.
+"""The rules that keep an unattended cycle from doing harm: escrow backoff and quarantine (the
+accidental-deletion guard is removal_guard.py). Pure decisions; the cycle steps act on them.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ ESCROW_MAX_BACKOFF = timedelta(days=1)
 # Quarantine: retried after this, doubling per failed retry, up to once a day.
 QUARANTINE_FIRST_BACKOFF = timedelta(minutes=20)
 QUARANTINE_MAX_BACKOFF = timedelta(days=1)
-# A directory that suddenly lists fewer than this share of last cycle's users is suspect.
-DIRECTORY_SHRINK_RATIO = 0.5
 
 
 def escrow_delay(failures: int, permanent: bool) -> timedelta:
@@ -49,48 +47,6 @@ def fingerprint(action: str, payload: Any) -> str:
 
 def quarantine_delay(level: int) -> timedelta:
     return min(QUARANTINE_FIRST_BACKOFF * 2 ** (level - 1), QUARANTINE_MAX_BACKOFF)
-
-
-@dataclass(frozen=True)
-class DeletionCheck:
-    staged: bool
-    reason: str | None
-
-
-def check_deletions(
-    count: int,
-    linked: int,
-    *,
-    enabled: bool,
-    max_count: int,
-    max_percent: float,
-    min_count: int,
-    directory_users: int,
-    previous_directory_users: int | None,
-) -> DeletionCheck:
-    """Whether this cycle's disables + deletes must wait for an operator's approval.
-
-    Two independent alarms: too many deprovisions (the threshold, a per-app setting), and a
-    directory that shrank suddenly (a broken view or a half-synced source must never look like
-    everyone leaving) -- the second holds even when the threshold is switched off."""
-    if count == 0:
-        return DeletionCheck(False, None)
-    if previous_directory_users and directory_users < previous_directory_users * DIRECTORY_SHRINK_RATIO:
-        return DeletionCheck(
-            True,
-            f"the directory lists {directory_users} users, down from {previous_directory_users} "
-            f"last cycle; {count} disable/delete action(s) wait for approval",
-        )
-    if not enabled or count < min_count:
-        return DeletionCheck(False, None)
-    percent = 100.0 * count / linked if linked else 100.0
-    if count > max_count or percent > max_percent:
-        return DeletionCheck(
-            True,
-            f"{count} disable/delete action(s) ({percent:.0f}% of {linked} linked accounts) exceed the "
-            f"accidental-deletion threshold ({max_count} or {max_percent:g}%)",
-        )
-    return DeletionCheck(False, None)
 
 
 @dataclass(frozen=True)

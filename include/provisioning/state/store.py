@@ -760,7 +760,6 @@ class StateStore:
                 "quarantined": False,
                 "quarantine_level": 0,
                 "retry_at": None,
-                "directory_users": None,
             }
         return {
             **row,

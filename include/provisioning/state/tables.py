@@ -151,7 +151,7 @@ escrow = Table(
     Column("error_message", Text),
 )
 
-# per app: quarantine, and the directory size the shrink guard compares against
+# per app: quarantine
 app_status = Table(
     "app_status",
     metadata,
@@ -161,7 +161,6 @@ app_status = Table(
     Column("quarantine_level", Integer, nullable=False, default=0),
     Column("quarantined_since", DateTime(timezone=True)),
     Column("retry_at", DateTime(timezone=True)),
-    Column("directory_users", Integer),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
