@@ -99,7 +99,9 @@ def other_tenant():
 def test_a_connection_pointed_at_another_endpoint_writes_nothing_there(harness, other_tenant, scim_app):
     harness.cycle()
     harness.scim_app = other_tenant
-    harness.sql("update users set accountEnabled = 0 where department = 'Design'")
+    leaving = "select id from users where department = 'Design' and accountEnabled = 1 limit 5"
+    leavers = harness.upns(f"select userPrincipalName from users where id in ({leaving})")
+    harness.sql(f"update users set accountEnabled = 0 where id in ({leaving})")
     result = harness.cycle_tolerant()
     assert isinstance(result["match"], CycleRefused)
     message = str(result["match"])
@@ -116,3 +118,14 @@ def test_a_connection_pointed_at_another_endpoint_writes_nothing_there(harness, 
     harness.options = RunOptions()
     harness.cycle()
     assert len(scim_app.proxy.writes()) == before  # the old endpoint is never written again
+
+    # moving back: the first endpoint's links return (verified by a full reconcile), so people who
+    # left meanwhile are disabled there too, and nobody is created twice
+    harness.scim_app = scim_app
+    harness.options = RunOptions(restart="relink", triggered_by="dana")
+    back = harness.cycle()
+    assert back["report"]["status"] == "succeeded" and back["match"]["matched"] == 0
+    accounts = scim_app.by_username()
+    assert duplicates(scim_app) == []
+    assert {n for n, a in accounts.items() if a["active"]} == set(harness.expected_wiki_users().index)
+    assert len(leavers) == 5 and all(not accounts[n]["active"] for n in leavers)

@@ -25,6 +25,7 @@ minimal failing sequence per invariant with ``SAFETY_SHRINK=1``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import signal
@@ -34,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +124,17 @@ class World:
     state_url: str | None = None  # a PostgreSQL state store; None: a SQLite file per example
 
 
+def traced(rule_method: Callable) -> Callable:
+    """Keep each step's name and arguments, for the soak's violation messages."""
+
+    @functools.wraps(rule_method)
+    def run(self: SafetyMachine, **kwargs: object) -> None:
+        self.trace.append(f"{rule_method.__name__}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})")
+        rule_method(self, **kwargs)
+
+    return run
+
+
 class SafetyMachine(RuleBasedStateMachine):
     world: World
 
@@ -160,6 +172,7 @@ class SafetyMachine(RuleBasedStateMachine):
     # --- directory changes -------------------------------------------------------------------
 
     @rule(department=st.sampled_from(DEPARTMENTS), direct=st.booleans())
+    @traced
     def hire(self, department: str, direct: bool) -> None:
         self.model.hires += 1
         uid = f"h{self.model.hires:06d}"
@@ -186,6 +199,7 @@ class SafetyMachine(RuleBasedStateMachine):
         count=st.integers(1, 6),
         how=st.sampled_from(["disable", "unassign", "delete"]),
     )
+    @traced
     def leavers(self, pick: int, count: int, how: str) -> None:
         """Leavers, a share of them at once: disabled, unassigned, or their rows deleted."""
         ids = sorted(self.model.in_scope(self.scoping)) or sorted(self.model.users)
@@ -202,6 +216,7 @@ class SafetyMachine(RuleBasedStateMachine):
         self._write()
 
     @rule(pick=st.integers(0, 10**6), title=st.sampled_from(["Lead", "Director", "Principal"]))
+    @traced
     def move_attribute(self, pick: int, title: str) -> None:
         user = self._user(pick)
         user["jobTitle"] = title
@@ -209,6 +224,7 @@ class SafetyMachine(RuleBasedStateMachine):
         self._write()
 
     @rule(pick=st.integers(0, 10**6), department=st.sampled_from(DEPARTMENTS))
+    @traced
     def move_group(self, pick: int, department: str) -> None:
         user = self._user(pick)
         self.model.members = {
@@ -219,6 +235,7 @@ class SafetyMachine(RuleBasedStateMachine):
         self._write()
 
     @rule(group=st.sampled_from(ASSIGNABLE_GROUPS), assigned=st.booleans())
+    @traced
     def assignment(self, group: str, assigned: bool) -> None:
         (self.model.assignments.add if assigned else self.model.assignments.discard)(
             ("demo_wiki", group, "group")
@@ -226,12 +243,14 @@ class SafetyMachine(RuleBasedStateMachine):
         self._write()
 
     @rule(pick=st.integers(0, 10**6), column=st.sampled_from(NULLABLE))
+    @traced
     def null_column(self, pick: int, column: str) -> None:
         self._user(pick)[column] = None
         self._write()
 
     @precondition(lambda self: self.model.broken is None)
     @rule(how=st.sampled_from(sorted(BROKEN_VIEWS)))
+    @traced
     def break_view(self, how: str) -> None:
         """The directory's truth is unchanged; what the product reads is not."""
         self.model.broken = how
@@ -240,6 +259,7 @@ class SafetyMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.model.broken is not None)
     @rule()
+    @traced
     def heal_view(self) -> None:
         self.model.broken = None
         self._write()
@@ -247,16 +267,19 @@ class SafetyMachine(RuleBasedStateMachine):
     # --- config edits --------------------------------------------------------------------------
 
     @rule(matching=st.sampled_from(MATCHING))
+    @traced
     def edit_matching(self, matching: str) -> None:
         users = self.harness.raw("users")
         self.harness.configure(users={**users, "matching": [{"target": t} for t in matching.split(",")]})
 
     @rule(name=st.sampled_from(sorted(SCOPING)))
+    @traced
     def edit_scoping(self, name: str) -> None:
         self.scoping = SCOPING[name]
         self.harness.configure(users={**self.harness.raw("users"), "scoping": self.scoping})
 
     @rule(index=st.integers(0, 1))
+    @traced
     def switch_endpoint(self, index: int) -> None:
         """The app's connection now points at another SCIM server (or back)."""
         self.harness.scim_app = self.world.apps[index]
@@ -264,6 +287,7 @@ class SafetyMachine(RuleBasedStateMachine):
     # --- faults --------------------------------------------------------------------------------
 
     @rule(kind=st.sampled_from(sorted(FAULTS)), times=st.integers(1, 3))
+    @traced
     def inject_fault(self, kind: str, times: int) -> None:
         times = min(times, 2) if kind == "timeout" else times  # each costs HANG_SECONDS
         self.harness.scim_app.proxy.inject(FAULTS[kind], times=times)
@@ -271,6 +295,7 @@ class SafetyMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.kills == 0)  # a process start costs a second or two
     @rule()
+    @traced
     def killed_apply(self) -> None:
         """Plan a cycle, SIGKILL its apply process once a write has landed, then resume apply."""
         self.kills += 1
@@ -314,11 +339,13 @@ class SafetyMachine(RuleBasedStateMachine):
     # --- runs ----------------------------------------------------------------------------------
 
     @rule()
+    @traced
     def cycle(self) -> None:
         self._cycle()
 
     @precondition(lambda self: self.model.broken is None)
     @rule()
+    @traced
     def approve(self) -> None:
         """An operator who checked the directory approves the latest held set (allow_deletions);
         the test allows what the true directory implies."""
@@ -327,12 +354,14 @@ class SafetyMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.world.apps.index(self.harness.scim_app) != self.links_at)
     @rule()
+    @traced
     def relink(self) -> None:
         """The operator confirms the app moved: restart=relink matches everything in the new server."""
         self._cycle(RunOptions(restart="relink", triggered_by="operator@contoso.example"))
         self.links_at = self._current()
 
     @rule(concurrent=st.booleans())
+    @traced
     def overlapping_runs(self, concurrent: bool) -> None:
         """Two runs of the app: step by step (extract/match/diff A, the same for B, apply A, apply
         B), or A's apply in flight while B runs whole (two workers)."""
@@ -518,6 +547,8 @@ class SafetyMachine(RuleBasedStateMachine):
     def _violation(self, invariant: str, message: str) -> None:
         FIGURES[f"violations: {invariant}"] += 1
         self.violated = True
+        if SOAK:  # the soak counts on; say what broke, with the steps that led there
+            print(f"\nVIOLATION {invariant}: {message}\n  after: {' -> '.join(self.trace[-12:])}")
         if invariant in ENFORCED and not SOAK:
             raise AssertionError(f"{invariant}: {message}")
 

@@ -74,8 +74,8 @@ def _restart(ctx: CycleContext, status: dict[str, Any]) -> None:
         done.append("baseline re-read from the app")
     if options.relinks:
         done.append("every object matched again")
-    if options.forgets_links:
-        done.append("every link forgotten and every object matched again where the connection points now")
+    if options.relinks_endpoint:
+        done.append("links moved to the endpoint the connection points at now (see the relink alert)")
     who = options.triggered_by or "unknown"
     ctx.store.add_alert(
         ctx.app, ctx.cycle_id, "restart", f"restarted by {who} (restart={options.restart}): {', '.join(done)}"

@@ -59,7 +59,7 @@ def check_endpoint(ctx: CycleContext, endpoint: str) -> None:
         raise CycleRefused(
             f"{ctx.app}: the connection {ctx.config.target.conn_id} now points at {endpoint}, but the "
             f"app's links were made elsewhere ({where}). Nothing was written: their ids would address "
-            "other accounts there. If the app really moved, trigger once with restart=relink to forget "
-            "the old links and match every object again in the new endpoint; otherwise restore the "
-            "connection"
+            "other accounts there. If the app really moved, trigger once with restart=relink: the old "
+            "links retire, every object is matched again in the new endpoint (links once made there "
+            "come back) and a full reconcile checks it; otherwise restore the connection"
         )

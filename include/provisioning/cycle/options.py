@@ -10,8 +10,9 @@ from dataclasses import dataclass
 # What ``restart`` clears. ``watermark`` is our diff baseline (what we last applied): clearing it
 # means reading the app's actual objects instead, i.e. a full reconcile. ``full_reset`` also
 # re-checks which app object each directory object is linked to, matching everything again.
-# ``relink`` is for an app that really moved (another base URL or tenant): every link is
-# forgotten and every object matched again in the endpoint the connection points at now.
+# ``relink`` is for an app that really moved (another base URL or tenant): the links of the old
+# endpoint retire, those once made in the new one come back, and a full reconcile matches and
+# verifies everything there.
 RESTART_MODES = ("none", "escrow", "quarantine", "watermark", "all", "full_reset", "relink")
 
 
@@ -51,14 +52,14 @@ class RunOptions:
     @property
     def reads_app(self) -> bool:
         """Whether match reads every object of the app to refresh the baseline (drift)."""
-        return self.full_reconcile or self.restart in ("watermark", "all", "full_reset")
+        return self.full_reconcile or self.restart in ("watermark", "all", "full_reset", "relink")
 
     @property
     def relinks(self) -> bool:
         return self.restart == "full_reset"
 
     @property
-    def forgets_links(self) -> bool:
+    def relinks_endpoint(self) -> bool:
         return self.restart == "relink"
 
     @property

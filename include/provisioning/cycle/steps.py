@@ -160,14 +160,28 @@ def match(ctx: CycleContext) -> dict[str, Any]:
     """Link in-scope objects without a link to existing app objects; log conflicts, never guess."""
     _resume(ctx)
     acquire(ctx)
-    if ctx.options.forgets_links and not ctx.options.dry_run:
-        ctx.store.forget_links(ctx.app)  # restart=relink: match everything again, here
+    if ctx.options.relinks_endpoint and not ctx.options.dry_run:
+        _relink(ctx)
     check_endpoint(ctx, ctx.connector().endpoint)
     app = ctx.connector
     summary = _match(ctx, USER, ctx.users, _desired(ctx), app)
     if ctx.groups is not None and selected(ctx, GROUP) != set():
         summary["groups"] = _match(ctx, GROUP, ctx.groups, _desired_groups(ctx), app)
     return summary
+
+
+def _relink(ctx: CycleContext) -> None:
+    """restart=relink: the links of the old endpoint retire, those once made here come back (the
+    full reconcile of this run verifies them), everything else is matched again here."""
+    endpoint = ctx.connector().endpoint
+    retired, restored = ctx.store.relink(ctx.app, endpoint)
+    ctx.store.add_alert(
+        ctx.app,
+        ctx.cycle_id,
+        "restart",
+        f"relinked to {endpoint} by {ctx.options.triggered_by or 'unknown'}: {retired} link(s) retired, "
+        f"{restored} made there before restored; every other object is matched again there",
+    )
 
 
 def _match(

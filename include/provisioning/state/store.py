@@ -283,11 +283,57 @@ class StateStore:
                 update(t.links).where((c.app == app) & c.endpoint.is_(None)).values(endpoint=endpoint)
             ).rowcount
 
-    def forget_links(self, app: str) -> int:
-        """A deliberate re-link: every link and member baseline of the app goes."""
+    def relink(self, app: str, endpoint: str) -> tuple[int, int]:
+        """A deliberate move to ``endpoint``: every link (and member baseline) is retired, and the
+        links once made in ``endpoint`` come back. Returns (retired, restored)."""
+        now = utcnow()
+        columns = (
+            "object_type",
+            "source_id",
+            "target_id",
+            "matched_by",
+            "attributes",
+            "active",
+            "disabled_at",
+        )
         with self.engine.begin() as conn:
+            current = [
+                {**dict(zip(columns, r, strict=True)), "app": app, "endpoint": e or "", "retired_at": now}
+                for *r, e in conn.execute(
+                    select(*(t.links.c[name] for name in columns), t.links.c.endpoint).where(
+                        t.links.c.app == app
+                    )
+                )
+            ]
+            r = t.retired_links.c
+            for chunk in _chunks(current, 500):
+                for row in chunk:
+                    conn.execute(
+                        delete(t.retired_links).where(
+                            (r.app == app)
+                            & (r.object_type == row["object_type"])
+                            & (r.source_id == row["source_id"])
+                            & (r.endpoint == row["endpoint"])
+                        )
+                    )
+                conn.execute(insert(t.retired_links), chunk)
             conn.execute(delete(t.members).where(t.members.c.app == app))
-            return conn.execute(delete(t.links).where(t.links.c.app == app)).rowcount
+            conn.execute(delete(t.links).where(t.links.c.app == app))
+            here = (r.app == app) & (r.endpoint == endpoint)
+            back = [
+                {
+                    **dict(zip(columns, row, strict=True)),
+                    "app": app,
+                    "endpoint": endpoint,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for row in conn.execute(select(*(r[name] for name in columns)).where(here))
+            ]
+            for chunk in _chunks(back, 1000):
+                conn.execute(insert(t.links), chunk)
+            conn.execute(delete(t.retired_links).where(here))
+        return len(current), len(back)
 
     def delete_links(self, app: str, object_type: str, source_ids: list[str]) -> None:
         if source_ids:

@@ -43,6 +43,23 @@ links = Table(
     Index("ux_links_target", "app", "object_type", "target_id", unique=True),
 )
 
+# links of an endpoint the app moved away from (restart=relink): restored, and verified by a full
+# reconcile, if the app moves back -- the objects there are still ours to keep in step
+retired_links = Table(
+    "retired_links",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("object_type", String(16), primary_key=True),
+    Column("source_id", Text, primary_key=True),
+    Column("endpoint", Text, primary_key=True),
+    Column("target_id", Text, nullable=False),
+    Column("matched_by", Text, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("active", Boolean),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("retired_at", DateTime(timezone=True), nullable=False),
+)
+
 # the members of each provisioned group as last applied: the baseline of member add/remove
 members = Table(
     "members",
