@@ -58,6 +58,21 @@ def test_users_whose_disable_is_held_keep_their_memberships(harness):
     assert active(harness) == accounts and memberships(harness) == before
 
 
+def test_a_mass_of_unreadable_enabled_flags_is_held_not_applied(harness):
+    """Unknown accountEnabled values fail closed one by one, and a mass of them trips the guard."""
+    harness.cycle()
+    before, accounts = memberships(harness), active(harness)
+    harness.sql("update users set accountEnabled = 'pending-review'")  # an export gone wrong
+    held = harness.cycle()
+    assert held["report"]["status"] == "staged"
+    assert active(harness) == accounts and memberships(harness) == before
+    staged = [r for r in harness.store.log("demo_wiki", "cycle-2") if r["status"] == "staged"]
+    assert len(staged) >= len(accounts)
+    assert all(
+        "accountEnabled is 'pending-review'" in r["detail"] for r in staged if r["object_type"] == "user"
+    )
+
+
 def test_a_skipped_user_keeps_their_memberships(harness):
     harness.configure(users={**harness.raw("users"), "actions": ["create", "disable"]})
     harness.cycle()
