@@ -3,9 +3,11 @@ refuses falls back to the next rule and is not asked again (real scim2-server be
 proxy, real SQLite state store)."""
 
 from collections import Counter
+from urllib.parse import unquote_plus
 
 import pytest
 
+from provisioning.cycle.options import RunOptions
 from tests.integration.cycle_helpers import Harness
 from tests.support.fault_proxy import Fault
 
@@ -110,8 +112,28 @@ def test_a_failing_lookup_fails_only_its_object(harness):
     assert Counter(a["userName"] for a in harness.scim_app.users()).most_common(1)[0][1] == 1
     assert result["report"]["status"] == "succeeded"
 
-    # the next cycle finds the two accounts: linked, not created again
+    # both wait in escrow: the transient failure is retried next cycle, the rejected value in 6 h
+    escrow = harness.store.escrow(APP)
+    assert {escrow[k]["display"] for k in escrow} == {rejected, unavailable}
+    assert "escrow: failure 1, retried not before" in failed[rejected]["error_message"]
+    assert "escrow: failure 1, retried next cycle" in failed[unavailable]["error_message"]
+    harness.scim_app.proxy.reset()
     result = harness.cycle()
-    assert result["match"]["matched"] == 2
+    assert result["match"]["matched"] == 1
+    (waiting,) = log_rows(harness, "cycle-3", "LookupFailed")
+    assert (
+        waiting["source_display"] == rejected and "in escrow, retried not before" in waiting["error_message"]
+    )
+    assert not any(
+        f'userName eq "{rejected}"' in unquote_plus(r.path) for r in harness.scim_app.proxy.requests
+    )
+    assert list(harness.store.escrow(APP)) == [
+        ("user", next(s for s, (n, _) in lost.items() if n == rejected))
+    ]
+
+    # the operator releases escrow: found and linked, not created again
+    harness.options = RunOptions(restart="escrow", triggered_by="erin")
+    result = harness.cycle()
+    assert result["match"]["matched"] == 1 and harness.store.escrow(APP) == {}
     assert_relinked(harness, lost)
     assert Counter(a["userName"] for a in harness.scim_app.users()).most_common(1)[0][1] == 1

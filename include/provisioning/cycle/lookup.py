@@ -15,12 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.errors import ScimError
+from provisioning.connectors.scim.errors import ScimError, ScimTransientError
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.guards import now
-from provisioning.engine.matching import MatchRule
+from provisioning.engine.matching import Conflict, MatchRule
 from provisioning.engine.plan import GROUP
+from provisioning.engine.safety import is_permanent
 from provisioning.engine.scim_path import parse_scim_path
+from provisioning.state.store import action_fingerprint
 
 FILTER_REFUSED = "FilterRefused"
 LOOKUP_FAILED = "LookupFailed"
@@ -96,3 +98,56 @@ class Lookup:
             self.kind,
             log_only=True,
         )
+
+
+def find_each(
+    ctx: CycleContext,
+    app: AppConnector,
+    kind: str,
+    rules: list[MatchRule],
+    objects: list[tuple[str, str, dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], list[Conflict]]:
+    """Filter queries per object; the engine then applies the exact rules. A lookup error is that
+    object's: a skip row and escrow (backing off as a failed action does, until its matching values
+    change or ``restart=escrow``); only an unusable app stops the step."""
+    lookup = Lookup(ctx, app, kind, rules)
+    escrow = {} if ctx.options.clears_escrow else ctx.store.escrow(ctx.app)
+    current = now()
+    found: dict[str, dict[str, Any]] = {}
+    failed: list[Conflict] = []
+    recovered: dict[str, str] = {}
+    for source_id, display, attrs in objects:
+        key = action_fingerprint(kind, "lookup", {r.path.text: attrs.get(r.path.text) for r in rules})
+        entry = escrow.get((kind, source_id))
+        if entry and entry["fingerprint"] == key and entry["next_retry_at"] > current:
+            failed.append(
+                Conflict(
+                    source_id,
+                    LOOKUP_FAILED,
+                    f"looking the {kind} up failed {entry['failures']} time(s) ({entry['error_message']}); "
+                    f"in escrow, retried not before {entry['next_retry_at']:%Y-%m-%d %H:%M} UTC",
+                )
+            )
+            continue
+        try:
+            resources = lookup.find(source_id, display, attrs)
+        except ScimError as exc:
+            if exc.stops_cycle:
+                raise
+            message = f"looking the {kind} up in the app failed: {exc}"
+            if not ctx.options.dry_run:
+                permanent = not isinstance(exc, ScimTransientError) and is_permanent(
+                    exc.status, exc.scim_type
+                )
+                note = ctx.store.escrow_failure(
+                    ctx.app, kind, source_id, display, key, permanent, exc.code, str(exc)
+                )
+                message = f"{message}; {note}"
+            failed.append(Conflict(source_id, LOOKUP_FAILED, message))
+            continue
+        if entry:
+            recovered[source_id] = key
+        found.update((r["id"], r) for r in resources)
+    if recovered and not ctx.options.dry_run:
+        ctx.store.leave_escrow(ctx.app, kind, list(recovered), set(recovered.values()))
+    return list(found.values()), failed

@@ -9,13 +9,12 @@ from typing import Any
 
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryError
-from provisioning.connectors.scim.errors import ScimError
 from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.executors import AppIds, execute
 from provisioning.cycle.guards import check_quarantine, hold_escrowed, now, update_quarantine
 from provisioning.cycle.lease import acquire, check_endpoint, release
-from provisioning.cycle.lookup import LOOKUP_FAILED, USERNAME_RULE, Lookup
+from provisioning.cycle.lookup import USERNAME_RULE, find_each
 from provisioning.cycle.preview import preview, render
 from provisioning.cycle.reconcile import reconcile
 from provisioning.cycle.removals import HOLD_CODE, RemovalGuard
@@ -223,8 +222,8 @@ def _match(
             found = list(app().list_resources(kind, excluded=excluded))
         else:
             lookup = "filter"
-            found, failed = _find(
-                ctx, app(), kind, rules, [(s, display[s], attrs) for s, attrs in candidates]
+            found, failed = find_each(
+                ctx, app(), kind, rules.rules, [(s, display[s], attrs) for s, attrs in candidates]
             )
             conflicts += failed
             conflicted |= {f.source_id for f in failed}
@@ -264,32 +263,6 @@ def _match(
     if reconciled is not None:
         summary["reconcile"] = reconciled
     return summary
-
-
-def _find(
-    ctx: CycleContext,
-    app: AppConnector,
-    kind: str,
-    rules: ObjectRules,
-    objects: list[tuple[str, str, dict[str, Any]]],
-) -> tuple[list[dict], list[Conflict]]:
-    """Filter queries per object; the engine then applies the exact path rules. A lookup error is
-    that object's (a skip row, tried again next cycle); only an unusable app stops the step."""
-    lookup = Lookup(ctx, app, kind, rules.rules)
-    found: dict[str, dict] = {}
-    failed: list[Conflict] = []
-    for source_id, display, attrs in objects:
-        try:
-            resources = lookup.find(source_id, display, attrs)
-        except ScimError as exc:
-            if exc.stops_cycle:
-                raise
-            failed.append(
-                Conflict(source_id, LOOKUP_FAILED, f"looking the {kind} up in the app failed: {exc}")
-            )
-            continue
-        found.update((r["id"], r) for r in resources)
-    return list(found.values()), failed
 
 
 def diff(ctx: CycleContext) -> dict[str, Any]:

@@ -744,40 +744,58 @@ class StateStore:
         notes: dict[str, str] = {}
         for o in outcomes:
             row = rows[o.change_id]
-            key = (c.app == app) & (c.object_type == row.object_type) & (c.source_id == row.source_id)
             if o.status == "succeeded":
+                key = (c.app == app) & (c.object_type == row.object_type) & (c.source_id == row.source_id)
                 conn.execute(delete(t.escrow).where(key))
                 continue
             if o.status != "failed" or o.stops_cycle:
                 continue  # a refused app is quarantine's business, not this object's
-            current = conn.execute(select(c.failures, c.first_failed_at).where(key)).first()
-            failures = (current[0] if current else 0) + 1
-            retry_at = now + escrow_delay(failures, o.permanent)
-            values = {
-                "display": row.display,
-                "failures": failures,
-                "permanent": o.permanent,
-                "fingerprint": action_fingerprint(row.object_type, row.action, row.payload),
-                "last_failed_at": now,
-                "next_retry_at": retry_at,
-                "error_code": o.error_code,
-                "error_message": o.error_message,
-            }
-            if current:
-                conn.execute(update(t.escrow).where(key).values(**values))
-            else:
+            notes[o.change_id] = _escrow_failure(
+                conn,
+                app,
+                row.object_type,
+                row.source_id,
+                row.display,
+                action_fingerprint(row.object_type, row.action, row.payload),
+                o.permanent,
+                o.error_code,
+                o.error_message,
+                now,
+            )
+        return notes
+
+    def escrow_failure(
+        self,
+        app: str,
+        object_type: str,
+        source_id: str,
+        display: str,
+        fingerprint: str,
+        permanent: bool,
+        code: str | None,
+        message: str,
+    ) -> str:
+        """A failure outside the outbox (an object's lookup in the app): the same escrow backoff."""
+        with self.engine.begin() as conn:
+            return _escrow_failure(
+                conn, app, object_type, source_id, display, fingerprint, permanent, code, message, utcnow()
+            )
+
+    def leave_escrow(
+        self, app: str, object_type: str, source_ids: Iterable[str], fingerprints: set[str]
+    ) -> None:
+        """Objects whose escrowed failure (one of ``fingerprints``) no longer happens."""
+        c = t.escrow.c
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(source_ids), 500):
                 conn.execute(
-                    insert(t.escrow).values(
-                        app=app,
-                        object_type=row.object_type,
-                        source_id=row.source_id,
-                        first_failed_at=now,
-                        **values,
+                    delete(t.escrow).where(
+                        (c.app == app)
+                        & (c.object_type == object_type)
+                        & c.source_id.in_(chunk)
+                        & c.fingerprint.in_(fingerprints)
                     )
                 )
-            when = "next cycle" if retry_at <= now else f"not before {retry_at:%Y-%m-%d %H:%M} UTC"
-            notes[o.change_id] = f"escrow: failure {failures}, retried {when}"
-        return notes
 
     def escrow(self, app: str) -> dict[tuple[str, str], dict[str, Any]]:
         """(object type, source id) -> escrow row."""
@@ -939,6 +957,46 @@ def storable(outcome: Outcome) -> Outcome:
 def action_fingerprint(object_type: str, action: str, payload: Any) -> str:
     """Membership batches change with every member: their escrow is per group and action."""
     return fingerprint(action, None if object_type == MEMBERSHIP else payload)
+
+
+def _escrow_failure(
+    conn,
+    app: str,
+    object_type: str,
+    source_id: str,
+    display: str,
+    fingerprint_: str,
+    permanent: bool,
+    code: str | None,
+    message: str | None,
+    now: datetime,
+) -> str:
+    """One more failure of one object: its escrow entry with the next retry time; the log note."""
+    c = t.escrow.c
+    key = (c.app == app) & (c.object_type == object_type) & (c.source_id == source_id)
+    current = conn.execute(select(c.failures).where(key)).first()
+    failures = (current[0] if current else 0) + 1
+    retry_at = now + escrow_delay(failures, permanent)
+    values = {
+        "display": display,
+        "failures": failures,
+        "permanent": permanent,
+        "fingerprint": fingerprint_,
+        "last_failed_at": now,
+        "next_retry_at": retry_at,
+        "error_code": clip(code, MAX_CODE_LENGTH),
+        "error_message": clip(message, MAX_MESSAGE_LENGTH),
+    }
+    if current:
+        conn.execute(update(t.escrow).where(key).values(**values))
+    else:
+        conn.execute(
+            insert(t.escrow).values(
+                app=app, object_type=object_type, source_id=source_id, first_failed_at=now, **values
+            )
+        )
+    when = "next cycle" if retry_at <= now else f"not before {retry_at:%Y-%m-%d %H:%M} UTC"
+    return f"escrow: failure {failures}, retried {when}"
 
 
 def _log_row(row: dict[str, Any], now: datetime, **fields: Any) -> dict[str, Any]:
