@@ -41,7 +41,9 @@ def test_the_shipped_dags_folder_gives_one_dag_per_app_config(airflow_db, monkey
         dag.params["users"] == [] and dag.params["dry_run"] is False and dag.params["full_reconcile"] is False
     )
     schema = dag.params.get_param("restart").schema
-    assert schema["enum"] == ["none", "escrow", "quarantine", "watermark", "all", "full_reset"]
+    assert schema["enum"] == ["none", "escrow", "quarantine", "watermark", "all", "full_reset", "relink"]
+    assert "relink" in dag.params.get_param("restart").description
+    assert dag.params["approve"] == "" and "held" in dag.params.get_param("approve").description
     assert "quarantine" in dag.params.get_param("restart").description
     assert dag.params.get_param("users").schema["maxItems"] == 50
     assert dag.on_failure_callback and dag.get_task("report").on_failure_callback  # alerts

@@ -67,7 +67,8 @@ def dag_params() -> dict[str, Param]:
             title="Restart",
             description="escrow: retry failed objects now; quarantine: leave quarantine now; watermark: "
             "re-read the app as the baseline (a full reconcile); all: the three; full_reset: all, "
-            "and match every linked object again instead of trusting stored app ids.",
+            "and match every linked object again instead of trusting stored app ids; relink: the app "
+            "moved to another base URL or tenant: retire the old endpoint's links and match again there.",
         ),
     }
 
