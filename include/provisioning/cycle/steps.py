@@ -17,7 +17,7 @@ from provisioning.cycle.lease import acquire, check_endpoint, release
 from provisioning.cycle.lookup import USERNAME_RULE, find_each
 from provisioning.cycle.preview import preview, render
 from provisioning.cycle.reconcile import reconcile
-from provisioning.cycle.removals import HOLD_CODE, RemovalGuard
+from provisioning.cycle.removals import HOLD_CODE, Decision, RemovalGuard
 from provisioning.cycle.selection import SelectionError, restrict, save_selection, selected
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.desired_groups import DesiredGroup, desired_groups
@@ -39,6 +39,8 @@ from provisioning.engine.plan import (
     MEMBERSHIP,
     USER,
     DeprovisionPolicy,
+    LinkState,
+    Plan,
     PlannedAction,
     plan_users,
 )
@@ -303,44 +305,12 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     actions, staged = users.actions, dict(users.staged)
     summary: dict[str, Any] = {"counts": plan.counts()}
     if ctx.groups is not None and selected(ctx, GROUP) != set():
-        # a user who is skipped, escrowed or whose removal is held keeps their memberships
-        untouched = (
-            user_skips
-            | {s for s, *_ in plan.skipped}
-            | guard.held_sources(users)
-            | ({a.source_id for a in plan.actions} - {a.source_id for a in user_actions})
+        group_actions, group_staged, group_escrowed = _diff_groups(
+            ctx, guard, plan, users, user_actions, user_skips, all_links, summary
         )
-        group_plan = _plan_groups(ctx, _desired(ctx), all_links, user_actions, untouched)
-        group_actions, group_escrowed = hold_escrowed(ctx, group_plan.actions)
+        actions += group_actions
+        staged |= group_staged
         escrowed += group_escrowed
-        member_baseline = baseline.members(ctx)
-        # an approved account removal carries its memberships: one approval, not two in a row
-        leaving = frozenset(a.source_id for a in users.actions if a.action in DEPROVISIONS and a.approved_by)
-        groups = guard.decide(
-            group_actions,
-            {
-                GROUP: len(baseline.links(ctx, GROUP)),
-                MEMBERSHIP: sum(len(m) for m in member_baseline.values()),
-            },
-            leaving,
-        )
-        actions += groups.actions
-        staged |= groups.staged
-        summary["groups"] = {
-            **{
-                a: n
-                for a, n in Counter(a.action for a in group_plan.actions if a.object_type == GROUP).items()
-            },
-            "unchanged": group_plan.unchanged,
-            "skipped": len(group_plan.skipped),
-        }
-        summary["memberships"] = {
-            "members_added": sum(
-                len(a.payload["members"]) for a in group_plan.actions if a.action == ADD_MEMBERS
-            ),
-            "members_removed": sum(len(removed_members(a)) for a in group_plan.actions),
-            "requests": sum(a.action in MEMBER_ACTIONS for a in group_plan.actions),
-        }
     guard.finish(summary)
     if ctx.options.dry_run:
         ctx.store.add_log_rows(ctx.app, ctx.cycle_id, _dry_run_rows(actions, staged))
@@ -356,6 +326,48 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
     summary["counts"]["skipped"] = len(ctx.store.skipped_sources(ctx.app, ctx.cycle_id, USER))
     summary.update(samples=dict(samples), escrowed=escrowed, staged=len(staged))
     return summary
+
+
+def _diff_groups(
+    ctx: CycleContext,
+    guard: RemovalGuard,
+    plan: Plan,
+    users: Decision,
+    user_actions: list[PlannedAction],
+    user_skips: set[str],
+    all_links: dict[str, LinkState],
+    summary: dict[str, Any],
+) -> tuple[list[PlannedAction], dict[str, str], int]:
+    """Groups and memberships after the users' removals are decided: (actions, staged, escrowed)."""
+    # a user who is skipped, escrowed or whose removal is held keeps their memberships
+    untouched = (
+        user_skips
+        | {s for s, *_ in plan.skipped}
+        | guard.held_sources(users)
+        | ({a.source_id for a in plan.actions} - {a.source_id for a in user_actions})
+    )
+    group_plan = _plan_groups(ctx, _desired(ctx), all_links, user_actions, untouched)
+    group_actions, escrowed = hold_escrowed(ctx, group_plan.actions)
+    # an approved account removal carries its memberships: one approval, not two in a row
+    leaving = frozenset(a.source_id for a in users.actions if a.action in DEPROVISIONS and a.approved_by)
+    bases = {
+        GROUP: len(baseline.links(ctx, GROUP)),
+        MEMBERSHIP: sum(len(m) for m in baseline.members(ctx).values()),
+    }
+    groups = guard.decide(group_actions, bases, leaving)
+    summary["groups"] = {
+        **Counter(a.action for a in group_plan.actions if a.object_type == GROUP),
+        "unchanged": group_plan.unchanged,
+        "skipped": len(group_plan.skipped),
+    }
+    summary["memberships"] = {
+        "members_added": sum(
+            len(a.payload["members"]) for a in group_plan.actions if a.action == ADD_MEMBERS
+        ),
+        "members_removed": sum(len(removed_members(a)) for a in group_plan.actions),
+        "requests": sum(a.action in MEMBER_ACTIONS for a in group_plan.actions),
+    }
+    return groups.actions, groups.staged, escrowed
 
 
 def _dry_run_rows(actions: list[PlannedAction], staged: dict[str, str]) -> list[dict[str, Any]]:
