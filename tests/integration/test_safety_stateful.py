@@ -53,6 +53,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from provisioning.connectors.directory.schema import users as users_table
+from provisioning.connectors.endpoint import endpoint_id
 from provisioning.cycle import guards, steps
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
@@ -358,7 +359,9 @@ class SafetyMachine(RuleBasedStateMachine):
     def relink(self) -> None:
         """The operator confirms the app moved: restart=relink matches everything in the new server."""
         self._cycle(RunOptions(restart="relink", triggered_by="operator@contoso.example"))
-        self.links_at = self._current()
+        # the relink may have failed before moving anything (a broken view): then they stay put
+        if set(self.harness.store.endpoints("demo_wiki")) <= {endpoint_id(self.harness.scim_app.url)}:
+            self.links_at = self._current()
 
     @rule(concurrent=st.booleans())
     @traced
@@ -547,8 +550,12 @@ class SafetyMachine(RuleBasedStateMachine):
     def _violation(self, invariant: str, message: str) -> None:
         FIGURES[f"violations: {invariant}"] += 1
         self.violated = True
-        if SOAK:  # the soak counts on; say what broke, with the steps that led there
+        if SOAK:  # the soak counts on; say what broke, with the steps and cycles that led there
             print(f"\nVIOLATION {invariant}: {message}\n  after: {' -> '.join(self.trace[-12:])}")
+            for n in range(max(1, self.harness.cycles - 3), self.harness.cycles + 1):
+                cycle = self.harness.store.cycle("demo_wiki", f"cycle-{n}") or {}
+                summary = cycle.get("summary") or {}
+                print(f"  cycle-{n}: {cycle.get('status')} {summary.get('actions')} {cycle.get('error')}")
         if invariant in ENFORCED and not SOAK:
             raise AssertionError(f"{invariant}: {message}")
 

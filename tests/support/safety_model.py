@@ -142,10 +142,13 @@ class DirectoryModel:
 
 
 def passes(user: dict, scoping: list[dict]) -> bool:
-    """The test's scoping filters: OR of filters, AND of ``NOT EQUALS`` clauses (the only kind used)."""
+    """The test's scoping filters: OR of filters, AND of ``NOT EQUALS`` clauses (the only kind used).
+    As in Entra, a clause on a null or empty attribute is false, NOT EQUALS included."""
     if not scoping:
         return True
-    return any(all(user.get(c["attribute"]) != c["value"] for c in f["clauses"]) for f in scoping)
+    return any(
+        all(user.get(c["attribute"]) not in (None, "", c["value"]) for c in f["clauses"]) for f in scoping
+    )
 
 
 @dataclass
