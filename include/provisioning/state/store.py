@@ -776,6 +776,7 @@ class StateStore:
         message: str,
     ) -> str:
         """A failure outside the outbox (an object's lookup in the app): the same escrow backoff."""
+        code, message = clip(code, MAX_CODE_LENGTH), clip(message, MAX_MESSAGE_LENGTH)
         with self.engine.begin() as conn:
             return _escrow_failure(
                 conn, app, object_type, source_id, display, fingerprint, permanent, code, message, utcnow()
@@ -984,8 +985,8 @@ def _escrow_failure(
         "fingerprint": fingerprint_,
         "last_failed_at": now,
         "next_retry_at": retry_at,
-        "error_code": clip(code, MAX_CODE_LENGTH),
-        "error_message": clip(message, MAX_MESSAGE_LENGTH),
+        "error_code": code,
+        "error_message": message,
     }
     if current:
         conn.execute(update(t.escrow).where(key).values(**values))
