@@ -53,7 +53,7 @@ class PlannedAction:
     reason: str | None = None
     object_type: str = USER
     change_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    approved_by: str | None = None  # a removal held earlier and approved by an operator
+    approved_by: str | None = None  # who approved this removal (not counted again in the window)
 
     @property
     def phase(self) -> int:

@@ -5,24 +5,17 @@ applied without approval inside the rolling window."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select, update
 
 from provisioning.engine.plan import MEMBERSHIP, REPLACE_MEMBERS
 from provisioning.engine.removal_guard import REMOVALS
 from provisioning.state import tables as t
+from provisioning.state.times import aware, utcnow
 
 HeldKey = tuple[str, str, str, str]  # object type, source id, action, member id ('' if none)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Holds:
@@ -34,7 +27,7 @@ class Holds:
     ) -> None:
         """The removals held now replace the previous set (a removal no longer planned, or approved,
         is no longer held); a removal held before keeps the time it was first held."""
-        now = _now()
+        now = utcnow()
         c = t.held_changes.c
         with self.engine.begin() as conn:
             before = {
@@ -43,9 +36,20 @@ class Holds:
                     select(c.object_type, c.source_id, c.action, c.member_id).where(c.app == app)
                 )
             }
-            gone = before - held
-            for key in gone:
-                conn.execute(delete(t.held_changes).where(_key(app, key)))
+            gone = [
+                {"b_type": k[0], "b_source": k[1], "b_action": k[2], "b_member": k[3]} for k in before - held
+            ]
+            if gone:  # one statement, executed for many keys
+                conn.execute(
+                    delete(t.held_changes).where(
+                        (c.app == app)
+                        & (c.object_type == bindparam("b_type"))
+                        & (c.source_id == bindparam("b_source"))
+                        & (c.action == bindparam("b_action"))
+                        & (c.member_id == bindparam("b_member"))
+                    ),
+                    gone,
+                )
             new = [
                 {
                     "app": app,
@@ -92,14 +96,7 @@ class Holds:
             rows = conn.execute(
                 select(c.object_type, c.source_id, c.action, c.member_id, c.first_held_at).where(c.app == app)
             ).all()
-        return {tuple(r[:4]) for r in rows if _aware(r[4]) <= _aware(held_at)}
-
-    def held_now(self, app: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [
-                dict(r._mapping)
-                for r in conn.execute(select(t.held_changes).where(t.held_changes.c.app == app))
-            ]
+        return {tuple(r[:4]) for r in rows if aware(r[4]) <= aware(held_at)}
 
     def approve(self, app: str, cycle_id: str, by: str, approving_cycle: str) -> None:
         h = t.holds.c
@@ -107,20 +104,20 @@ class Holds:
             conn.execute(
                 update(t.holds)
                 .where((h.app == app) & (h.cycle_id == cycle_id))
-                .values(approved_at=_now(), approved_by=by, approving_cycle=approving_cycle)
+                .values(approved_at=utcnow(), approved_by=by, approving_cycle=approving_cycle)
             )
 
     def last_approval(self, app: str) -> datetime | None:
         with self.engine.connect() as conn:
             value = conn.execute(select(func.max(t.holds.c.approved_at)).where(t.holds.c.app == app)).scalar()
-        return _aware(value) if value else None
+        return aware(value) if value else None
 
     # --- the collapse baseline ------------------------------------------------------------------
 
     def add_health(self, app: str, cycle_id: str, counts: dict[str, int]) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                insert(t.directory_health).values(app=app, cycle_id=cycle_id, time=_now(), counts=counts)
+                insert(t.directory_health).values(app=app, cycle_id=cycle_id, time=utcnow(), counts=counts)
             )
 
     def health_baseline(self, app: str, since: datetime) -> dict[str, int]:
@@ -171,14 +168,3 @@ def _units(object_type: str, action: str, payload: dict[str, Any] | None) -> int
         return 1
     key = "removed" if action == REPLACE_MEMBERS else "members"
     return len((payload or {}).get(key) or [])
-
-
-def _key(app: str, key: HeldKey):
-    c = t.held_changes.c
-    return (
-        (c.app == app)
-        & (c.object_type == key[0])
-        & (c.source_id == key[1])
-        & (c.action == key[2])
-        & (c.member_id == key[3])
-    )

@@ -12,12 +12,13 @@ stale attempt's writes are refused and it stops sending.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisioning.state import tables as t
+from provisioning.state.times import utcnow
 
 
 class LeaseBusy(RuntimeError):
@@ -36,10 +37,6 @@ class Lease:
     ttl: timedelta
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Leases:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -47,7 +44,7 @@ class Leases:
     def try_acquire(self, app: str, holder: str, ttl: timedelta) -> Lease | None:
         """Take the lease if it is free, expired, or already this holder's (a new token then)."""
         c = t.leases.c
-        now = _now()
+        now = utcnow()
         try:
             with self.engine.begin() as conn:
                 taken = conn.execute(
@@ -81,7 +78,7 @@ class Leases:
                 conn.execute(
                     update(t.leases)
                     .where((c.app == app) & (c.holder == holder))
-                    .values(expires_at=_now() - timedelta(seconds=1))
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
                 ).rowcount
             )
 
@@ -91,7 +88,7 @@ def fence(conn: Connection, lease: Lease | None) -> None:
     if lease is None:
         return
     c = t.leases.c
-    now = _now()
+    now = utcnow()
     renewed = conn.execute(
         update(t.leases)
         .where((c.app == lease.app) & (c.holder == lease.holder) & (c.token == lease.token))

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 
 from provisioning.state import tables as t
-from provisioning.state.store import StateStore, utcnow
+from provisioning.state.store import StateStore
+from provisioning.state.times import utcnow
 
 PAGE_MAX = 200
 PRUNE_BATCH = 5000

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, case, create_engine, delete, event, func, insert, select, update
@@ -32,6 +32,7 @@ from provisioning.engine.safety import escrow_delay, fingerprint
 from provisioning.state import tables as t
 from provisioning.state.holds import Holds
 from provisioning.state.leases import Lease, Leases, fence
+from provisioning.state.times import aware, utcnow
 
 OPEN = ("pending", "in_flight")
 # superseded by the next plan; an in_flight action is not: its request may be out, so the next
@@ -44,10 +45,6 @@ MAX_ID_LENGTH = 512
 MAX_CODE_LENGTH = 128
 MAX_MESSAGE_LENGTH = 4000
 INVALID_APP_ID = "InvalidAppId"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -186,7 +183,7 @@ class StateStore:
         )
         with self.engine.connect() as conn:
             return {
-                row[0]: LinkState(row[1], row[2] or {}, row[3], _aware(row[4])) for row in conn.execute(query)
+                row[0]: LinkState(row[1], row[2] or {}, row[3], aware(row[4])) for row in conn.execute(query)
             }
 
     def count_links(self, app: str, object_type: str = USER) -> int:
@@ -306,16 +303,20 @@ class StateStore:
                 )
             ]
             r = t.retired_links.c
-            for chunk in _chunks(current, 500):
-                for row in chunk:
-                    conn.execute(
-                        delete(t.retired_links).where(
-                            (r.app == app)
-                            & (r.object_type == row["object_type"])
-                            & (r.source_id == row["source_id"])
-                            & (r.endpoint == row["endpoint"])
-                        )
-                    )
+            if current:  # an older retirement from the same endpoint is replaced
+                conn.execute(
+                    delete(t.retired_links).where(
+                        (r.app == app)
+                        & (r.object_type == bindparam("b_type"))
+                        & (r.source_id == bindparam("b_source"))
+                        & (r.endpoint == bindparam("b_endpoint"))
+                    ),
+                    [
+                        {"b_type": x["object_type"], "b_source": x["source_id"], "b_endpoint": x["endpoint"]}
+                        for x in current
+                    ],
+                )
+            for chunk in _chunks(current, 1000):
                 conn.execute(insert(t.retired_links), chunk)
             conn.execute(delete(t.members).where(t.members.c.app == app))
             conn.execute(delete(t.links).where(t.links.c.app == app))
@@ -805,7 +806,7 @@ class StateStore:
             return {
                 (r["object_type"], r["source_id"]): {
                     **r,
-                    "next_retry_at": _aware(r["next_retry_at"]),
+                    "next_retry_at": aware(r["next_retry_at"]),
                 }
                 for r in rows
             }
@@ -828,8 +829,8 @@ class StateStore:
             }
         return {
             **row,
-            "retry_at": _aware(row["retry_at"]),
-            "quarantined_since": _aware(row["quarantined_since"]),
+            "retry_at": aware(row["retry_at"]),
+            "quarantined_since": aware(row["quarantined_since"]),
         }
 
     def update_app_status(self, app: str, **values: Any) -> None:
@@ -870,8 +871,8 @@ class StateStore:
             return {
                 r["problem"]: {
                     **r,
-                    "last_sent": _aware(r["last_sent"]),
-                    "first_seen": _aware(r["first_seen"]),
+                    "last_sent": aware(r["last_sent"]),
+                    "first_seen": aware(r["first_seen"]),
                 }
                 for r in rows
             }
@@ -1017,13 +1018,6 @@ def _log_row(row: dict[str, Any], now: datetime, **fields: Any) -> dict[str, Any
 
 def _join(*parts: str | None) -> str | None:
     return "; ".join(p for p in parts if p) or None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; they were written in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _cycle(table, app: str, cycle_id: str):
