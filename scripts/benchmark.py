@@ -25,6 +25,7 @@ from provisioning.config.loader import DEFAULT_APPS_DIR
 from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext
 from provisioning.demo.directory import build_sqlite
@@ -107,7 +108,7 @@ def main() -> None:
     store.create_schema()
     results: list[dict] = []
     with ScimServer(token="bench") as server:
-        client = ScimClient(server.url, "bench", max_connections=args.concurrency)
+        client = ScimConnector.for_app(ScimClient(server.url, "bench", max_connections=args.concurrency), config)
 
         def context(cycle_id: str) -> CycleContext:
             return CycleContext(

@@ -117,14 +117,14 @@ def preview_user(app: str, who: str, as_json: bool) -> int:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from provisioning.connectors.directory.reader import DirectoryError
-    from provisioning.connectors.scim.errors import ScimError
+    from provisioning.connectors.errors import ConnectorError
     from provisioning.cycle.preview import PreviewError, preview, render
     from provisioning.glue.resources import cycle_context
 
     try:
         config = load_app_config(app_config_path(app))
         report = preview(cycle_context(config, "preview"), who)
-    except (ConfigError, PreviewError, DirectoryError, ScimError) as exc:
+    except (ConfigError, PreviewError, DirectoryError, ConnectorError) as exc:
         print(exc, file=sys.stderr)
         return 2
     except AirflowNotFoundException as exc:

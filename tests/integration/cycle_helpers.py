@@ -11,6 +11,7 @@ from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
 from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import guards, steps
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
@@ -62,12 +63,15 @@ class Harness:
             cycle_id,
             self.store,
             lambda: DirectoryReader(create_engine(f"sqlite:///{self.directory}")),
-            lambda: ScimClient(
-                self.scim_app.url,
-                self.scim_app.token,
-                backoff_initial=0.01,
-                max_retries=2,
-                timeout=self.timeout,
+            lambda: ScimConnector.for_app(
+                ScimClient(
+                    self.scim_app.url,
+                    self.scim_app.token,
+                    backoff_initial=0.01,
+                    max_retries=2,
+                    timeout=self.timeout,
+                ),
+                self.config,
             ),
             self.options,
         )

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from provisioning.cycle.options import RunOptions
-from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA
+from provisioning.connectors.scim.paths import ENTERPRISE_USER_SCHEMA
 from tests.integration.cycle_helpers import Harness
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext
 from provisioning.demo.directory import build
@@ -47,7 +48,7 @@ def test_cycles_with_postgres_directory_and_state_store(pg_database, scim_app, t
             cycle_id,
             store,
             lambda: DirectoryReader(engine),
-            lambda: ScimClient(scim_app.url, scim_app.token),
+            lambda: ScimConnector.for_app(ScimClient(scim_app.url, scim_app.token), harness.config),
         )
         return {step.__name__: step(ctx) for step in STEPS}
 

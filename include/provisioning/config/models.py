@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES
 from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
-from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA, ScimPath, ScimPathError, parse_scim_path
+from provisioning.connectors.scim.paths import (
+    ENTERPRISE_USER_SCHEMA,
+    ScimPath,
+    ScimPathError,
+    attribute_path,
+    parse_scim_path,
+)
+from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.scoping import Clause, ScopingFilter, compile_clause
 
 SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
@@ -59,6 +66,13 @@ class TargetConfig(_Strict):
         120.0, gt=0, le=3600, description="total time for one request, the response body included"
     )
     max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
+
+    def attribute_path(self, text: str, object_type: str) -> AttributePath:
+        return attribute_path(parse_scim_path(text), object_type)
+
+    def unique_attributes(self, object_type: str) -> tuple[str, ...]:
+        """Mapped paths (lower case) the app keeps unique: an interrupted create is looked up by them."""
+        return ("username",) if object_type == "user" else ()
 
 
 class _MappingBase(_Strict):
@@ -212,8 +226,6 @@ class ObjectProvisioning(_Strict):
             for i, f in enumerate(self.scoping)
         ]
 
-    def mapped_paths(self) -> dict[str, ScimPath]:
-        return {m.path.text: m.path for m in self.mappings}
 
 
 class UserProvisioning(ObjectProvisioning):

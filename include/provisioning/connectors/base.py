@@ -1,7 +1,10 @@
-"""The small interface every app connector offers the provisioning cycle.
+"""The interface every app connector offers the provisioning cycle, in neutral terms.
 
-SCIM is the first implementation; a connector for another app API implements the same methods
-so the cycle code never learns which API it talks to.
+The cycle plans changes on attribute paths as the app config names them (``userName``,
+``emails[type eq "work"].value``, ``cn``): what a path means, how a change is sent and what an
+error means for the cycle (connectors/errors.py) is the connector's business. SCIM is the first
+implementation; a connector for another app API implements the same verbs, so the cycle never
+learns which API it talks to.
 """
 
 from __future__ import annotations
@@ -9,23 +12,37 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from provisioning.engine.app_object import AppObject
+from provisioning.engine.changes import AttributeUpdate
+
 
 class AppConnector(Protocol):
-    """``kind`` is ``user`` or ``group``; ids are the app's own, and mean something only in
-    ``endpoint`` (base URL and tenant): links record it, and a cycle refuses to write elsewhere."""
+    """``object_type`` is ``user`` or ``group``; ids are the app's own, and mean something only in
+    ``endpoint`` (address and tenant): links record it, and a cycle refuses to write elsewhere."""
 
     endpoint: str
 
-    def list_resources(
-        self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None
-    ) -> Iterator[dict[str, Any]]: ...
+    def list(self, object_type: str, *, members: bool = True) -> Iterator[AppObject]:
+        """Every object; group members are read only when asked (they can be huge)."""
+        ...
 
-    def find_resources(self, kind: str, attribute: str, value: str) -> list[dict[str, Any]]: ...
+    def find(self, object_type: str, path: str, value: str) -> list[AppObject]:
+        """Objects whose ``path`` holds ``value`` (by the app's own comparison rules), without
+        members; raises QueryRefused when the app cannot search by that path."""
+        ...
 
-    def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]: ...
+    def get(self, object_type: str, app_id: str) -> AppObject: ...
 
-    def create_resource(self, kind: str, resource: dict[str, Any]) -> dict[str, Any]: ...
+    def create(self, object_type: str, attributes: dict[str, Any], active: bool | None) -> AppObject: ...
 
-    def patch_resource(self, kind: str, resource_id: str, patch: dict[str, Any]) -> None: ...
+    def update(self, object_type: str, app_id: str, change: AttributeUpdate) -> None: ...
 
-    def delete_resource(self, kind: str, resource_id: str) -> None: ...
+    def set_active(self, object_type: str, app_id: str, active: bool) -> None: ...
+
+    def delete(self, object_type: str, app_id: str) -> None: ...
+
+    def add_members(self, group_id: str, member_ids: list[str]) -> None: ...
+
+    def remove_members(self, group_id: str, member_ids: list[str]) -> None: ...
+
+    def replace_members(self, group_id: str, member_ids: list[str]) -> None: ...

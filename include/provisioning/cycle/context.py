@@ -5,36 +5,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioning.config.models import AppConfig, ObjectProvisioning
+from provisioning.config.models import AppConfig, ObjectProvisioning, TargetConfig
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.cycle.options import RunOptions
+from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.mapping import CompiledMapping, compile_mappings
 from provisioning.engine.matching import MatchRule
-from provisioning.engine.scim_path import ScimPath
 from provisioning.engine.scoping import ScopingFilter
+from provisioning.engine.vocabulary import ObjectType
 from provisioning.state.store import StateStore
 
 
 @dataclass(frozen=True)
 class ObjectRules:
-    """Compiled config of one object type (users or groups)."""
+    """Compiled config of one object type (users or groups). ``lookup_rules`` find the account an
+    interrupted create may have made: the matching rules, then the attributes the app keeps unique."""
 
     mappings: list[CompiledMapping]
-    paths: dict[str, ScimPath]
+    paths: dict[str, AttributePath]
     rules: list[MatchRule]
     filters: list[ScopingFilter]
+    lookup_rules: list[MatchRule]
 
     @classmethod
-    def compile(cls, section: ObjectProvisioning) -> ObjectRules:
-        paths = section.mapped_paths()
+    def compile(cls, section: ObjectProvisioning, target: TargetConfig, object_type: str) -> ObjectRules:
+        paths = {m.target: target.attribute_path(m.target, object_type) for m in section.mappings}
         by_name = {text.lower(): path for text, path in paths.items()}
-        return cls(
-            compile_mappings(section.mappings),
-            paths,
-            [MatchRule(by_name[r.target.strip().lower()], r.is_case_sensitive) for r in section.matching],
-            section.scoping_filters(),
-        )
+        rules = [MatchRule(by_name[r.target.strip().lower()], r.is_case_sensitive) for r in section.matching]
+        asked = {r.path.text.lower() for r in rules}
+        unique = [
+            MatchRule(by_name[name], case_sensitive=False)
+            for name in target.unique_attributes(object_type)
+            if name in by_name and name not in asked
+        ]
+        return cls(compile_mappings(section.mappings), paths, rules, section.scoping_filters(), rules + unique)
 
 
 @dataclass
@@ -50,8 +55,10 @@ class CycleContext:
     _connector: AppConnector | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.users = ObjectRules.compile(self.config.users)
-        self.groups = ObjectRules.compile(self.config.groups) if self.config.groups else None
+        target = self.config.target
+        self.users = ObjectRules.compile(self.config.users, target, ObjectType.USER)
+        groups = self.config.groups
+        self.groups = ObjectRules.compile(groups, target, ObjectType.GROUP) if groups else None
 
     def connector(self) -> AppConnector:
         """The step's app connector, opened on first use (opening sends no request)."""

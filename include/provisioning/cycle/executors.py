@@ -3,8 +3,8 @@
 Every executor may run twice for the same action (a crash after the app acted, a rerun, a
 retried timeout), so each is written to converge: a create first looks for what an interrupted
 attempt may have made; a 409 or a maybe-applied 5xx is resolved by looking, not by guessing;
-member adds and removes are idempotent in SCIM; a delete or disable of something already gone
-has nothing left to do.
+member adds and removes are idempotent; a delete or disable of something already gone has
+nothing left to do.
 """
 
 from __future__ import annotations
@@ -14,16 +14,12 @@ import time
 from dataclasses import dataclass, field
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.client import escape_filter_value
-from provisioning.connectors.scim.errors import (
-    ScimConflictError,
-    ScimError,
-    ScimNotFoundError,
-    ScimTransientError,
-)
+from provisioning.connectors.errors import AlreadyExists, ConnectorError, NotFound, TransientError
 from provisioning.cycle.context import CycleContext, ObjectRules
-from provisioning.cycle.lookup import USERNAME_RULE, Lookup
-from provisioning.engine.matching import is_active, match_accounts, snapshot_of
+from provisioning.cycle.lookup import Lookup
+from provisioning.engine.app_object import AppObject
+from provisioning.engine.changes import AttributeUpdate
+from provisioning.engine.matching import match_accounts
 from provisioning.engine.plan import (
     ADD_MEMBERS,
     CREATE,
@@ -31,12 +27,9 @@ from provisioning.engine.plan import (
     DISABLE,
     GROUP,
     MEMBERSHIP,
-    PATCH_SCHEMA,
     REMOVE_MEMBERS,
     USER,
 )
-from provisioning.engine.safety import is_permanent
-from provisioning.engine.scim_path import patch_operations
 from provisioning.state.store import OutboxRow, Outcome, storable
 
 
@@ -65,15 +58,15 @@ def execute(ctx: CycleContext, app: AppConnector, row: OutboxRow, ids: AppIds) -
         elif row.action == DELETE:
             outcome = _delete(app, row)
         else:
-            outcome = _patch(app, row)
-    except ScimError as exc:
+            outcome = _change(app, row)
+    except ConnectorError as exc:
         outcome = Outcome(
             row.change_id,
             "failed",
             error_code=exc.code,
             error_message=str(exc),
             stops_cycle=exc.stops_cycle,
-            permanent=not isinstance(exc, ScimTransientError) and is_permanent(exc.status, exc.scim_type),
+            permanent=exc.permanent,
         )
     return storable(dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1)))
 
@@ -82,10 +75,14 @@ def _rules(ctx: CycleContext, row: OutboxRow) -> ObjectRules:
     return ctx.groups if row.object_type == GROUP else ctx.users
 
 
-def _patch(app: AppConnector, row: OutboxRow) -> Outcome:
+def _change(app: AppConnector, row: OutboxRow) -> Outcome:
+    """An update (a re-enable included) or a disable."""
     try:
-        app.patch_resource(row.object_type, row.target_id, row.payload)
-    except ScimNotFoundError:
+        if row.action == DISABLE:
+            app.set_active(row.object_type, row.target_id, row.payload["active"])
+        else:
+            app.update(row.object_type, row.target_id, AttributeUpdate.from_payload(row.payload))
+    except NotFound:
         if row.action != DISABLE:
             raise
         return Outcome(
@@ -96,8 +93,8 @@ def _patch(app: AppConnector, row: OutboxRow) -> Outcome:
 
 def _delete(app: AppConnector, row: OutboxRow) -> Outcome:
     try:
-        app.delete_resource(row.object_type, row.target_id)
-    except ScimNotFoundError:
+        app.delete(row.object_type, row.target_id)
+    except NotFound:
         return Outcome(row.change_id, "succeeded", detail="already gone from the app")
     return Outcome(row.change_id, "succeeded")
 
@@ -110,14 +107,15 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
             return _adopt(
                 ctx, app, row, existing, "created by an interrupted earlier attempt; found and linked"
             )
+    attributes, active = row.payload["attributes"], row.payload["active"]
     try:
-        created = app.create_resource(row.object_type, row.payload)
-    except ScimConflictError:
+        created = app.create(row.object_type, attributes, active)
+    except AlreadyExists:
         existing = _lookup(ctx, app, row)
         if existing is None:
             raise
         return _adopt(ctx, app, row, existing, "already existed (409); matched and linked")
-    except ScimTransientError as exc:
+    except TransientError as exc:
         # Timeout, reset connection or 5xx (502/503/504 too: the client never repeats a POST the app
         # may have acted on) after the app may have acted: look, then try once more.
         existing = _lookup(ctx, app, row)
@@ -125,16 +123,14 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
             return _adopt(
                 ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
             )
-        created = app.create_resource(row.object_type, row.payload)
-    return Outcome(row.change_id, "succeeded", target_id=created["id"], matched_by="created")
+        created = app.create(row.object_type, attributes, active)
+    return Outcome(row.change_id, "succeeded", target_id=created.id, matched_by="created")
 
 
-def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict, str] | None:
-    """The account an earlier or failed create may have made, by the matching rules (and, for a
-    user, by the userName the app keeps unique)."""
-    rules = _rules(ctx, row).rules
-    if row.object_type == USER and not any(r.path.text.lower() == "username" for r in rules):
-        rules = [*rules, USERNAME_RULE]
+def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[AppObject, str] | None:
+    """The account an earlier or failed create may have made, by the matching rules (and by the
+    attributes the app keeps unique, e.g. a SCIM userName)."""
+    rules = _rules(ctx, row).lookup_rules
     links = ctx.store.links(ctx.app, row.object_type)
     owners = {link.target_id: source for source, link in links.items() if source != row.source_id}
     found = Lookup(ctx, app, row.object_type, rules).find(row.source_id, row.display, row.attributes)
@@ -143,22 +139,22 @@ def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict,
 
 
 def _adopt(
-    ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[dict, str], note: str
+    ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[AppObject, str], note: str
 ) -> Outcome:
     """Link an object that exists already and bring it to the desired attributes."""
-    resource, matched_by = found
-    paths = _rules(ctx, row).paths
-    current = snapshot_of(resource, paths.values())
+    account, matched_by = found
+    current = {p: account.attributes.get(p) for p in _rules(ctx, row).paths}
     changes = {p: v for p, v in row.attributes.items() if v is not None and current.get(p) != v}
-    ops = patch_operations(changes, current, paths)
-    if row.object_type == USER and not is_active(resource):
-        ops.append({"op": "replace", "path": "active", "value": True})
-    if ops:
-        app.patch_resource(row.object_type, resource["id"], {"schemas": [PATCH_SCHEMA], "Operations": ops})
+    enable = row.object_type == USER and not account.active
+    if changes or enable:
+        change = AttributeUpdate(
+            set=changes, previous={p: current.get(p) for p in changes}, active=True if enable else None
+        )
+        app.update(row.object_type, account.id, change)
     return Outcome(
         row.change_id,
         "succeeded",
-        target_id=resource["id"],
+        target_id=account.id,
         matched_by=matched_by,
         attributes={**current, **changes},
         active=True,
@@ -179,26 +175,23 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
             error_message="the group has no account in the app yet (its create failed or was skipped)",
         )
     members = row.payload["members"]
-    if row.action == REMOVE_MEMBERS:
-        targets = [target for _, target in members]
-        if row.payload.get("style") == "entra":
-            ops = [{"op": "remove", "path": "members", "value": [{"value": t} for t in targets]}]
-        else:
-            ops = [{"op": "remove", "path": f'members[value eq "{escape_filter_value(t)}"]'} for t in targets]
-        resolved: list[list[str]] = []
-        detail = None
-    else:
-        resolved = [[m, ids.users[m]] for m in members if m in ids.users]
-        unresolved = len(members) - len(resolved)
-        detail = f"{unresolved} member(s) not provisioned yet: added in a later cycle" if unresolved else None
-        value = [{"value": target} for _, target in resolved]
-        op = "add" if row.action == ADD_MEMBERS else "replace"
-        if not value and op == "add":
-            return Outcome(row.change_id, "succeeded", target_id=group_id, members=[], detail=detail)
-        ops = [{"op": op, "path": "members", "value": value}]
+    resolved: list[list[str]] = []
+    detail = None
     try:
-        app.patch_resource(GROUP, group_id, {"schemas": [PATCH_SCHEMA], "Operations": ops})
-    except ScimNotFoundError:
+        if row.action == REMOVE_MEMBERS:
+            app.remove_members(group_id, [target for _, target in members])
+        else:
+            resolved = [[m, ids.users[m]] for m in members if m in ids.users]
+            unresolved = len(members) - len(resolved)
+            detail = f"{unresolved} member(s) not provisioned yet: added in a later cycle" if unresolved else None
+            targets = [target for _, target in resolved]
+            if row.action == ADD_MEMBERS:
+                if not targets:
+                    return Outcome(row.change_id, "succeeded", target_id=group_id, members=[], detail=detail)
+                app.add_members(group_id, targets)
+            else:
+                app.replace_members(group_id, targets)
+    except NotFound:
         if row.action != REMOVE_MEMBERS:
             raise
         detail = "the group no longer exists in the app"

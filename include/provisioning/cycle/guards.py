@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from provisioning.connectors.scim.errors import ScimError
+from provisioning.connectors.errors import ConnectorError
 from provisioning.cycle.context import CycleContext
 from provisioning.engine.plan import PlannedAction
 from provisioning.engine.safety import decide_quarantine, quarantine_delay
@@ -29,8 +29,8 @@ def now() -> datetime:
 
 def record_failure(ctx: CycleContext, step: str, exc: Exception) -> None:
     """A step raised: remember it on the cycle so that report counts the cycle failed and, when the
-    app refused us (credentials, not SCIM), quarantines it."""
-    refused = isinstance(exc, ScimError) and exc.stops_cycle
+    app refused us (credentials, protocol), quarantines it."""
+    refused = isinstance(exc, ConnectorError) and exc.stops_cycle
     code = "app_refused" if refused else "cycle_refused" if isinstance(exc, CycleRefused) else "step_failed"
     ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, code, f"{step}: {exc}")
 

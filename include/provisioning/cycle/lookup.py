@@ -1,7 +1,7 @@
 """Finding the app account of one directory object by its matching attributes.
 
 Rules are asked in precedence order and the first that finds the account ends the lookup, as the
-engine's matching does. A filter the app refuses (400, e.g. ``invalidFilter`` on
+engine's matching does. A query the app refuses (a SCIM 400 ``invalidFilter`` on
 ``emails.value``) is not this object's fault: the lookup falls back to the next rule, and the
 refusal is remembered in the state store (logged once) so that later lookups skip that rule for a
 while instead of failing every cycle. An object none of whose rules the app accepts is looked for
@@ -15,25 +15,17 @@ from datetime import timedelta
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.errors import ScimError, ScimTransientError
+from provisioning.connectors.errors import ConnectorError, QueryRefused
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.guards import now
+from provisioning.engine.app_object import AppObject
 from provisioning.engine.matching import Conflict, MatchRule
-from provisioning.engine.plan import GROUP
-from provisioning.engine.safety import is_permanent
-from provisioning.engine.scim_path import parse_scim_path
 from provisioning.state.store import action_fingerprint
 
 FILTER_REFUSED = "FilterRefused"
 LOOKUP_FAILED = "LookupFailed"
 # how long a refused filter attribute is not asked again (an app may learn it with an upgrade)
 REFUSAL_MEMORY = timedelta(days=7)
-USERNAME_RULE = MatchRule(parse_scim_path("userName"), case_sensitive=False)
-
-
-def refuses_filter(error: ScimError) -> bool:
-    """A 400 that blames the filter rather than the value: the attribute is not filterable here."""
-    return error.status == 400 and error.scim_type in (None, "invalidFilter")
 
 
 class Lookup:
@@ -45,11 +37,11 @@ class Lookup:
         self.kind = kind
         self.rules = rules
         self.refused = ctx.store.refused_filters(ctx.app, kind, now() - REFUSAL_MEMORY)
-        self._listing: list[dict[str, Any]] | None = None
+        self._listing: list[AppObject] | None = None
 
-    def find(self, source_id: str, display: str, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    def find(self, source_id: str, display: str, attrs: dict[str, Any]) -> list[AppObject]:
         """Accounts that may be this object's (the engine then applies the exact rules)."""
-        found: list[dict[str, Any]] = []
+        found: list[AppObject] = []
         asked = refused = False
         for rule in self.rules:
             value = attrs.get(rule.path.text)
@@ -61,34 +53,31 @@ class Lookup:
                 continue
             asked = True
             found += resources
-            if any(rule.key(rule.path.get(r)) == rule.key(value) for r in resources):
+            if any(rule.key(r.attributes.get(rule.path.text)) == rule.key(value) for r in resources):
                 break
         return self._list_all() if refused and not asked else found
 
-    def _ask(self, rule: MatchRule, value: Any, source_id: str, display: str) -> list[dict[str, Any]] | None:
-        """One filter query; None when the app refuses filters on the rule's attribute."""
-        name = rule.path.filter_name
-        if name in self.refused:
+    def _ask(self, rule: MatchRule, value: Any, source_id: str, display: str) -> list[AppObject] | None:
+        """One query; None when the app cannot search by the rule's attribute."""
+        path = rule.path.text
+        if path in self.refused:
             return None
         try:
-            return self.app.find_resources(self.kind, name, str(value))
-        except ScimError as exc:
-            if not refuses_filter(exc):
-                raise
-            self._refused(name, exc, source_id, display)
+            return self.app.find(self.kind, path, str(value))
+        except QueryRefused as exc:
+            self._refused(path, exc, source_id, display)
             return None
 
-    def _list_all(self) -> list[dict[str, Any]]:
+    def _list_all(self) -> list[AppObject]:
         if self._listing is None:
-            excluded = ["members"] if self.kind == GROUP else None
-            self._listing = list(self.app.list_resources(self.kind, excluded=excluded))
+            self._listing = list(self.app.list(self.kind, members=False))
         return self._listing
 
-    def _refused(self, attribute: str, error: ScimError, source_id: str, display: str) -> None:
-        self.refused.add(attribute)
-        self.ctx.store.refuse_filter(self.ctx.app, self.kind, attribute, str(error))
+    def _refused(self, path: str, error: QueryRefused, source_id: str, display: str) -> None:
+        self.refused.add(path)
+        self.ctx.store.refuse_filter(self.ctx.app, self.kind, path, str(error))
         note = (
-            f"the app refuses filters on {attribute} ({error}); matching skips that rule for "
+            f"the app refuses filters on {error.attribute} ({error}); matching skips that rule for "
             f"{REFUSAL_MEMORY.days} days and uses the next one"
         )
         self.ctx.store.record_skips(
@@ -106,14 +95,14 @@ def find_each(
     kind: str,
     rules: list[MatchRule],
     objects: list[tuple[str, str, dict[str, Any]]],
-) -> tuple[list[dict[str, Any]], list[Conflict]]:
+) -> tuple[list[AppObject], list[Conflict]]:
     """Filter queries per object; the engine then applies the exact rules. A lookup error is that
     object's: a skip row and escrow (backing off as a failed action does, until its matching values
     change or ``restart=escrow``); only an unusable app stops the step."""
     lookup = Lookup(ctx, app, kind, rules)
     escrow = {} if ctx.options.clears_escrow else ctx.store.escrow(ctx.app)
     current = now()
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, AppObject] = {}
     failed: list[Conflict] = []
     recovered: dict[str, str] = {}
     for source_id, display, attrs in objects:
@@ -131,23 +120,20 @@ def find_each(
             continue
         try:
             resources = lookup.find(source_id, display, attrs)
-        except ScimError as exc:
+        except ConnectorError as exc:
             if exc.stops_cycle:
                 raise
             message = f"looking the {kind} up in the app failed: {exc}"
             if not ctx.options.dry_run:
-                permanent = not isinstance(exc, ScimTransientError) and is_permanent(
-                    exc.status, exc.scim_type
-                )
                 note = ctx.store.escrow_failure(
-                    ctx.app, kind, source_id, display, key, permanent, exc.code, str(exc)
+                    ctx.app, kind, source_id, display, key, exc.permanent, exc.code, str(exc)
                 )
                 message = f"{message}; {note}"
             failed.append(Conflict(source_id, LOOKUP_FAILED, message))
             continue
         if entry:
             recovered[source_id] = key
-        found.update((r["id"], r) for r in resources)
+        found.update((r.id, r) for r in resources)
     if recovered and not ctx.options.dry_run:
         ctx.store.leave_escrow(ctx.app, kind, list(recovered), set(recovered.values()))
     return list(found.values()), failed

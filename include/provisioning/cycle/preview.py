@@ -13,9 +13,10 @@ from provisioning.engine.assignments import assigned_user_ids, member_of
 from provisioning.engine.desired import desired_users
 from provisioning.engine.mapping import REDACTED
 from provisioning.engine.matching import match_accounts, source_conflicts
-from provisioning.engine.plan import DeprovisionPolicy, plan_users
+from provisioning.engine.user_plan import DeprovisionPolicy, plan_users
 from provisioning.engine.references import resolve_references
 from provisioning.engine.validation import validate_users
+from provisioning.engine.vocabulary import ObjectType
 
 
 class PreviewError(LookupError):
@@ -90,8 +91,8 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
             for rule in ctx.users.rules:
                 value = desired.attributes.get(rule.path.text)
                 if value not in (None, ""):
-                    accounts += app.find_resources("user", rule.path.filter_name, str(value))
-            unique = list({a["id"]: a for a in accounts}.values())
+                    accounts += app.find(ObjectType.USER, rule.path.text, str(value))
+            unique = list({a.id: a for a in accounts}.values())
             owners = {lk.target_id: s for s, lk in links.items()}
             matches, more = match_accounts([(user_id, desired.attributes)], unique, ctx.users.rules, owners)
             if more:
@@ -99,7 +100,7 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
             elif matches:
                 matching = {
                     "outcome": "matched",
-                    "target_id": matches[0].account["id"],
+                    "target_id": matches[0].account.id,
                     "matched_by": matches[0].matched_by,
                 }
             else:
@@ -122,7 +123,7 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
     if matching["outcome"] == "conflict":
         report["action"] = {"action": "skip", "reason": matching["message"]}
     elif plan.skipped:
-        report["action"] = {"action": "skip", "reason": plan.skipped[0][3]}
+        report["action"] = {"action": "skip", "reason": plan.skipped[0].reason}
     elif plan.actions:
         action = plan.actions[0]
         name = "update (link the existing account)" if matching["outcome"] == "matched" else action.action

@@ -23,10 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.errors import ScimError, ScimNotFoundError
+from provisioning.connectors.errors import ConnectorError, NotFound
 from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
-from provisioning.engine.matching import is_active, match_accounts, snapshot_of
+from provisioning.engine.app_object import AppObject
+from provisioning.engine.matching import match_accounts
 from provisioning.engine.plan import GROUP, USER, LinkState
 
 # a member the app's group holds that is not one of our linked users: removed by the diff
@@ -46,7 +47,7 @@ def reconcile(
     kind: str,
     rules: ObjectRules,
     app: AppConnector,
-    listing: list[dict[str, Any]],
+    listing: list[AppObject],
     known: dict[str, tuple[str, dict[str, Any]]],
     chosen: set[str] | None,
 ) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def reconcile(
     links = baseline.links(ctx, kind)
     if chosen is not None:
         links = {s: link for s, link in links.items() if s in chosen}
-    actual = {r["id"]: r for r in listing}
+    actual = {r.id: r for r in listing}
     read = len(actual)
     _check_listing(kind, links, actual)
     unobservable = {m.target for m in rules.mappings if m.on_create_only or m.sensitive}
@@ -67,21 +68,21 @@ def reconcile(
         if source_id in removed or source_id in unconfirmed:
             continue
         account, matched_by = rematched.get(source_id, (actual[link.target_id], None))
-        seen = snapshot_of(account, rules.paths.values())
+        seen = {p: account.attributes.get(p) for p in rules.paths}
         seen.update({p: link.attributes[p] for p in unobservable if p in link.attributes})
         changed = sorted(p for p in seen if seen[p] != link.attributes.get(p))
-        active = is_active(account) if kind == USER else link.active  # groups have no active
+        active = account.active if kind == USER else link.active  # groups have no active
         if active != link.active:
             changed.append("active")
         if matched_by:
             notes.setdefault(source_id, []).append(
-                f"re-matched by {matched_by}: app id {link.target_id} -> {account['id']}"
+                f"re-matched by {matched_by}: app id {link.target_id} -> {account.id}"
             )
         if changed or matched_by:
             rows.append(
                 {
                     "source_id": source_id,
-                    "target_id": account["id"],
+                    "target_id": account.id,
                     "matched_by": matched_by,
                     "attributes": seen,
                     "active": active,
@@ -114,7 +115,7 @@ def reconcile(
     }
 
 
-def _check_listing(kind: str, links: dict[str, LinkState], actual: dict[str, dict[str, Any]]) -> None:
+def _check_listing(kind: str, links: dict[str, LinkState], actual: dict[str, AppObject]) -> None:
     """Refuse a listing that holds fewer than half of the linked objects, before anything changes."""
     listed = sum(1 for link in links.values() if link.target_id in actual)
     if len(links) > FEW_LINKS and listed * 2 < len(links):
@@ -130,7 +131,7 @@ def _confirm_missing(
     app: AppConnector,
     kind: str,
     missing: dict[str, LinkState],
-    actual: dict[str, dict[str, Any]],
+    actual: dict[str, AppObject],
     notes: dict[str, list[str]],
 ) -> tuple[set[str], set[str]]:
     """Read by id each linked object the listing lacks: only a 404 drops a link. Found ones join
@@ -140,14 +141,14 @@ def _confirm_missing(
     for source_id, link in missing.items():
         note = notes.setdefault(source_id, [])
         try:
-            account = app.get_resource(kind, link.target_id)
-        except ScimNotFoundError:
+            account = app.get(kind, link.target_id)
+        except NotFound:
             gone.add(source_id)
             note.append(
                 f"{kind} {link.target_id} is gone from the app (404 when read by id); the link is dropped"
             )
             continue
-        except ScimError as exc:
+        except ConnectorError as exc:
             if exc.stops_cycle:
                 raise
             unconfirmed.add(source_id)
@@ -167,26 +168,26 @@ def _rematch(
     ctx: CycleContext,
     rules: ObjectRules,
     links: dict[str, LinkState],
-    actual: dict[str, dict[str, Any]],
+    actual: dict[str, AppObject],
     known: dict[str, tuple[str, dict[str, Any]]],
-) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+) -> dict[str, tuple[AppObject | None, str | None]]:
     """Linked object -> (the account its matching attributes find, how); links whose object cannot
     be found by its attributes keep their id (when it still exists), never a guess."""
     candidates = [(s, known[s][1]) for s in links if s in known and known[s][1]]
     matches, _ = match_accounts(candidates, list(actual.values()), rules.rules, {})
-    moved = {m.source_id: m for m in matches if m.account["id"] != links[m.source_id].target_id}
+    moved = {m.source_id: m for m in matches if m.account.id != links[m.source_id].target_id}
     held = {link.target_id for s, link in links.items() if s not in moved}
     return {
         s: (m.account, f"{m.matched_by} (full reset)")
         for s, m in moved.items()
-        if m.account["id"] not in held
+        if m.account.id not in held
     }
 
 
 def _reconcile_members(
     ctx: CycleContext,
     links: dict[str, LinkState],
-    actual: dict[str, dict[str, Any]],
+    actual: dict[str, AppObject],
     notes: dict[str, list[str]],
 ) -> int:
     owners = {link.target_id: s for s, link in baseline.links(ctx, USER).items()}
@@ -196,11 +197,7 @@ def _reconcile_members(
         group = actual.get(link.target_id)
         if group is None:
             continue
-        in_app = {
-            owners.get(m["value"], UNMANAGED_PREFIX + m["value"]): m["value"]
-            for m in group.get("members") or []
-            if isinstance(m, dict) and m.get("value")
-        }
+        in_app = {owners.get(m, UNMANAGED_PREFIX + m): m for m in group.members or []}
         before = applied.get(source_id, {})
         if in_app != before:
             changed[source_id] = in_app

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from provisioning.engine.attribute_path import AttributePath
+from provisioning.engine.changes import AttributeUpdate, create_payload
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.mapping import CompiledMapping
 from provisioning.engine.plan import (
@@ -18,15 +20,14 @@ from provisioning.engine.plan import (
     DELETE,
     GROUP,
     MEMBERSHIP,
-    PATCH_SCHEMA,
     REMOVE_MEMBERS,
     REPLACE_MEMBERS,
     UPDATE,
     LinkState,
     Plan,
     PlannedAction,
+    Skip,
 )
-from provisioning.engine.scim_path import GROUP_SCHEMA, ScimPath, build_resource, patch_operations
 
 NOT_PROVISIONED_SAMPLE = 10
 
@@ -37,7 +38,7 @@ def plan_groups(
     applied_members: dict[str, dict[str, str]],
     provisioned: set[str],
     mappings: Sequence[CompiledMapping],
-    paths: dict[str, ScimPath],
+    paths: dict[str, AttributePath],
     *,
     on_leave_scope: str,
     batch_size: int,
@@ -52,8 +53,8 @@ def plan_groups(
     keep = frozenset(keep)
     create_only = {m.target for m in mappings if m.on_create_only}
     actions: list[PlannedAction] = []
-    skipped: list[tuple[str, str, str, str]] = []
-    notes: list[tuple[str, str, str, str]] = []
+    skipped: list[Skip] = []
+    notes: list[Skip] = []
     unchanged = 0
     seen: set[str] = set()
     for group in desired:
@@ -66,17 +67,18 @@ def plan_groups(
                 actions.append(_delete(group.source_id, group.display, link, group.reason))
             continue
         if group.error:
-            skipped.append((group.source_id, group.display, "MappingError", group.error))
+            skipped.append(Skip(group.source_id, group.display, "MappingError", group.error))
             continue
         values = {k: v for k, v in group.attributes.items() if v is not None}
         changes: dict = {}
         if link is None:
-            if not any(paths[p].attribute.lower() == "displayname" for p in values):
+            missing = [p for p, path in paths.items() if path.required and p not in values]
+            if missing:
                 skipped.append(
-                    (group.source_id, group.display, "MissingRequiredAttribute", "displayName has no value")
+                    Skip(group.source_id, group.display, "MissingRequiredAttribute", f"{', '.join(missing)} has no value")
                 )
                 continue
-            payload = build_resource(values, paths, GROUP_SCHEMA)
+            payload = create_payload(values, None)
             modified = [{"path": k, "old": None, "new": v} for k, v in values.items()]
             actions.append(
                 PlannedAction(
@@ -96,14 +98,14 @@ def plan_groups(
                 p: v for p, v in values.items() if p not in create_only and link.attributes.get(p) != v
             }
             if changes:
-                ops = patch_operations(changes, link.attributes, paths)
+                change = AttributeUpdate(set=changes, previous={p: link.attributes.get(p) for p in changes})
                 actions.append(
                     PlannedAction(
                         UPDATE,
                         group.source_id,
                         group.display,
                         link.target_id,
-                        {"schemas": [PATCH_SCHEMA], "Operations": ops},
+                        change.to_payload(),
                         {**link.attributes, **changes},
                         True,
                         [{"path": p, "old": link.attributes.get(p), "new": v} for p, v in changes.items()],
@@ -119,7 +121,7 @@ def plan_groups(
         missing = [m for m in group.members if m not in provisioned]
         if missing and (member_actions or link is None):
             notes.append(
-                (
+                Skip(
                     group.source_id,
                     group.display,
                     "MembersNotProvisioned",
@@ -159,7 +161,7 @@ def _member_actions(
             group.source_id,
             group.display,
             target,
-            {"members": members, "style": removal},
+            {"members": members},
             {},
             True,
             [{"path": "members", "old": count_old, "new": count_new}],

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.engine.scim_path import ScimPath
+from provisioning.engine.app_object import AppObject
+from provisioning.engine.attribute_path import AttributePath
 
 DUPLICATE_TARGET = "DuplicateTargetEntries"
 DUPLICATE_SOURCE = "DuplicateSourceEntries"
@@ -35,7 +36,7 @@ def fold_case(text: str) -> str:
 
 @dataclass(frozen=True)
 class MatchRule:
-    path: ScimPath
+    path: AttributePath
     case_sensitive: bool
 
     def key(self, value: Any) -> str | None:
@@ -48,7 +49,7 @@ class MatchRule:
 @dataclass(frozen=True)
 class Match:
     source_id: str
-    account: dict[str, Any]
+    account: AppObject
     matched_by: str
 
 
@@ -101,16 +102,16 @@ def source_conflicts(
 
 def match_accounts(
     candidates: Sequence[tuple[str, dict[str, Any]]],
-    accounts: Sequence[dict[str, Any]],
+    accounts: Sequence[AppObject],
     rules: Sequence[MatchRule],
     linked_owner: dict[str, str],
 ) -> tuple[list[Match], list[Conflict]]:
     """Link unlinked users to app accounts; ``linked_owner`` maps app id -> already linked source id."""
-    index: list[dict[str, list[dict[str, Any]]]] = []
+    index: list[dict[str, list[AppObject]]] = []
     for rule in rules:
-        by_value: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_value: dict[str, list[AppObject]] = defaultdict(list)
         for account in accounts:
-            key = rule.key(rule.path.get(account))
+            key = rule.key(account.attributes.get(rule.path.text))
             if key is not None:
                 by_value[key].append(account)
         index.append(by_value)
@@ -124,7 +125,7 @@ def match_accounts(
             if not found:
                 continue
             if len(found) > 1:
-                ids = ", ".join(str(a.get("id")) for a in found[:5])
+                ids = ", ".join(a.id for a in found[:5])
                 conflicts.append(
                     Conflict(
                         source_id, DUPLICATE_TARGET, f"{rule.path.text} matches {len(found)} accounts ({ids})"
@@ -132,29 +133,17 @@ def match_accounts(
                 )
             else:
                 account = found[0]
-                owner = linked_owner.get(account["id"]) or claimed.get(account["id"])
+                owner = linked_owner.get(account.id) or claimed.get(account.id)
                 if owner is not None:
                     conflicts.append(
                         Conflict(
                             source_id,
                             DUPLICATE_SOURCE,
-                            f"account {account['id']} found by {rule.path.text} is already linked to {owner}",
+                            f"account {account.id} found by {rule.path.text} is already linked to {owner}",
                         )
                     )
                 else:
-                    claimed[account["id"]] = source_id
+                    claimed[account.id] = source_id
                     matches.append(Match(source_id, account, rule.path.text))
             break
     return matches, conflicts
-
-
-def snapshot_of(account: dict[str, Any], paths: Iterable[ScimPath]) -> dict[str, Any]:
-    """What the app holds at each mapped path: the baseline a matched account is diffed against."""
-    return {path.text: path.get(account) for path in paths}
-
-
-def is_active(account: dict[str, Any]) -> bool | None:
-    """None when the app's record has no ``active``: unknown, so the plan sends the desired value
-    instead of assuming the account already has it."""
-    active = account.get("active")
-    return None if active is None else active is not False

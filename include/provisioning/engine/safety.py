@@ -29,16 +29,6 @@ def escrow_delay(failures: int, permanent: bool) -> timedelta:
     return min(ESCROW_FIRST_BACKOFF * 2 ** (failures - 2), ESCROW_MAX_BACKOFF)
 
 
-def is_permanent(status: int | None, scim_type: str | None) -> bool:
-    """Errors the same request will hit again (schema, invalid value): not worth every cycle.
-
-    401/403 quarantine the app instead; 404/409 are handled by the action itself; 408/429 and
-    5xx are transient."""
-    if status is None:
-        return scim_type in ("invalidValue", "invalidSyntax", "invalidPath", "noTarget", "mutability")
-    return 400 <= status < 500 and status not in (401, 403, 404, 408, 409, 429)
-
-
 def fingerprint(action: str, payload: Any) -> str:
     """Identifies "the same request again": an escrowed object whose data changed is retried now."""
     text = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), default=str)

@@ -19,10 +19,9 @@ import pandas as pd
 
 from provisioning.engine.desired import INVALID_DATA, DesiredUser
 from provisioning.engine.mapping import CompiledMapping
-from provisioning.engine.scim_path import ScimPath
+from provisioning.engine.attribute_path import AttributePath
 
 MANAGER_CYCLE = "ManagerCycle"
-IDENTIFIERS = ("username", "emails", "externalid")
 EMAIL_MAX = 254  # RFC 5321 path limit
 DEFAULT_MAX = 1024
 SOURCE_ID_MAX = 128  # the state store's key column
@@ -32,7 +31,7 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 def validate_users(
     desired: list[DesiredUser],
-    paths: dict[str, ScimPath],
+    paths: dict[str, AttributePath],
     mappings: Sequence[CompiledMapping],
     users: pd.DataFrame,
 ) -> list[DesiredUser]:
@@ -72,17 +71,16 @@ def _id_problem(source_id: str) -> str | None:
     return None
 
 
-def _value_problem(path: ScimPath, value: Any, limit: int | None) -> str | None:
+def _value_problem(path: AttributePath, value: Any, limit: int | None) -> str | None:
     if not isinstance(value, str):
         return None
-    name = path.attribute.lower()
-    if name == "username" and not value.strip():
+    if path.required and not value.strip():
         return f"{path.text} is blank"
-    is_email = name == "emails" and path.sub_attribute in (None, "value")
+    is_email = path.email
     limit = limit or (EMAIL_MAX if is_email else DEFAULT_MAX)
     if len(value) > limit:
         return f"{path.text} is {len(value)} characters long (at most {limit})"
-    bad = _bad_character(value, identifier=name in IDENTIFIERS)
+    bad = _bad_character(value, identifier=path.identifier)
     if bad is not None:
         index, char = bad
         if unicodedata.category(char) == "Cc":

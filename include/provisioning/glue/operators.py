@@ -1,7 +1,7 @@
 """One operator per cycle step. Each reloads the app config at run time (workers see the current
 file), builds the cycle context from Airflow connections, runs the step and returns its summary.
 
-The step code (pandas, SQLAlchemy, the SCIM client) is imported in ``execute``, not here: this
+The step code (pandas, SQLAlchemy, the app clients) is imported in ``execute``, not here: this
 module is imported whenever Airflow parses a DAG file, which must stay cheap.
 """
 
@@ -31,7 +31,7 @@ class ProvisioningStepOperator(BaseOperator):
         self.app = app
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from provisioning.connectors.scim.errors import ScimError
+        from provisioning.connectors.errors import ConnectorError
         from provisioning.cycle import guards, steps
         from provisioning.cycle.options import InvalidRunOptions
         from provisioning.glue.params import run_options
@@ -56,7 +56,7 @@ class ProvisioningStepOperator(BaseOperator):
             guards.record_failure(ctx, self.task_id, exc)
             # retries cannot fix credentials, a run's params, a refusal or a lost lease
             if isinstance(exc, InvalidRunOptions | guards.CycleRefused | LeaseLost) or (
-                isinstance(exc, ScimError) and exc.stops_cycle
+                isinstance(exc, ConnectorError) and exc.stops_cycle
             ):
                 raise AirflowFailException(str(exc)) from None
             raise

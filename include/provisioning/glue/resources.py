@@ -10,7 +10,8 @@ from sqlalchemy import URL, make_url
 
 from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
-from provisioning.connectors.scim.client import ScimClient
+from provisioning.connectors.base import AppConnector
+from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.connectors.scim.hook import ScimHook
 from provisioning.connectors.sql import SqlAlchemyHook
 from provisioning.cycle.context import CycleContext
@@ -39,9 +40,9 @@ def open_directory(config: AppConfig) -> DirectoryReader:
     return DirectoryReader(hook.get_conn(), relations)
 
 
-def open_app(config: AppConfig) -> ScimClient:
+def open_app(config: AppConfig) -> AppConnector:
     target = config.target
-    return ScimHook(
+    client = ScimHook(
         target.conn_id,
         timeout=target.timeout_seconds,
         max_retries=target.max_retries,
@@ -51,6 +52,7 @@ def open_app(config: AppConfig) -> ScimClient:
         deadline=target.request_deadline_seconds,
         max_response_bytes=int(target.max_response_mib * 1024 * 1024),
     ).get_conn()
+    return ScimConnector.for_app(client, config)
 
 
 def cycle_context(config: AppConfig, cycle_id: str, options: RunOptions | None = None) -> CycleContext:

@@ -69,8 +69,8 @@ def test_scope_all_ignores_assignments_but_not_disabled_accounts():
 
 def test_a_row_that_cannot_be_mapped_is_skipped_with_the_reason_and_others_proceed():
     from provisioning.config.models import ExpressionMapping
-    from provisioning.engine.plan import plan_users
-    from provisioning.engine.scim_path import parse_scim_path
+    from provisioning.engine.user_plan import plan_users
+    from tests.support.scim_requests import scim_paths
 
     config_mappings = [
         DirectMapping(target="userName", source="userPrincipalName"),
@@ -83,7 +83,7 @@ def test_a_row_that_cannot_be_mapped_is_skipped_with_the_reason_and_others_proce
     assert result["u2"].error == (
         "mapping to title failed: CStr(CDate([jobTitle])): 'not a date' is not a date/time CDate understands"
     )
-    paths = {m.target: parse_scim_path(m.target) for m in config_mappings}
+    paths = scim_paths(config_mappings)
     plan = plan_users(result.values(), {}, mappings, paths, ("create", "update", "disable"))
     assert sorted(a.source_id for a in plan.actions) == ["u1", "u3"]
     assert plan.skipped == [("u2", "b@x", "MappingError", result["u2"].error)]

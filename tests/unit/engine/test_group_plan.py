@@ -3,14 +3,15 @@ from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.group_plan import plan_groups
 from provisioning.engine.mapping import compile_mappings
 from provisioning.engine.plan import LinkState
-from provisioning.engine.scim_path import GROUP_SCHEMA, parse_scim_path
+from provisioning.connectors.scim.paths import GROUP_SCHEMA
+from tests.support.scim_requests import scim_paths, scim_request
 
 CONFIG = [
     DirectMapping(target="displayName", source="displayName"),
     DirectMapping(target="externalId", source="id"),
 ]
 MAPPINGS = compile_mappings(CONFIG)
-PATHS = {m.target: parse_scim_path(m.target) for m in CONFIG}
+PATHS = scim_paths(CONFIG, "group")
 
 
 def group(source_id, members=(), name=None, in_scope=True):
@@ -35,7 +36,7 @@ def test_a_new_group_is_created_then_filled_in_batches_of_provisioned_members():
     result = plan([group("g1", ["u1", "u2", "u3", "u9"])], provisioned={"u1", "u2", "u3"})
     create, *batches = result.actions
     assert create.action == "create" and create.object_type == "group"
-    assert create.payload == {"schemas": [GROUP_SCHEMA], "displayName": "G g1", "externalId": "g1"}
+    assert scim_request(create) == {"schemas": [GROUP_SCHEMA], "displayName": "G g1", "externalId": "g1"}
     assert [(a.action, a.payload["members"]) for a in batches] == [
         ("add_members", ["u1", "u2"]),
         ("add_members", ["u3"]),
@@ -57,7 +58,7 @@ def test_renames_and_member_changes_against_what_was_applied():
         provisioned={"u1", "u2", "u3"},
     )
     update, add, remove = result.actions
-    assert update.action == "update" and update.payload["Operations"] == [
+    assert update.action == "update" and scim_request(update)["Operations"] == [
         {"op": "replace", "path": "displayName", "value": "Renamed"}
     ]
     assert add.payload["members"] == ["u3"] and remove.payload["members"] == [["u2", "a2"]]

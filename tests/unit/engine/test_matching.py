@@ -6,23 +6,19 @@ from provisioning.engine.matching import (
     match_accounts,
     source_conflicts,
 )
-from provisioning.engine.scim_path import parse_scim_path
+from provisioning.engine.app_object import AppObject
+from provisioning.engine.attribute_path import AttributePath
 
 RULES = [
-    MatchRule(parse_scim_path("userName"), case_sensitive=False),
-    MatchRule(parse_scim_path('emails[type eq "work"].value'), case_sensitive=False),
-    MatchRule(parse_scim_path("externalId"), case_sensitive=True),
+    MatchRule(AttributePath("userName"), case_sensitive=False),
+    MatchRule(AttributePath('emails[type eq "work"].value'), case_sensitive=False),
+    MatchRule(AttributePath("externalId"), case_sensitive=True),
 ]
 WORK = 'emails[type eq "work"].value'
 
 
 def account(id_, user_name, email=None, external_id=None):
-    result = {"id": id_, "userName": user_name}
-    if email:
-        result["emails"] = [{"type": "work", "value": email}]
-    if external_id:
-        result["externalId"] = external_id
-    return result
+    return AppObject(id_, {"userName": user_name, WORK: email, "externalId": external_id})
 
 
 def test_first_rule_in_precedence_order_wins_and_username_ignores_case():
@@ -31,7 +27,7 @@ def test_first_rule_in_precedence_order_wins_and_username_ignores_case():
         [("u1", {"userName": "ana@x.example", WORK: "ana@x.example"})], accounts, RULES, {}
     )
     assert conflicts == []
-    assert [(m.source_id, m.account["id"], m.matched_by) for m in matches] == [("u1", "a1", "userName")]
+    assert [(m.source_id, m.account.id, m.matched_by) for m in matches] == [("u1", "a1", "userName")]
 
 
 def test_falls_through_to_later_rules():
@@ -39,7 +35,7 @@ def test_falls_through_to_later_rules():
     matches, _ = match_accounts(
         [("u2", {"userName": "bo@x.example", WORK: "bo@x.example"})], accounts, RULES, {}
     )
-    assert [(m.account["id"], m.matched_by) for m in matches] == [("a2", WORK)]
+    assert [(m.account.id, m.matched_by) for m in matches] == [("a2", WORK)]
 
 
 def test_case_sensitive_rule_does_not_fold_case():
@@ -89,9 +85,9 @@ def test_case_insensitive_means_letter_by_letter_never_unicode_folding():
     accounts = [account("a1", "strasse@x.example"), account("a2", "STRAẞE@X.example")]
     matches, conflicts = match_accounts([("u1", {"userName": "Straße@x.example"})], accounts, RULES, {})
     # ß is not ss: only the account spelled with ß (capital ẞ lowers to ß) is the same name
-    assert conflicts == [] and [(m.source_id, m.account["id"]) for m in matches] == [("u1", "a2")]
+    assert conflicts == [] and [(m.source_id, m.account.id) for m in matches] == [("u1", "a2")]
     matches, _ = match_accounts([("u2", {"userName": "strasse@x.example"})], accounts[:1], RULES, {})
-    assert [m.account["id"] for m in matches] == ["a1"]
+    assert [m.account.id for m in matches] == ["a1"]
     matches, _ = match_accounts([("u3", {"userName": "straße@x.example"})], accounts[:1], RULES, {})
     assert matches == []
     # İ lowers to two characters in Python; the key keeps it one, so İ and i stay different names
@@ -106,7 +102,7 @@ def test_case_insensitive_means_letter_by_letter_never_unicode_folding():
 
 
 def test_an_account_without_active_is_of_unknown_state():
-    from provisioning.engine.matching import is_active
+    from provisioning.connectors.scim.connector import is_active
 
     assert is_active({"id": "a1"}) is None and is_active({"id": "a1", "active": None}) is None
     assert is_active({"active": True}) is True and is_active({"active": False}) is False

@@ -1,8 +1,9 @@
 from provisioning.config.models import DirectMapping
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
 from provisioning.engine.mapping import REDACTED, compile_mappings
-from provisioning.engine.plan import LinkState, plan_users
-from provisioning.engine.scim_path import parse_scim_path
+from provisioning.engine.plan import LinkState
+from provisioning.engine.user_plan import plan_users
+from tests.support.scim_requests import scim_paths, scim_request
 
 CONFIG_MAPPINGS = [
     DirectMapping(target="userName", source="userPrincipalName"),
@@ -11,7 +12,7 @@ CONFIG_MAPPINGS = [
     DirectMapping(target="employeeNumber", source="employeeId", sensitive=True),
 ]
 MAPPINGS = compile_mappings(CONFIG_MAPPINGS)
-PATHS = {m.target: parse_scim_path(m.target) for m in CONFIG_MAPPINGS}
+PATHS = scim_paths(CONFIG_MAPPINGS)
 ALL = ("create", "update", "disable")
 
 
@@ -46,7 +47,7 @@ def test_update_patches_only_changed_paths_and_ignores_on_create_and_null():
     )
     (action,) = plan.actions
     assert action.action == "update" and action.target_id == "au1"
-    assert action.payload["Operations"] == [
+    assert scim_request(action)["Operations"] == [
         {"op": "replace", "path": "title", "value": "Lead"},
         {"op": "replace", "path": "employeeNumber", "value": "E2"},
     ]
@@ -62,11 +63,11 @@ def test_create_disable_enable_and_deleted_users():
     plan = plan_users(desired, links, MAPPINGS, PATHS, ALL)
     by_source = {a.source_id: a for a in plan.actions}
     assert by_source["u1"].action == "create"
-    assert by_source["u1"].payload["active"] is True and by_source["u1"].payload["userName"] == "u1@x"
+    assert scim_request(by_source["u1"])["active"] is True and scim_request(by_source["u1"])["userName"] == "u1@x"
     assert by_source["u2"].action == "disable"
-    assert by_source["u2"].payload["Operations"] == [{"op": "replace", "path": "active", "value": False}]
+    assert scim_request(by_source["u2"])["Operations"] == [{"op": "replace", "path": "active", "value": False}]
     assert by_source["u3"].action == "enable"
-    assert by_source["u3"].payload["Operations"] == [
+    assert scim_request(by_source["u3"])["Operations"] == [
         {"op": "replace", "path": "title", "value": "Dev"},
         {"op": "replace", "path": "active", "value": True},
     ]
@@ -105,24 +106,24 @@ def test_none_mapping_fills_only_an_empty_attribute_and_clear_when_null_removes(
         DirectMapping(target="title", source="jobTitle", clear_when_null=True),
     ]
     mappings = compile_mappings(config)
-    paths = {m.target: parse_scim_path(m.target) for m in config}
+    paths = scim_paths(config)
     desired = DesiredUser("u1", "u1@x", True, None, {"userName": "u1@x", "locale": "en-US", "title": None})
     plan = plan_users([desired], {}, mappings, paths, ALL)
-    assert plan.actions[0].payload["locale"] == "en-US" and "title" not in plan.actions[0].payload
+    assert scim_request(plan.actions[0])["locale"] == "en-US" and "title" not in scim_request(plan.actions[0])
     # the app has a locale of its own: left alone; the title went null in the directory: removed
     link = LinkState("a1", {"userName": "u1@x", "locale": "fr-FR", "title": "Dev"}, True)
     (action,) = plan_users([desired], {"u1": link}, mappings, paths, ALL).actions
-    assert action.payload["Operations"] == [{"op": "remove", "path": "title"}]
+    assert scim_request(action)["Operations"] == [{"op": "remove", "path": "title"}]
     assert action.modified == [{"path": "title", "old": "Dev", "new": None}]
     assert action.attributes["title"] is None
     # an empty locale gets the default
     empty = LinkState("a1", {"userName": "u1@x", "locale": None, "title": None}, True)
     (action,) = plan_users([desired], {"u1": empty}, mappings, paths, ALL).actions
-    assert action.payload["Operations"] == [{"op": "replace", "path": "locale", "value": "en-US"}]
+    assert scim_request(action)["Operations"] == [{"op": "replace", "path": "locale", "value": "en-US"}]
 
 
 def test_manager_targets_are_normalised_to_the_value_sub_attribute():
-    from provisioning.engine.scim_path import ENTERPRISE_USER_SCHEMA
+    from provisioning.connectors.scim.paths import ENTERPRISE_USER_SCHEMA
 
     mapping = DirectMapping(target=f"{ENTERPRISE_USER_SCHEMA}:manager", source="manager")
     assert mapping.target == f"{ENTERPRISE_USER_SCHEMA}:manager.value"
@@ -143,7 +144,7 @@ def test_select_unique_value_takes_the_first_free_candidate():
         ),
     ]
     mappings = compile_mappings(config)
-    paths = {m.target: parse_scim_path(m.target) for m in config}
+    paths = scim_paths(config)
     rows = [{"userPrincipalName": f"u{i}@x", "givenName": "John", "surname": "Smith"} for i in range(4)]
     desired = [
         DesiredUser(f"u{i}", f"u{i}@x", True, None, {m.target: m.evaluate(r) for m in mappings})
@@ -151,7 +152,7 @@ def test_select_unique_value_takes_the_first_free_candidate():
     ]
     in_app = {"John.Smith"}  # taken in the app, not by one of our links
     plan = plan_users(desired, {}, mappings, paths, ALL, is_taken=lambda path, value: value in in_app)
-    assert [a.payload["nickName"] for a in plan.actions] == ["J.Smith", "Jo.Smith"]  # then none left
+    assert [scim_request(a)["nickName"] for a in plan.actions] == ["J.Smith", "Jo.Smith"]  # then none left
     assert [(s[0], s[2]) for s in plan.skipped] == [
         ("u2", "UniqueValueUnavailable"),
         ("u3", "UniqueValueUnavailable"),
@@ -159,13 +160,13 @@ def test_select_unique_value_takes_the_first_free_candidate():
     # a value one of our linked accounts holds counts as taken too, without asking the app
     links = {"x": LinkState("ax", {"userName": "x@x", "nickName": "J.Smith"}, True)}
     plan = plan_users(desired[:1], links, mappings, paths, ALL, is_taken=lambda path, value: value in in_app)
-    assert plan.actions[0].payload["nickName"] == "Jo.Smith"
+    assert scim_request(plan.actions[0])["nickName"] == "Jo.Smith"
 
 
 def test_deprovision_policies():
     from datetime import UTC, datetime, timedelta
 
-    from provisioning.engine.plan import DeprovisionPolicy
+    from provisioning.engine.user_plan import DeprovisionPolicy
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     links = {
@@ -188,7 +189,7 @@ def test_deprovision_policies():
 def test_a_delete_is_never_planned_unless_actions_allow_it():
     from datetime import UTC, datetime, timedelta
 
-    from provisioning.engine.plan import DeprovisionPolicy
+    from provisioning.engine.user_plan import DeprovisionPolicy
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     links = {"a": link("ta"), "b": LinkState("tb", {}, False, now - timedelta(days=40))}
@@ -208,13 +209,13 @@ def test_a_delete_is_never_planned_unless_actions_allow_it():
 def test_an_account_of_unknown_state_is_brought_to_the_desired_one():
     from datetime import UTC, datetime
 
-    from provisioning.engine.plan import DeprovisionPolicy
+    from provisioning.engine.user_plan import DeprovisionPolicy
 
     unknown = {"u1": link("au1", active=None), "u2": link("au2", active=None)}
     plan = plan_users([user("u1"), user("u2", in_scope=False)], unknown, MAPPINGS, PATHS, ALL)
     by_source = {a.source_id: a for a in plan.actions}
     assert by_source["u1"].action == "enable"
-    assert by_source["u1"].payload["Operations"] == [{"op": "replace", "path": "active", "value": True}]
+    assert scim_request(by_source["u1"])["Operations"] == [{"op": "replace", "path": "active", "value": True}]
     assert by_source["u2"].action == "disable"
     # with delete after days, an account that may be active is disabled first, not left alone
     now = datetime(2026, 6, 1, tzinfo=UTC)

@@ -6,7 +6,6 @@ from provisioning.engine.safety import (
     decide_quarantine,
     escrow_delay,
     fingerprint,
-    is_permanent,
     quarantine_delay,
 )
 
@@ -21,25 +20,6 @@ def test_escrow_retries_next_cycle_then_backs_off_to_a_day():
     assert escrow_delay(30, permanent=False) == timedelta(days=1)
     assert escrow_delay(1, permanent=True) == timedelta(hours=6)  # not hammered every cycle
     assert escrow_delay(5, permanent=True) == timedelta(days=1)
-
-
-@pytest.mark.parametrize(
-    ("status", "scim_type", "permanent"),
-    [
-        (400, "invalidValue", True),
-        (400, None, True),
-        (422, None, True),
-        (401, None, False),  # quarantine's business
-        (404, None, False),
-        (409, "uniqueness", False),
-        (429, None, False),
-        (500, None, False),
-        (None, "invalidSyntax", True),
-        (None, None, False),
-    ],
-)
-def test_which_errors_retrying_cannot_fix(status, scim_type, permanent):
-    assert is_permanent(status, scim_type) is permanent
 
 
 def test_a_changed_payload_has_another_fingerprint():

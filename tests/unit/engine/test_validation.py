@@ -5,7 +5,7 @@ import pandas as pd
 from provisioning.config.models import DirectMapping
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.mapping import compile_mappings
-from provisioning.engine.scim_path import parse_scim_path
+from tests.support.scim_requests import scim_paths
 from provisioning.engine.validation import manager_cycles, validate_users
 
 CONFIG = [
@@ -17,7 +17,7 @@ CONFIG = [
     ),
 ]
 MAPPINGS = compile_mappings(CONFIG)
-PATHS = {m.target: parse_scim_path(m.target) for m in CONFIG}
+PATHS = scim_paths(CONFIG)
 
 
 def users(*rows):

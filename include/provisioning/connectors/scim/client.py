@@ -41,6 +41,7 @@ from provisioning.connectors.scim.errors import (
     ScimError,
     ScimNotFoundError,
     ScimProtocolError,
+    ScimRejectedError,
     ScimTransientError,
 )
 from provisioning.connectors.scim.throttle import Throttle
@@ -204,7 +205,7 @@ class ScimClient:
         return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
 
     def _too_large(self, response: httpx.Response, method: str, path: str) -> ScimError:
-        return ScimError(
+        return ScimRejectedError(
             f"the app's response is larger than the limit of {self.max_response_bytes:,} bytes "
             "(target.max_response_mib); it was not read",
             status=response.status_code,
@@ -233,7 +234,7 @@ class ScimClient:
             return ScimTransientError(
                 "the app is unavailable or throttling", retry_after=retry_after, **kwargs
             )
-        return ScimError("the app rejected the request", **kwargs)
+        return ScimRejectedError("the app rejected the request", **kwargs)
 
     def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
         try:

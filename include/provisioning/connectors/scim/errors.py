@@ -1,4 +1,5 @@
-"""SCIM errors, split by what the cycle must do about them.
+"""SCIM errors: each is one of the neutral errors of connectors/errors.py (the cycle catches only
+those), with the HTTP status and SCIM ``scimType`` that decide which.
 
 ``ScimAuthError`` and ``ScimProtocolError`` mean the whole app is unusable (stop, alert,
 quarantine later); ``ScimTransientError`` is worth retrying; the rest fail one action. Messages
@@ -8,9 +9,21 @@ bearer token cannot leak into logs or the provisioning log.
 
 from __future__ import annotations
 
+from provisioning.connectors.errors import (
+    AlreadyExists,
+    AppUnusable,
+    ConnectorError,
+    NotFound,
+    QueryRefused,
+    Rejected,
+    TransientError,
+)
 
-class ScimError(Exception):
-    stops_cycle = False
+# scimType values that the same request will hit again (RFC 7644 3.12)
+_PERMANENT_TYPES = ("invalidValue", "invalidSyntax", "invalidPath", "noTarget", "mutability")
+
+
+class ScimError(ConnectorError):
 
     def __init__(
         self,
@@ -38,7 +51,8 @@ class ScimError(Exception):
             parts.append(f"scimType={scim_type}")
         if detail:
             parts.append(f"detail={detail}")
-        super().__init__(" ".join(parts))
+        # not super(): a subclass may also derive from a neutral error with its own arguments
+        ConnectorError.__init__(self, " ".join(parts))
 
     @property
     def code(self) -> str:
@@ -47,26 +61,46 @@ class ScimError(Exception):
             return f"{self.status}:{self.scim_type}" if self.status else self.scim_type
         return str(self.status) if self.status is not None else type(self).__name__
 
+    @property
+    def permanent(self) -> bool:
+        """4xx other than credentials (the app is quarantined instead), 404/409 (the action resolves
+        them), 408/429 (transient)."""
+        if self.status is None:
+            return self.scim_type in _PERMANENT_TYPES
+        return 400 <= self.status < 500 and self.status not in (401, 403, 404, 408, 409, 429)
 
-class ScimAuthError(ScimError):
+
+class ScimAuthError(ScimError, AppUnusable):
     """401/403: the credentials are wrong or lack permission; every call will fail."""
 
-    stops_cycle = True
 
-
-class ScimProtocolError(ScimError):
+class ScimProtocolError(ScimError, AppUnusable):
     """The app answered something that is not SCIM (bad JSON, missing fields)."""
 
-    stops_cycle = True
 
-
-class ScimTransientError(ScimError):
+class ScimTransientError(ScimError, TransientError):
     """Connection failures, timeouts, 429 and 5xx: retried with backoff, then surfaced."""
 
+    @property
+    def permanent(self) -> bool:
+        return False
 
-class ScimConflictError(ScimError):
+
+class ScimConflictError(ScimError, AlreadyExists):
     """409: the resource already exists (uniqueness) or changed under us."""
 
 
-class ScimNotFoundError(ScimError):
+class ScimNotFoundError(ScimError, NotFound):
     """404: the resource is gone from the app."""
+
+
+class ScimRejectedError(ScimError, Rejected):
+    """Any other refusal of one request (400, 413, ...)."""
+
+
+class ScimFilterRefused(ScimError, QueryRefused):
+    """400 that blames the filter, not the value: the attribute is not filterable in this app."""
+
+    def __init__(self, message: str, *, attribute: str, **details):
+        ScimError.__init__(self, message, **details)
+        self.attribute = attribute

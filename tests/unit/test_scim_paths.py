@@ -1,12 +1,7 @@
 import pytest
 
-from provisioning.engine.scim_path import (
-    ENTERPRISE_USER_SCHEMA,
-    ScimPathError,
-    build_resource,
-    parse_scim_path,
-    patch_operations,
-)
+from provisioning.connectors.scim.paths import ENTERPRISE_USER_SCHEMA, ScimPathError, parse_scim_path
+from provisioning.connectors.scim.payloads import build_resource, patch_operations
 
 RESOURCE = {
     "userName": "ana@x.example",

@@ -13,10 +13,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning.engine.attribute_path import AttributePath
+from provisioning.engine.vocabulary import ObjectType
+
 CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
+# what the app finds accounts by (RFC 7643 4.1): no invisible characters may hide in them
+_IDENTIFIERS = ("username", "emails", "externalid")
+# what the app cannot create an object without (userName: RFC 7643 4.1; a group's displayName)
+REQUIRED = {ObjectType.USER: "username", ObjectType.GROUP: "displayname"}
 _NAME = r"[A-Za-z][A-Za-z0-9_$-]*"
 _PATH_RE = re.compile(
     rf"^(?P<attr>{_NAME})"
@@ -148,39 +155,12 @@ def parse_scim_path(text: str) -> ScimPath:
     )
 
 
-def build_resource(
-    values: dict[str, Any], paths: dict[str, ScimPath], schema: str = CORE_USER_SCHEMA
-) -> dict[str, Any]:
-    """Build a SCIM resource (User unless told) from flat ``path -> value`` pairs, skipping nulls."""
-    resource: dict[str, Any] = {"schemas": [schema]}
-    for text, value in values.items():
-        if value is None:
-            continue
-        paths[text].set(resource, value)
-    return resource
-
-
-def patch_operations(
-    new_values: dict[str, Any], old_values: dict[str, Any], paths: dict[str, ScimPath]
-) -> list[dict[str, Any]]:
-    """PATCH operations that set ``new_values``, given what the app holds (``old_values``).
-
-    A ``replace`` through a value filter that matches no element must fail with 400 noTarget
-    (RFC 7644 3.5.2.3), so an element the account lacks is added whole instead; values for the
-    same missing element (``emails[type eq "work"].value`` and ``.primary``) go in one element.
-    """
-    operations: list[dict[str, Any]] = []
-    new_elements: dict[tuple[str | None, str, str, str | None], dict[str, Any]] = {}
-    for text, value in new_values.items():
-        path = paths[text]
-        if path.is_multi_valued and old_values.get(text) is None:
-            key = (path.schema, path.attribute, path.filter_attribute, path.filter_value)
-            element = new_elements.get(key)
-            if element is None:
-                element = new_elements[key] = {path.filter_attribute: path.filter_literal}
-                target = f"{path.schema}:{path.attribute}" if path.schema else path.attribute
-                operations.append({"op": "add", "path": target, "value": [element]})
-            element[path.sub_attribute] = value
-        else:
-            operations.append({"op": "replace", "path": text, "value": value})
-    return operations
+def attribute_path(path: ScimPath, object_type: str) -> AttributePath:
+    """What the engine must know of a SCIM path's values."""
+    name = path.attribute.lower()
+    return AttributePath(
+        text=path.text,
+        identifier=name in _IDENTIFIERS,
+        email=name == "emails" and path.sub_attribute in (None, "value"),
+        required=REQUIRED.get(object_type) == name,
+    )

@@ -1,0 +1,139 @@
+"""The SCIM target: the neutral connector verbs over a ScimClient.
+
+Objects are read at the app config's mapped paths (plus any path a lookup asks for), so the cycle
+sees flat ``path -> value`` records whatever the resource's nesting; changes become the requests
+of payloads.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from provisioning.config.models import AppConfig
+from provisioning.engine.app_object import AppObject
+from provisioning.connectors.scim.client import ScimClient
+from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused
+from provisioning.connectors.scim.paths import ScimPath, parse_scim_path
+from provisioning.connectors.scim.payloads import (
+    create_body,
+    members_body,
+    patch,
+    remove_members_body,
+    update_body,
+)
+from provisioning.engine.changes import AttributeUpdate
+from provisioning.engine.vocabulary import ObjectType
+
+MEMBERS = "members"
+
+
+class ScimConnector:
+    """``paths``: object type -> the mapped target paths as the config writes them;
+    ``member_removal``: how member removals are written (payloads.remove_members_body)."""
+
+    def __init__(self, client: ScimClient, paths: dict[str, list[str]], member_removal: str = "rfc"):
+        self.client = client
+        self.endpoint = client.endpoint
+        self.member_removal = member_removal
+        self._paths = {kind: {text: parse_scim_path(text) for text in texts} for kind, texts in paths.items()}
+
+    @classmethod
+    def for_app(cls, client: ScimClient, config: AppConfig) -> ScimConnector:
+        """Reading the app config's mapped paths, writing member removals its way."""
+        paths = {ObjectType.USER: [m.target for m in config.users.mappings]}
+        removal = "rfc"
+        if config.groups:
+            paths[ObjectType.GROUP] = [m.target for m in config.groups.mappings]
+            removal = config.groups.members.removal
+        return cls(client, paths, removal)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ScimConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def paths(self, object_type: str) -> dict[str, ScimPath]:
+        return self._paths.setdefault(object_type, {})
+
+    def _path(self, object_type: str, text: str) -> ScimPath:
+        paths = self.paths(object_type)
+        if text not in paths:
+            paths[text] = parse_scim_path(text)
+        return paths[text]
+
+    def record(self, object_type: str, resource: dict[str, Any]) -> AppObject:
+        members = resource.get(MEMBERS)
+        return AppObject(
+            id=resource["id"],
+            attributes={text: path.get(resource) for text, path in self.paths(object_type).items()},
+            active=is_active(resource) if object_type == ObjectType.USER else None,
+            members=None
+            if members is None
+            else [m["value"] for m in members if isinstance(m, dict) and m.get("value")],
+        )
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def list(self, object_type: str, *, members: bool = True) -> Iterator[AppObject]:
+        excluded = [MEMBERS] if object_type == ObjectType.GROUP and not members else None
+        for resource in self.client.list_resources(object_type, excluded=excluded):
+            yield self.record(object_type, resource)
+
+    def find(self, object_type: str, path: str, value: str) -> list[AppObject]:
+        name = self._path(object_type, path).filter_name
+        try:
+            found = self.client.find_resources(object_type, name, value)
+        except ScimError as exc:
+            if exc.status == 400 and exc.scim_type in (None, "invalidFilter"):
+                raise ScimFilterRefused(
+                    "the app rejected the request",
+                    attribute=name,
+                    status=exc.status,
+                    scim_type=exc.scim_type,
+                    detail=exc.detail,
+                    method=exc.method,
+                    path=exc.path,
+                ) from None
+            raise
+        return [self.record(object_type, r) for r in found]
+
+    def get(self, object_type: str, app_id: str) -> AppObject:
+        return self.record(object_type, self.client.get_resource(object_type, app_id))
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def create(self, object_type: str, attributes: dict[str, Any], active: bool | None) -> AppObject:
+        paths = {text: self._path(object_type, text) for text in attributes}
+        created = self.client.create_resource(object_type, create_body(object_type, attributes, paths, active))
+        return self.record(object_type, created)
+
+    def update(self, object_type: str, app_id: str, change: AttributeUpdate) -> None:
+        paths = {text: self._path(object_type, text) for text in [*change.set, *change.clear]}
+        self.client.patch_resource(object_type, app_id, update_body(change, paths))
+
+    def set_active(self, object_type: str, app_id: str, active: bool) -> None:
+        self.client.patch_resource(object_type, app_id, patch([{"op": "replace", "path": "active", "value": active}]))
+
+    def delete(self, object_type: str, app_id: str) -> None:
+        self.client.delete_resource(object_type, app_id)
+
+    def add_members(self, group_id: str, member_ids: list[str]) -> None:
+        self.client.patch_resource(ObjectType.GROUP, group_id, members_body("add", member_ids))
+
+    def remove_members(self, group_id: str, member_ids: list[str]) -> None:
+        self.client.patch_resource(ObjectType.GROUP, group_id, remove_members_body(member_ids, self.member_removal))
+
+    def replace_members(self, group_id: str, member_ids: list[str]) -> None:
+        self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", member_ids))
+
+
+def is_active(resource: dict[str, Any]) -> bool | None:
+    """None when the record has no ``active``: unknown, so the plan sends the desired value
+    instead of assuming the account already has it."""
+    active = resource.get("active")
+    return None if active is None else active is not False

@@ -1,0 +1,41 @@
+"""Planned changes as data, in no protocol: what the outbox stores and a connector translates.
+
+A create is its attributes (and, for users, the account state); an update sets some paths,
+clears others and may flip ``active`` in the same change (a re-enable brings the account up to
+date at once); membership changes list directory ids (adds) or [directory id, app id] pairs
+(removals). ``previous`` holds what the app last had at each set path: a connector may need it
+(SCIM adds a whole element through a value filter the account lacks instead of replacing it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AttributeUpdate:
+    set: dict[str, Any] = field(default_factory=dict)
+    clear: list[str] = field(default_factory=list)
+    previous: dict[str, Any] = field(default_factory=dict)
+    active: bool | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"set": self.set, "clear": self.clear, "previous": self.previous, "active": self.active}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> AttributeUpdate:
+        return cls(
+            set=payload.get("set") or {},
+            clear=payload.get("clear") or [],
+            previous=payload.get("previous") or {},
+            active=payload.get("active"),
+        )
+
+
+def create_payload(attributes: dict[str, Any], active: bool | None) -> dict[str, Any]:
+    return {"attributes": attributes, "active": active}
+
+
+def set_active_payload(active: bool) -> dict[str, Any]:
+    return {"active": active}
