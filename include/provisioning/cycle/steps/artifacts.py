@@ -1,0 +1,31 @@
+"""What one step hands to the later ones: artifacts in the state store, not task memory.
+
+Steps run as separate Airflow tasks, possibly on other workers and possibly rerun alone, so every
+step reads what it needs back from the store under these names instead of trusting an XCom.
+"""
+
+from __future__ import annotations
+
+from provisioning.cycle.context import CycleContext
+from provisioning.engine.desired import DesiredUser
+from provisioning.engine.desired_groups import DesiredGroup
+
+DESIRED_USERS = "desired_users"
+DESIRED_GROUPS = "desired_groups"
+DIRECTORY_COUNTS = "directory_counts"  # what the collapse guard compares with healthy cycles
+# How many example objects a step's summary (its XCom) names per count.
+SAMPLE_SIZE = 5
+
+
+def resume(ctx: CycleContext) -> None:
+    """A step runs only after the steps before it succeeded, so an error recorded on the cycle came
+    from this step or a later one in an earlier attempt: a rerun (a cleared task) starts clean."""
+    ctx.store.start_cycle(ctx.app, ctx.cycle_id)
+
+
+def load_desired_users(ctx: CycleContext) -> list[DesiredUser]:
+    return [DesiredUser(**r) for r in ctx.store.get_artifact(ctx.app, ctx.cycle_id, DESIRED_USERS)]
+
+
+def load_desired_groups(ctx: CycleContext) -> list[DesiredGroup]:
+    return [DesiredGroup(**r) for r in ctx.store.get_artifact(ctx.app, ctx.cycle_id, DESIRED_GROUPS)]

@@ -1,0 +1,144 @@
+"""Step 2: link objects that have no link yet to the app objects they already are.
+
+A wrong link would overwrite or remove someone else's account, so matching never guesses: an
+object whose matching values collide with another source object, or that finds several or an
+unusable app object, is logged as a conflict and left unlinked. With many unlinked objects one
+paged listing of the app is cheaper than a filter query per object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning.cycle import baseline
+from provisioning.cycle.context import CycleContext, ObjectRules
+from provisioning.cycle.lease import acquire, check_endpoint
+from provisioning.cycle.lookup import USERNAME_RULE, find_each
+from provisioning.cycle.reconcile import reconcile
+from provisioning.cycle.selection import selected
+from provisioning.cycle.steps.artifacts import SAMPLE_SIZE, load_desired_groups, load_desired_users, resume
+from provisioning.engine.desired import DesiredUser
+from provisioning.engine.desired_groups import DesiredGroup
+from provisioning.engine.matching import (
+    NO_MATCHING_VALUE,
+    Conflict,
+    is_active,
+    match_accounts,
+    snapshot_of,
+    source_conflicts,
+)
+from provisioning.engine.vocabulary import ObjectType
+from provisioning.state.store import INVALID_APP_ID, app_id_problem
+
+# Above this many unlinked objects, one paged listing of the app beats a filter query per object.
+LIST_ALL_THRESHOLD = 25
+
+
+def match(ctx: CycleContext) -> dict[str, Any]:
+    """Link in-scope objects without a link to existing app objects; log conflicts, never guess."""
+    resume(ctx)
+    acquire(ctx)
+    if ctx.options.relinks_endpoint and not ctx.options.dry_run:
+        _relink(ctx)
+    check_endpoint(ctx, ctx.connector().endpoint)
+    app = ctx.connector
+    summary = _match(ctx, ObjectType.USER, ctx.users, load_desired_users(ctx), app)
+    if ctx.groups is not None and selected(ctx, ObjectType.GROUP) != set():
+        summary["groups"] = _match(ctx, ObjectType.GROUP, ctx.groups, load_desired_groups(ctx), app)
+    return summary
+
+
+def _relink(ctx: CycleContext) -> None:
+    """restart=relink: the links of the old endpoint retire, those once made here come back (the
+    full reconcile of this run verifies them), everything else is matched again here."""
+    endpoint = ctx.connector().endpoint
+    retired, restored = ctx.store.relink(ctx.app, endpoint)
+    ctx.store.add_alert(
+        ctx.app,
+        ctx.cycle_id,
+        "restart",
+        f"relinked to {endpoint} by {ctx.options.triggered_by or 'unknown'}: {retired} link(s) retired, "
+        f"{restored} made there before restored; every other object is matched again there",
+    )
+
+
+def _match(
+    ctx: CycleContext, kind: str, rules: ObjectRules, everyone: list[DesiredUser] | list[DesiredGroup], app
+) -> dict[str, Any]:
+    chosen = selected(ctx, kind)
+    desired = [
+        (d.source_id, d.display, d.attributes)
+        for d in everyone
+        if d.in_scope and not d.error and (chosen is None or d.source_id in chosen)
+    ]  # diff logs the mapping errors
+    listing: list[dict] | None = None
+    reconciled = None
+    if ctx.options.reads_app:
+        listing = list(app().list_resources(kind))
+        known = {d.source_id: (d.display, d.attributes) for d in everyone if not d.error}
+        reconciled = reconcile(ctx, kind, rules, app(), listing, known, chosen)
+    links = baseline.links(ctx, kind)
+    candidates = [(s, attrs) for s, _, attrs in desired if s not in links]
+    linked = [(s, attrs) for s, _, attrs in desired if s in links]
+    display = {s: d for s, d, _ in desired}
+    conflicts = source_conflicts(candidates, linked, rules.rules)
+    if kind == ObjectType.USER and not any(r.path.text.lower() == "username" for r in rules.rules):
+        # the app enforces unique userNames even when they are not a matching attribute
+        conflicts += [
+            c for c in source_conflicts(candidates, linked, [USERNAME_RULE]) if c.code != NO_MATCHING_VALUE
+        ]
+    conflicted = {c.source_id for c in conflicts}
+    candidates = [c for c in candidates if c[0] not in conflicted]
+    matches = []
+    lookup = "none"
+    if candidates:
+        if listing is not None:
+            lookup = "list"
+            found = listing
+        elif len(candidates) > LIST_ALL_THRESHOLD:
+            lookup = "list"
+            excluded = ["members"] if kind == ObjectType.GROUP else None
+            found = list(app().list_resources(kind, excluded=excluded))
+        else:
+            lookup = "filter"
+            found, failed = find_each(
+                ctx, app(), kind, rules.rules, [(s, display[s], attrs) for s, attrs in candidates]
+            )
+            conflicts += failed
+            conflicted |= {f.source_id for f in failed}
+            candidates = [c for c in candidates if c[0] not in conflicted]
+        owners = {link.target_id: source for source, link in links.items()}
+        matches, more = match_accounts(candidates, found, rules.rules, owners)
+        refused = {m.source_id: p for m in matches if (p := app_id_problem(m.account["id"]))}
+        conflicts += more + [Conflict(s, INVALID_APP_ID, p) for s, p in refused.items()]
+        matches = [m for m in matches if m.source_id not in refused]
+        baseline.save_links(
+            ctx,
+            kind,
+            [
+                {
+                    "source_id": m.source_id,
+                    "target_id": m.account["id"],
+                    "matched_by": m.matched_by,
+                    "attributes": snapshot_of(m.account, rules.paths.values()),
+                    "active": is_active(m.account),
+                }
+                for m in matches
+            ],
+        )
+    ctx.store.record_skips(
+        ctx.app,
+        ctx.cycle_id,
+        [(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts],
+        kind,
+    )
+    summary = {
+        "unlinked": len(candidates) + len(conflicted),
+        "matched": len(matches),
+        "conflicts": len({c.source_id for c in conflicts}),
+        "lookup": lookup,
+        "sample_matched": [display[m.source_id] for m in matches[:SAMPLE_SIZE]],
+    }
+    if reconciled is not None:
+        summary["reconcile"] = reconciled
+    return summary
