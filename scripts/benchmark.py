@@ -108,7 +108,9 @@ def main() -> None:
     store.create_schema()
     results: list[dict] = []
     with ScimServer(token="bench") as server:
-        client = ScimConnector.for_app(ScimClient(server.url, "bench", max_connections=args.concurrency), config)
+        client = ScimConnector.for_app(
+            ScimClient(server.url, "bench", max_connections=args.concurrency), config
+        )
 
         def context(cycle_id: str) -> CycleContext:
             return CycleContext(

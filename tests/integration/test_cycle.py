@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from provisioning.cycle.options import RunOptions
 from provisioning.connectors.scim.paths import ENTERPRISE_USER_SCHEMA
+from provisioning.cycle.options import RunOptions
 from tests.integration.cycle_helpers import Harness
 
 

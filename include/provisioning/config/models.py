@@ -13,8 +13,6 @@ from typing import Annotated, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES
-from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from provisioning.connectors.scim.paths import (
     ENTERPRISE_USER_SCHEMA,
     ScimPath,
@@ -23,6 +21,8 @@ from provisioning.connectors.scim.paths import (
     parse_scim_path,
 )
 from provisioning.engine.attribute_path import AttributePath
+from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES
+from provisioning.engine.expressions import CompiledExpression, ExpressionError, compile_expression
 from provisioning.engine.scoping import Clause, ScopingFilter, compile_clause
 
 SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
@@ -225,7 +225,6 @@ class ObjectProvisioning(_Strict):
             ScopingFilter(f.name or f"filter {i + 1}", tuple(c.compiled() for c in f.clauses))
             for i, f in enumerate(self.scoping)
         ]
-
 
 
 class UserProvisioning(ObjectProvisioning):

@@ -19,14 +19,15 @@ from provisioning.state.store import StateStore
 
 @dataclass(frozen=True)
 class ObjectRules:
-    """Compiled config of one object type (users or groups). ``lookup_rules`` find the account an
-    interrupted create may have made: the matching rules, then the attributes the app keeps unique."""
+    """Compiled config of one object type (users or groups). ``unique_rules`` are the mapped
+    attributes the app keeps unique (a SCIM userName) that are not matching rules: two objects
+    sharing a value are a conflict, and an interrupted create is looked up by them too."""
 
     mappings: list[CompiledMapping]
     paths: dict[str, AttributePath]
     rules: list[MatchRule]
     filters: list[ScopingFilter]
-    lookup_rules: list[MatchRule]
+    unique_rules: list[MatchRule]
 
     @classmethod
     def compile(cls, section: ObjectProvisioning, target: TargetConfig, object_type: str) -> ObjectRules:
@@ -39,7 +40,11 @@ class ObjectRules:
             for name in target.unique_attributes(object_type)
             if name in by_name and name not in asked
         ]
-        return cls(compile_mappings(section.mappings), paths, rules, section.scoping_filters(), rules + unique)
+        return cls(compile_mappings(section.mappings), paths, rules, section.scoping_filters(), unique)
+
+    @property
+    def lookup_rules(self) -> list[MatchRule]:
+        return self.rules + self.unique_rules
 
 
 @dataclass

@@ -183,7 +183,9 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
         else:
             resolved = [[m, ids.users[m]] for m in members if m in ids.users]
             unresolved = len(members) - len(resolved)
-            detail = f"{unresolved} member(s) not provisioned yet: added in a later cycle" if unresolved else None
+            detail = (
+                f"{unresolved} member(s) not provisioned yet: added in a later cycle" if unresolved else None
+            )
             targets = [target for _, target in resolved]
             if row.action == ADD_MEMBERS:
                 if not targets:

@@ -13,8 +13,8 @@ from provisioning.engine.assignments import assigned_user_ids, member_of
 from provisioning.engine.desired import desired_users
 from provisioning.engine.mapping import REDACTED
 from provisioning.engine.matching import match_accounts, source_conflicts
-from provisioning.engine.user_plan import DeprovisionPolicy, plan_users
 from provisioning.engine.references import resolve_references
+from provisioning.engine.user_plan import DeprovisionPolicy, plan_users
 from provisioning.engine.validation import validate_users
 from provisioning.engine.vocabulary import ObjectType
 

@@ -178,9 +178,7 @@ def _rematch(
     moved = {m.source_id: m for m in matches if m.account.id != links[m.source_id].target_id}
     held = {link.target_id for s, link in links.items() if s not in moved}
     return {
-        s: (m.account, f"{m.matched_by} (full reset)")
-        for s, m in moved.items()
-        if m.account.id not in held
+        s: (m.account, f"{m.matched_by} (full reset)") for s, m in moved.items() if m.account.id not in held
     }
 
 

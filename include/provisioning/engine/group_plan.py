@@ -75,7 +75,12 @@ def plan_groups(
             missing = [p for p, path in paths.items() if path.required and p not in values]
             if missing:
                 skipped.append(
-                    Skip(group.source_id, group.display, "MissingRequiredAttribute", f"{', '.join(missing)} has no value")
+                    Skip(
+                        group.source_id,
+                        group.display,
+                        "MissingRequiredAttribute",
+                        f"{', '.join(missing)} has no value",
+                    )
                 )
                 continue
             payload = create_payload(values, None)

@@ -1,7 +1,7 @@
 """Attribute mappings: directory row -> flat ``{target path: value}`` for one app.
 
 Values stay flat (path -> scalar) through diff and the state store so that "what changed" is a
-per-path comparison; only payload building turns them into nested SCIM resources.
+per-path comparison; only the target connector turns them into its nested records.
 """
 
 from __future__ import annotations

@@ -42,10 +42,18 @@ class DeprovisionPolicy:
                 since = link.disabled_at
                 if since is not None and now - since >= timedelta(days=self.delete_after_days):
                     return _deprovision(
-                        Action.DELETE, source_id, display, link, f"disabled for {self.delete_after_days}+ days"
+                        Action.DELETE,
+                        source_id,
+                        display,
+                        link,
+                        f"disabled for {self.delete_after_days}+ days",
                     )
                 return None
-        return _deprovision(Action.DISABLE, source_id, display, link, reason) if link.active is not False else None
+        return (
+            _deprovision(Action.DISABLE, source_id, display, link, reason)
+            if link.active is not False
+            else None
+        )
 
 
 @dataclass
@@ -90,7 +98,14 @@ class _UserPlanner:
             return None
         modified = [{"path": k, "old": None, "new": redact(k, v, self.sensitive)} for k, v in values.items()]
         return PlannedAction(
-            Action.CREATE, user.source_id, user.display, None, create_payload(values, True), values, True, modified
+            Action.CREATE,
+            user.source_id,
+            user.display,
+            None,
+            create_payload(values, True),
+            values,
+            True,
+            modified,
         )
 
     def unique_values(self, user: DesiredUser, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -101,7 +116,11 @@ class _UserPlanner:
                 continue
             taken = self.taken(path)
             chosen = next(
-                (c for c in value[UNIQUE] if c not in taken and not (self.is_taken and self.is_taken(path, c))),
+                (
+                    c
+                    for c in value[UNIQUE]
+                    if c not in taken and not (self.is_taken and self.is_taken(path, c))
+                ),
                 None,
             )
             if chosen is None:
@@ -134,7 +153,9 @@ class _UserPlanner:
             and old.get(path) != value
             and (path not in self.only_if_empty or old.get(path) in (None, ""))
         }
-        cleared = [p for p in self.clear_when_null if user.attributes.get(p) is None and old.get(p) is not None]
+        cleared = [
+            p for p in self.clear_when_null if user.attributes.get(p) is None and old.get(p) is not None
+        ]
         action = Action.ENABLE if not link.active else Action.UPDATE
         if action == Action.UPDATE and not changes and not cleared:
             return None
@@ -227,7 +248,12 @@ def _leave_scope(
             continue
         if action.action not in planner.allowed:
             planner.skipped.append(
-                Skip(source_id, display, "ActionNotAllowed", f"{action.action} is not allowed by the app config")
+                Skip(
+                    source_id,
+                    display,
+                    "ActionNotAllowed",
+                    f"{action.action} is not allowed by the app config",
+                )
             )
         else:
             actions.append(action)

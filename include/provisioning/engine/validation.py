@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.desired import INVALID_DATA, DesiredUser
 from provisioning.engine.mapping import CompiledMapping
-from provisioning.engine.attribute_path import AttributePath
 
 MANAGER_CYCLE = "ManagerCycle"
 EMAIL_MAX = 254  # RFC 5321 path limit

@@ -9,8 +9,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy import URL, make_url
 
 from provisioning.config.models import AppConfig
-from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.base import AppConnector
+from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.connectors.scim.hook import ScimHook
 from provisioning.connectors.sql import SqlAlchemyHook

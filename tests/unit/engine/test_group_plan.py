@@ -1,9 +1,9 @@
 from provisioning.config.models import DirectMapping
+from provisioning.connectors.scim.paths import GROUP_SCHEMA
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.group_plan import plan_groups
 from provisioning.engine.mapping import compile_mappings
 from provisioning.engine.plan import LinkState
-from provisioning.connectors.scim.paths import GROUP_SCHEMA
 from tests.support.scim_requests import scim_paths, scim_request
 
 CONFIG = [

@@ -1,3 +1,5 @@
+from provisioning.engine.app_object import AppObject
+from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.matching import (
     DUPLICATE_SOURCE,
     DUPLICATE_TARGET,
@@ -6,8 +8,6 @@ from provisioning.engine.matching import (
     match_accounts,
     source_conflicts,
 )
-from provisioning.engine.app_object import AppObject
-from provisioning.engine.attribute_path import AttributePath
 
 RULES = [
     MatchRule(AttributePath("userName"), case_sensitive=False),

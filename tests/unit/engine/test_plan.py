@@ -63,9 +63,14 @@ def test_create_disable_enable_and_deleted_users():
     plan = plan_users(desired, links, MAPPINGS, PATHS, ALL)
     by_source = {a.source_id: a for a in plan.actions}
     assert by_source["u1"].action == "create"
-    assert scim_request(by_source["u1"])["active"] is True and scim_request(by_source["u1"])["userName"] == "u1@x"
+    assert (
+        scim_request(by_source["u1"])["active"] is True
+        and scim_request(by_source["u1"])["userName"] == "u1@x"
+    )
     assert by_source["u2"].action == "disable"
-    assert scim_request(by_source["u2"])["Operations"] == [{"op": "replace", "path": "active", "value": False}]
+    assert scim_request(by_source["u2"])["Operations"] == [
+        {"op": "replace", "path": "active", "value": False}
+    ]
     assert by_source["u3"].action == "enable"
     assert scim_request(by_source["u3"])["Operations"] == [
         {"op": "replace", "path": "title", "value": "Dev"},

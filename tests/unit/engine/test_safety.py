@@ -1,7 +1,5 @@
 from datetime import timedelta
 
-import pytest
-
 from provisioning.engine.safety import (
     decide_quarantine,
     escrow_delay,

@@ -5,8 +5,8 @@ import pandas as pd
 from provisioning.config.models import DirectMapping
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.mapping import compile_mappings
-from tests.support.scim_requests import scim_paths
 from provisioning.engine.validation import manager_cycles, validate_users
+from tests.support.scim_requests import scim_paths
 
 CONFIG = [
     DirectMapping(target="userName", source="userPrincipalName"),

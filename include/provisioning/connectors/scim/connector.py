@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from provisioning.config.models import AppConfig
-from provisioning.engine.app_object import AppObject
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused
 from provisioning.connectors.scim.paths import ScimPath, parse_scim_path
@@ -22,6 +21,7 @@ from provisioning.connectors.scim.payloads import (
     remove_members_body,
     update_body,
 )
+from provisioning.engine.app_object import AppObject
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.vocabulary import ObjectType
 
@@ -109,7 +109,9 @@ class ScimConnector:
 
     def create(self, object_type: str, attributes: dict[str, Any], active: bool | None) -> AppObject:
         paths = {text: self._path(object_type, text) for text in attributes}
-        created = self.client.create_resource(object_type, create_body(object_type, attributes, paths, active))
+        created = self.client.create_resource(
+            object_type, create_body(object_type, attributes, paths, active)
+        )
         return self.record(object_type, created)
 
     def update(self, object_type: str, app_id: str, change: AttributeUpdate) -> None:
@@ -117,7 +119,9 @@ class ScimConnector:
         self.client.patch_resource(object_type, app_id, update_body(change, paths))
 
     def set_active(self, object_type: str, app_id: str, active: bool) -> None:
-        self.client.patch_resource(object_type, app_id, patch([{"op": "replace", "path": "active", "value": active}]))
+        self.client.patch_resource(
+            object_type, app_id, patch([{"op": "replace", "path": "active", "value": active}])
+        )
 
     def delete(self, object_type: str, app_id: str) -> None:
         self.client.delete_resource(object_type, app_id)
@@ -126,7 +130,9 @@ class ScimConnector:
         self.client.patch_resource(ObjectType.GROUP, group_id, members_body("add", member_ids))
 
     def remove_members(self, group_id: str, member_ids: list[str]) -> None:
-        self.client.patch_resource(ObjectType.GROUP, group_id, remove_members_body(member_ids, self.member_removal))
+        self.client.patch_resource(
+            ObjectType.GROUP, group_id, remove_members_body(member_ids, self.member_removal)
+        )
 
     def replace_members(self, group_id: str, member_ids: list[str]) -> None:
         self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", member_ids))

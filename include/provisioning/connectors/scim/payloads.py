@@ -43,12 +43,13 @@ def members_body(op: str, member_ids: list[str]) -> dict[str, Any]:
 def remove_members_body(member_ids: list[str], style: str) -> dict[str, Any]:
     if style == "entra":
         return patch([{"op": "remove", "path": "members", "value": [{"value": m} for m in member_ids]}])
-    return patch([{"op": "remove", "path": f'members[value eq "{escape_filter_value(m)}"]'} for m in member_ids])
+    return patch(
+        [{"op": "remove", "path": f'members[value eq "{escape_filter_value(m)}"]'} for m in member_ids]
+    )
 
 
 def patch(operations: list[dict[str, Any]]) -> dict[str, Any]:
     return {"schemas": [PATCH_SCHEMA], "Operations": operations}
-
 
 
 def build_resource(

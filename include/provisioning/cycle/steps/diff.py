@@ -29,14 +29,13 @@ from provisioning.engine.group_plan import plan_groups
 from provisioning.engine.plan import (
     DEPROVISIONS,
     MEMBER_ACTIONS,
-    DeprovisionPolicy,
     LinkState,
     Plan,
     PlannedAction,
-    plan_users,
 )
 from provisioning.engine.references import resolve_references
 from provisioning.engine.removal_guard import removed_members
+from provisioning.engine.user_plan import DeprovisionPolicy, plan_users
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType
 
 
@@ -56,9 +55,7 @@ def diff(ctx: CycleContext) -> dict[str, Any]:
 
     def is_taken(path: str, value: Any) -> bool:
         """Whether the app has an account with this value (SelectUniqueValue)."""
-        return bool(
-            ctx.connector().find_resources(ObjectType.USER, ctx.users.paths[path].filter_name, str(value))
-        )
+        return bool(ctx.connector().find(ObjectType.USER, path, str(value)))
 
     deprovision = ctx.config.users.deprovision
     user_skips = ctx.store.skipped_sources(ctx.app, ctx.cycle_id, ObjectType.USER)

@@ -13,18 +13,17 @@ from typing import Any
 from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.lease import acquire, check_endpoint
-from provisioning.cycle.lookup import USERNAME_RULE, find_each
+from provisioning.cycle.lookup import find_each
 from provisioning.cycle.reconcile import reconcile
 from provisioning.cycle.selection import selected
 from provisioning.cycle.steps.artifacts import SAMPLE_SIZE, load_desired_groups, load_desired_users, resume
+from provisioning.engine.app_object import AppObject
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.matching import (
     NO_MATCHING_VALUE,
     Conflict,
-    is_active,
     match_accounts,
-    snapshot_of,
     source_conflicts,
 )
 from provisioning.engine.vocabulary import ObjectType
@@ -71,10 +70,10 @@ def _match(
         for d in everyone
         if d.in_scope and not d.error and (chosen is None or d.source_id in chosen)
     ]  # diff logs the mapping errors
-    listing: list[dict] | None = None
+    listing: list[AppObject] | None = None
     reconciled = None
     if ctx.options.reads_app:
-        listing = list(app().list_resources(kind))
+        listing = list(app().list(kind))
         known = {d.source_id: (d.display, d.attributes) for d in everyone if not d.error}
         reconciled = reconcile(ctx, kind, rules, app(), listing, known, chosen)
     links = baseline.links(ctx, kind)
@@ -82,10 +81,10 @@ def _match(
     linked = [(s, attrs) for s, _, attrs in desired if s in links]
     display = {s: d for s, d, _ in desired}
     conflicts = source_conflicts(candidates, linked, rules.rules)
-    if kind == ObjectType.USER and not any(r.path.text.lower() == "username" for r in rules.rules):
-        # the app enforces unique userNames even when they are not a matching attribute
+    if rules.unique_rules:
+        # the app enforces unique values (userNames) even when they are not a matching attribute
         conflicts += [
-            c for c in source_conflicts(candidates, linked, [USERNAME_RULE]) if c.code != NO_MATCHING_VALUE
+            c for c in source_conflicts(candidates, linked, rules.unique_rules) if c.code != NO_MATCHING_VALUE
         ]
     conflicted = {c.source_id for c in conflicts}
     candidates = [c for c in candidates if c[0] not in conflicted]
@@ -97,8 +96,7 @@ def _match(
             found = listing
         elif len(candidates) > LIST_ALL_THRESHOLD:
             lookup = "list"
-            excluded = ["members"] if kind == ObjectType.GROUP else None
-            found = list(app().list_resources(kind, excluded=excluded))
+            found = list(app().list(kind, members=False))
         else:
             lookup = "filter"
             found, failed = find_each(
@@ -109,7 +107,7 @@ def _match(
             candidates = [c for c in candidates if c[0] not in conflicted]
         owners = {link.target_id: source for source, link in links.items()}
         matches, more = match_accounts(candidates, found, rules.rules, owners)
-        refused = {m.source_id: p for m in matches if (p := app_id_problem(m.account["id"]))}
+        refused = {m.source_id: p for m in matches if (p := app_id_problem(m.account.id))}
         conflicts += more + [Conflict(s, INVALID_APP_ID, p) for s, p in refused.items()]
         matches = [m for m in matches if m.source_id not in refused]
         baseline.save_links(
@@ -118,10 +116,10 @@ def _match(
             [
                 {
                     "source_id": m.source_id,
-                    "target_id": m.account["id"],
+                    "target_id": m.account.id,
                     "matched_by": m.matched_by,
-                    "attributes": snapshot_of(m.account, rules.paths.values()),
-                    "active": is_active(m.account),
+                    "attributes": {p: m.account.attributes.get(p) for p in rules.paths},
+                    "active": m.account.active,
                 }
                 for m in matches
             ],
