@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from provisioning.engine.attribute_path import AttributePath
+from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.mapping import CompiledMapping
@@ -69,72 +69,24 @@ def plan_groups(
         if group.error:
             skipped.append(Skip(group.source_id, group.display, "MappingError", group.error))
             continue
-        values = {k: v for k, v in group.attributes.items() if v is not None}
-        changes: dict = {}
         if link is None:
-            missing = [p for p, path in paths.items() if path.required and p not in values]
-            if missing:
-                skipped.append(
-                    Skip(
-                        group.source_id,
-                        group.display,
-                        "MissingRequiredAttribute",
-                        f"{', '.join(missing)} has no value",
-                    )
-                )
+            created = _create(group, paths)
+            if isinstance(created, Skip):
+                skipped.append(created)
                 continue
-            payload = create_payload(values, None)
-            modified = [{"path": k, "old": None, "new": v} for k, v in values.items()]
-            actions.append(
-                PlannedAction(
-                    CREATE,
-                    group.source_id,
-                    group.display,
-                    None,
-                    payload,
-                    values,
-                    True,
-                    modified,
-                    object_type=GROUP,
-                )
-            )
+            actions.append(created)
+            updated = None
         else:
-            changes = {
-                p: v for p, v in values.items() if p not in create_only and link.attributes.get(p) != v
-            }
-            if changes:
-                change = AttributeUpdate(set=changes, previous={p: link.attributes.get(p) for p in changes})
-                actions.append(
-                    PlannedAction(
-                        UPDATE,
-                        group.source_id,
-                        group.display,
-                        link.target_id,
-                        change.to_payload(),
-                        {**link.attributes, **changes},
-                        True,
-                        [{"path": p, "old": link.attributes.get(p), "new": v} for p, v in changes.items()],
-                        object_type=GROUP,
-                    )
-                )
+            updated = _update(group, link, create_only)
+            actions += filter(None, [updated])
         member_actions = _member_actions(
             group, link, applied_members.get(group.source_id, {}), provisioned, keep, batch_size, removal
         )
-        if not member_actions and link is not None and not changes:
+        if not member_actions and link is not None and updated is None:
             unchanged += 1
         actions += member_actions
-        missing = [m for m in group.members if m not in provisioned]
-        if missing and (member_actions or link is None):
-            notes.append(
-                Skip(
-                    group.source_id,
-                    group.display,
-                    "MembersNotProvisioned",
-                    f"{len(missing)} member(s) have no account in the app (outside its user scope) and "
-                    f"are not sent; each is added once provisioned: "
-                    f"{', '.join(missing[:NOT_PROVISIONED_SAMPLE])}",
-                )
-            )
+        if member_actions or link is None:
+            notes += filter(None, [_unsent_members(group, provisioned)])
     if on_leave_scope == DELETE:
         actions += [
             _delete(source_id, source_id, link, "deleted from the directory")
@@ -207,4 +159,64 @@ def _delete(source_id: str, display: str, link: LinkState, reason: str | None) -
         [],
         reason,
         object_type=GROUP,
+    )
+
+
+def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedAction | Skip:
+    values = {k: v for k, v in group.attributes.items() if v is not None}
+    missing = missing_required(paths, values)
+    if missing:
+        return Skip(
+            group.source_id, group.display, "MissingRequiredAttribute", f"{', '.join(missing)} has no value"
+        )
+    modified = [{"path": k, "old": None, "new": v} for k, v in values.items()]
+    return PlannedAction(
+        CREATE,
+        group.source_id,
+        group.display,
+        None,
+        create_payload(values, None),
+        values,
+        True,
+        modified,
+        object_type=GROUP,
+    )
+
+
+def _update(group: DesiredGroup, link: LinkState, create_only: set[str]) -> PlannedAction | None:
+    """The changed attributes of a linked group, or None when none changed."""
+    old = link.attributes
+    changes = {
+        p: v
+        for p, v in group.attributes.items()
+        if v is not None and p not in create_only and old.get(p) != v
+    }
+    if not changes:
+        return None
+    change = AttributeUpdate(set=changes, previous={p: old.get(p) for p in changes})
+    return PlannedAction(
+        UPDATE,
+        group.source_id,
+        group.display,
+        link.target_id,
+        change.to_payload(),
+        {**old, **changes},
+        True,
+        [{"path": p, "old": old.get(p), "new": v} for p, v in changes.items()],
+        object_type=GROUP,
+    )
+
+
+def _unsent_members(group: DesiredGroup, provisioned: set[str]) -> Skip | None:
+    """A note (not a skip) naming members who have no account in the app to be added as."""
+    missing = [m for m in group.members if m not in provisioned]
+    if not missing:
+        return None
+    return Skip(
+        group.source_id,
+        group.display,
+        "MembersNotProvisioned",
+        f"{len(missing)} member(s) have no account in the app (outside its user scope) and "
+        f"are not sent; each is added once provisioned: "
+        f"{', '.join(missing[:NOT_PROVISIONED_SAMPLE])}",
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from provisioning.engine.attribute_path import AttributePath
+from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload, set_active_payload
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
 from provisioning.engine.expressions import UNIQUE
@@ -92,7 +92,7 @@ class _UserPlanner:
         values = self.unique_values(user, {k: v for k, v in user.attributes.items() if v is not None})
         if values is None:
             return None
-        missing = [p for p, path in self.paths.items() if path.required and p not in values]
+        missing = missing_required(self.paths, values)
         if missing:
             self.skip(user, "MissingRequiredAttribute", f"{', '.join(missing)} has no value")
             return None
