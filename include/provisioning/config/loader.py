@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from provisioning.config.app import AppConfig
 from provisioning.config.errors import ConfigError
-from provisioning.config.models import AppConfig
 
 DEFAULT_APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 

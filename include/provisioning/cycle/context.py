@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioning.config.models import AppConfig, ObjectProvisioning
+from provisioning.config import AppConfig
+from provisioning.config.objects import ObjectProvisioning
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.cycle.options import RunOptions

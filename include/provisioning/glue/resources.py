@@ -8,7 +8,7 @@ from pathlib import Path
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy import URL, make_url
 
-from provisioning.config.models import AppConfig
+from provisioning.config import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.hook import ScimHook

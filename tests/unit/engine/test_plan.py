@@ -1,4 +1,4 @@
-from provisioning.config.models import DirectMapping
+from provisioning.config.mappings import DirectMapping
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
 from provisioning.engine.mapping import REDACTED, compile_mappings
 from provisioning.engine.plan import LinkState, plan_users
@@ -97,7 +97,7 @@ def test_a_user_without_username_is_skipped_before_any_api_call():
 
 
 def test_none_mapping_fills_only_an_empty_attribute_and_clear_when_null_removes():
-    from provisioning.config.models import NoneMapping
+    from provisioning.config.mappings import NoneMapping
 
     config = [
         DirectMapping(target="userName", source="userPrincipalName"),
@@ -129,7 +129,7 @@ def test_manager_targets_are_normalised_to_the_value_sub_attribute():
 
 
 def test_select_unique_value_takes_the_first_free_candidate():
-    from provisioning.config.models import ExpressionMapping
+    from provisioning.config.mappings import ExpressionMapping
 
     config = [
         DirectMapping(target="userName", source="userPrincipalName"),
