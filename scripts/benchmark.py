@@ -21,8 +21,8 @@ import httpx
 import yaml
 from sqlalchemy import create_engine, text
 
+from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR
-from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from provisioning.config.models import ExpressionMapping
+from provisioning.config.mappings import ExpressionMapping
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.demo.directory import build_sqlite
 from provisioning.engine.desired import desired_users

@@ -9,8 +9,14 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from provisioning.config import ConfigError, app_config_path, app_config_paths, apps_dir, load_app_config
-from provisioning.config.models import AppConfig
+from provisioning.config import (
+    AppConfig,
+    ConfigError,
+    app_config_path,
+    app_config_paths,
+    apps_dir,
+    load_app_config,
+)
 from provisioning.engine.expressions import IGNORE, EvaluationError, ExpressionError, compile_expression
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.settings_import import import_settings

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import create_engine, text
 
+from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
-from provisioning.config.models import AppConfig
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector

@@ -63,7 +63,7 @@ def test_a_response_over_the_size_cap_is_refused_for_that_request(scim_app, decl
 
 
 def test_target_config_bounds_the_client_settings():
-    from provisioning.config.models import TargetConfig
+    from provisioning.config.target import TargetConfig
 
     target = TargetConfig(conn_id="c")
     assert (target.request_deadline_seconds, target.max_response_mib) == (120.0, 16)

@@ -366,7 +366,7 @@ def test_expression_mappings_flow_to_the_app_and_redact_the_log(directory_db, sc
 
 
 def test_a_scoping_filter_change_moves_users_out_of_and_back_into_scope(harness):
-    from provisioning.config.models import ScopingClause, ScopingFilterConfig
+    from provisioning.config.scoping import ScopingClause, ScopingFilterConfig
 
     harness.cycle()
     expected = harness.expected_wiki_users()
@@ -440,7 +440,7 @@ def test_manager_is_the_managers_id_in_the_app(directory_db, scim_app, tmp_path)
 
 
 def test_select_unique_value_checks_the_app_and_the_cycle(harness):
-    from provisioning.config.models import ExpressionMapping
+    from provisioning.config.mappings import ExpressionMapping
     from provisioning.connectors.scim import ScimClient
 
     unique = ExpressionMapping(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from provisioning.config.models import ScopingClause, ScopingFilterConfig
+from provisioning.config.scoping import ScopingClause, ScopingFilterConfig
 from provisioning.cycle.preview import PreviewError, preview, render
 from tests.integration.cycle_helpers import Harness
 

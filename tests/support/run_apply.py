@@ -8,7 +8,7 @@ whole app config, as ``AppConfig.model_dump_json`` wrote it)
 import sys
 from pathlib import Path
 
-from provisioning.config.models import AppConfig
+from provisioning.config import AppConfig
 from provisioning.cycle import steps
 from tests.integration.cycle_helpers import DEPARTMENTS_AND_DIVISIONS, Harness
 

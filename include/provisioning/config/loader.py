@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from provisioning.config.app import AppConfig, target_path_problems
 from provisioning.config.errors import ConfigError
-from provisioning.config.models import AppConfig
 
 DEFAULT_APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 
@@ -49,7 +49,8 @@ def load_app_config(path: Path | str) -> AppConfig:
     try:
         config = AppConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, [(_location(err["loc"]), _message(err)) for err in exc.errors()]) from None
+        found = [(_location(err["loc"]), _message(err)) for err in exc.errors()]
+        raise ConfigError(path, found + _raw_path_problems(raw)) from None
     problems = config.problems()
     if problems:
         raise ConfigError(path, problems)
@@ -78,3 +79,14 @@ def _message(err: dict) -> str:
     if err["type"] == "missing":
         return "required setting is missing"
     return message
+
+
+def _raw_path_problems(raw: dict) -> list[tuple[str, str]]:
+    target = raw.get("target")
+    kind = target.get("kind", "scim") if isinstance(target, dict) else "scim"
+    targets = {
+        where: [m.get("target") if isinstance(m, dict) else None for m in section["mappings"]]
+        for where in ("users", "groups")
+        if isinstance(section := raw.get(where), dict) and isinstance(section.get("mappings"), list)
+    }
+    return target_path_problems(kind, targets)

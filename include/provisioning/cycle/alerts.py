@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from provisioning.config.models import AppConfig
+from provisioning.config import AppConfig
 from provisioning.cycle.guards import now
 from provisioning.engine.alert_rules import Notice, assess, decide
 from provisioning.state.store import StateStore

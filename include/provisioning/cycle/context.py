@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioning.config.models import AppConfig, ObjectProvisioning, TargetConfig
+from provisioning.config import AppConfig
+from provisioning.config.objects import ObjectProvisioning
+from provisioning.config.target import TargetConfig
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.cycle.options import RunOptions
@@ -33,7 +35,13 @@ class ObjectRules:
     def compile(cls, section: ObjectProvisioning, target: TargetConfig, object_type: str) -> ObjectRules:
         paths = {m.target: target.attribute_path(m.target, object_type) for m in section.mappings}
         by_name = {text.lower(): path for text, path in paths.items()}
-        rules = [MatchRule(by_name[r.target.strip().lower()], r.is_case_sensitive) for r in section.matching]
+        rules = [
+            MatchRule(
+                by_name[r.target.strip().lower()],
+                target.case_sensitive_by_default(r.target) if r.case_sensitive is None else r.case_sensitive,
+            )
+            for r in section.matching
+        ]
         asked = {r.path.text.lower() for r in rules}
         unique = [
             MatchRule(by_name[name], case_sensitive=False)

@@ -51,7 +51,7 @@ def compile_mappings(mappings: Sequence[Any]) -> list[CompiledMapping]:
         expression = compile_expression(mapping.expression) if mapping.type == "expression" else None
         compiled.append(
             CompiledMapping(
-                target=mapping.path.text,
+                target=mapping.target,
                 source=getattr(mapping, "source", None),
                 constant=getattr(mapping, "value", None),
                 default=mapping.default,

@@ -8,8 +8,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG
 
+from provisioning.config import AppConfig
 from provisioning.config.loader import app_config_path, load_app_config
-from provisioning.config.models import AppConfig, DirectMapping, ExpressionMapping, Mapping
+from provisioning.config.mappings import DirectMapping, ExpressionMapping, Mapping
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.notifiers import ProvisioningNotifier
 from provisioning.glue.operators import (

@@ -8,7 +8,7 @@ from pathlib import Path
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy import URL, make_url
 
-from provisioning.config.models import AppConfig
+from provisioning.config import AppConfig
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
 from provisioning.connectors.scim.connector import ScimConnector

@@ -4,6 +4,7 @@ import pytest
 
 from provisioning.config import ConfigError, app_config_paths, load_app_config
 from provisioning.config.loader import DEFAULT_APPS_DIR
+from provisioning.cycle.context import ObjectRules
 
 GOOD = """
 directory: {conn_id: hr_db}
@@ -37,7 +38,8 @@ def test_defaults_and_inferred_mapping_types(tmp_path):
     assert config.users.scope == "assigned"
     assert config.users.actions == ["create", "update", "disable"]
     assert [m.type for m in config.users.mappings] == ["direct", "direct", "constant"]
-    assert [r.is_case_sensitive for r in config.users.matching] == [False, False]
+    rules = ObjectRules.compile(config.users, config.target, "user").rules
+    assert [r.case_sensitive for r in rules] == [False, False]
 
 
 def test_schedule_forms(tmp_path):

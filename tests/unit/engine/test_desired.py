@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from provisioning.config.models import ConstantMapping, DirectMapping
+from provisioning.config.mappings import ConstantMapping, DirectMapping
 from provisioning.engine.desired import (
     OUT_OF_SCOPE_DISABLED,
     OUT_OF_SCOPE_NOT_ASSIGNED,
@@ -68,7 +68,7 @@ def test_scope_all_ignores_assignments_but_not_disabled_accounts():
 
 
 def test_a_row_that_cannot_be_mapped_is_skipped_with_the_reason_and_others_proceed():
-    from provisioning.config.models import ExpressionMapping
+    from provisioning.config.mappings import ExpressionMapping
     from provisioning.engine.user_plan import plan_users
     from tests.support.scim_requests import scim_paths
 

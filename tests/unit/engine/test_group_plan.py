@@ -1,4 +1,4 @@
-from provisioning.config.models import DirectMapping
+from provisioning.config.mappings import DirectMapping
 from provisioning.connectors.scim.paths import GROUP_SCHEMA
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.group_plan import plan_groups

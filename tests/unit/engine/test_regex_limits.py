@@ -6,7 +6,7 @@ import time
 import pandas as pd
 import pytest
 
-from provisioning.config.models import DirectMapping, ExpressionMapping
+from provisioning.config.mappings import DirectMapping, ExpressionMapping
 from provisioning.engine.desired import desired_users
 from provisioning.engine.desired_groups import desired_groups
 from provisioning.engine.expressions import compile_expression, patterns

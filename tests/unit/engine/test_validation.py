@@ -2,7 +2,7 @@ import unicodedata
 
 import pandas as pd
 
-from provisioning.config.models import DirectMapping
+from provisioning.config.mappings import DirectMapping
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.mapping import compile_mappings
 from provisioning.engine.validation import manager_cycles, validate_users

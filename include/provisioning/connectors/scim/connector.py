@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from provisioning.config.models import AppConfig
+from provisioning.config import AppConfig
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused
 from provisioning.connectors.scim.paths import ScimPath, parse_scim_path

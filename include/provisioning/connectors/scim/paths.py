@@ -23,7 +23,7 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 # what the app finds accounts by (RFC 7643 4.1): no invisible characters may hide in them
 _IDENTIFIERS = ("username", "emails", "externalid")
 # what the app cannot create an object without (userName: RFC 7643 4.1; a group's displayName)
-REQUIRED = {ObjectType.USER: "username", ObjectType.GROUP: "displayname"}
+REQUIRED = {ObjectType.USER: "userName", ObjectType.GROUP: "displayName"}
 _NAME = r"[A-Za-z][A-Za-z0-9_$-]*"
 _PATH_RE = re.compile(
     rf"^(?P<attr>{_NAME})"
@@ -162,5 +162,5 @@ def attribute_path(path: ScimPath, object_type: str) -> AttributePath:
         text=path.text,
         identifier=name in _IDENTIFIERS,
         email=name == "emails" and path.sub_attribute in (None, "value"),
-        required=REQUIRED.get(object_type) == name,
+        required=REQUIRED.get(object_type, "").lower() == name,
     )

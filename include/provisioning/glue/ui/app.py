@@ -23,8 +23,8 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
+from provisioning.config import AppConfig
 from provisioning.config.loader import app_config_paths, load_app_config
-from provisioning.config.models import AppConfig
 from provisioning.glue.notifiers import run_url
 from provisioning.glue.resources import state_store_url
 from provisioning.state.log_queries import LogFilter, iter_log, open_counts, recent_cycles, search_log
