@@ -9,6 +9,7 @@ import time
 import pytest
 
 from provisioning.connectors.scim import ScimClient, ScimError, ScimTransientError
+from provisioning.connectors.scim.errors import ScimRejectedError
 from provisioning.state import StateStore
 from provisioning.state.store import MAX_CODE_LENGTH, MAX_ID_LENGTH
 from tests.integration.cycle_helpers import Harness
@@ -54,7 +55,7 @@ def test_a_response_over_the_size_cap_is_refused_for_that_request(scim_app, decl
     with client(scim_app, max_response_bytes=64 * 1024) as app:
         with pytest.raises(ScimError) as error:
             app.get_resource("user", "huge")
-        assert type(error.value) is ScimError  # fails this request only, not the whole app
+        assert type(error.value) is ScimRejectedError  # fails this request only, not the whole app
         assert str(error.value) == (
             "the app's response is larger than the limit of 65,536 bytes (target.max_response_mib); "
             "it was not read (GET /Users/huge) status=200 scimType=too_large"

@@ -9,11 +9,9 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy import URL, make_url
 
 from provisioning.config import AppConfig
-from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.reader import DirectoryReader
-from provisioning.connectors.scim.connector import ScimConnector
-from provisioning.connectors.scim.hook import ScimHook
 from provisioning.connectors.sql import SqlAlchemyHook
+from provisioning.connectors.targets import open_target
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
 from provisioning.state.store import StateStore
@@ -40,27 +38,12 @@ def open_directory(config: AppConfig) -> DirectoryReader:
     return DirectoryReader(hook.get_conn(), relations)
 
 
-def open_app(config: AppConfig) -> AppConnector:
-    target = config.target
-    client = ScimHook(
-        target.conn_id,
-        timeout=target.timeout_seconds,
-        max_retries=target.max_retries,
-        max_connections=target.max_concurrency,
-        page_size=target.page_size,
-        requests_per_second=target.requests_per_second,
-        deadline=target.request_deadline_seconds,
-        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
-    ).get_conn()
-    return ScimConnector.for_app(client, config)
-
-
 def cycle_context(config: AppConfig, cycle_id: str, options: RunOptions | None = None) -> CycleContext:
     return CycleContext(
         config=config,
         cycle_id=cycle_id,
         store=open_state_store(config),
         open_directory=lambda: open_directory(config),
-        open_app=lambda: open_app(config),
+        open_app=lambda: open_target(config),
         options=options or RunOptions(),
     )

@@ -24,7 +24,6 @@ _PERMANENT_TYPES = ("invalidValue", "invalidSyntax", "invalidPath", "noTarget", 
 
 
 class ScimError(ConnectorError):
-
     def __init__(
         self,
         message: str,

@@ -1,0 +1,20 @@
+"""Target kinds: ``target.kind`` in an app config -> how its connector is opened.
+
+A new target is a package under connectors/ whose opener is registered here; the cycle only ever
+sees the AppConnector it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from provisioning.config import AppConfig
+from provisioning.connectors.base import AppConnector
+from provisioning.connectors.scim.connector import open_scim_connector
+
+TARGETS: dict[str, Callable[[AppConfig], AppConnector]] = {"scim": open_scim_connector}
+
+
+def open_target(config: AppConfig) -> AppConnector:
+    """The app's connector, from its Airflow connection (opening it sends no request)."""
+    return TARGETS[config.target.kind](config)
