@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.scim import ScimClient
 from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext
@@ -114,7 +114,7 @@ def main() -> None:
                 config,
                 cycle_id,
                 store,
-                lambda: DirectoryReader(create_engine(f"sqlite:///{work / 'directory.db'}")),
+                lambda: SqlDirectorySource(create_engine(f"sqlite:///{work / 'directory.db'}")),
                 lambda: client,
             )
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.scim import ScimClient
 from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext
@@ -46,7 +46,7 @@ def test_cycles_with_postgres_directory_and_state_store(pg_database, scim_app, t
             harness.config,
             cycle_id,
             store,
-            lambda: DirectoryReader(engine),
+            lambda: SqlDirectorySource(engine),
             lambda: ScimClient(scim_app.url, scim_app.token),
         )
         return {step.__name__: step(ctx) for step in STEPS}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from provisioning.config import AppConfig
 from provisioning.config.objects import ObjectProvisioning
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.base import DirectorySource
 from provisioning.cycle.options import RunOptions
 from provisioning.engine.mapping import CompiledMapping, compile_mappings
 from provisioning.engine.matching import MatchRule
@@ -43,7 +43,7 @@ class CycleContext:
     config: AppConfig
     cycle_id: str
     store: StateStore
-    open_directory: Callable[[], DirectoryReader]
+    open_directory: Callable[[], DirectorySource]
     open_app: Callable[[], AppConnector]
     options: RunOptions = field(default_factory=RunOptions)
     users: ObjectRules = field(init=False)
