@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.scim import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import steps
@@ -117,7 +117,7 @@ def main() -> None:
                 config,
                 cycle_id,
                 store,
-                lambda: DirectoryReader(create_engine(f"sqlite:///{work / 'directory.db'}")),
+                lambda: SqlDirectorySource(create_engine(f"sqlite:///{work / 'directory.db'}")),
                 lambda: client,
             )
 

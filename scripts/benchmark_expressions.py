@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from provisioning.config.mappings import ExpressionMapping
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.demo.directory import build_sqlite
 from provisioning.engine.desired import desired_users
 from provisioning.engine.mapping import compile_mappings
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     path = Path(tempfile.mkdtemp(prefix="provisioning-bench-expr-")) / "directory.db"
     build_sqlite(path, users=args.users, seed=1)
-    snapshot = DirectoryReader(create_engine(f"sqlite:///{path}")).read()
+    snapshot = SqlDirectorySource(create_engine(f"sqlite:///{path}")).read()
     started = time.perf_counter()
     mappings = compile_mappings([ExpressionMapping(target=t, expression=e) for t, e in EXPRESSIONS.items()])
     compiled = time.perf_counter() - started

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import httpx
 
 from provisioning.config import app_config_paths, load_app_config
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.scim import ScimClient
 from provisioning.demo.directory import build_sqlite
 from provisioning.demo.scim_server import ScimServer
@@ -77,7 +77,7 @@ def seed_existing_accounts(settings: dict) -> None:
 
     config = next(load_app_config(p) for p in app_config_paths() if p.stem == "demo_crm")
     conn = settings["connections"][config.target.conn_id]
-    directory = DirectoryReader(create_engine(f"sqlite:///{DEMO / 'directory.db'}")).read()
+    directory = SqlDirectorySource(create_engine(f"sqlite:///{DEMO / 'directory.db'}")).read()
     assigned = assigned_user_ids("demo_crm", directory.assignments, directory.memberships)
     people = directory.users[directory.users["id"].isin(assigned)].head(30)
     with ScimClient(conn["host"], conn.get("password")) as client:

@@ -122,7 +122,7 @@ def preview_user(app: str, who: str, as_json: bool) -> int:
     """Provision-on-demand preview from the Airflow connections of this environment."""
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from provisioning.connectors.directory.reader import DirectoryError
+    from provisioning.connectors.directory.base import DirectoryError
     from provisioning.connectors.errors import ConnectorError
     from provisioning.cycle.preview import PreviewError, preview, render
     from provisioning.glue.resources import cycle_context

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 from sqlalchemy import create_engine, text
 
 from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.registry import open_source
 from provisioning.connectors.scim import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import guards, steps
@@ -62,7 +63,7 @@ class Harness:
             self.config,
             cycle_id,
             self.store,
-            lambda: DirectoryReader(create_engine(f"sqlite:///{self.directory}")),
+            lambda: open_source(self.config.directory, self.connection),
             lambda: ScimConnector.for_app(
                 ScimClient(
                     self.scim_app.url,
@@ -75,6 +76,10 @@ class Harness:
             ),
             self.options,
         )
+
+    def connection(self, conn_id: str) -> SimpleNamespace:
+        """The directory connection as Airflow would give it: the test's SQLite file."""
+        return SimpleNamespace(conn_id=conn_id, conn_type="sqlite", host=str(self.directory), extra_dejson={})
 
     def cycle(self) -> dict:
         self.cycles += 1

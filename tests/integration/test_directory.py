@@ -5,8 +5,12 @@ import re
 import pytest
 from sqlalchemy import create_engine, text
 
-from provisioning.connectors.directory.reader import DirectoryError, DirectoryReader
+from provisioning.config.directory import SqlDirectoryConfig
+from provisioning.connectors.directory.base import DirectoryError
+from provisioning.connectors.directory.registry import open_source
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.sql import SqlAlchemyHook
+from provisioning.cycle.source_checks import refuse_repeated_ids
 from provisioning.demo.directory import build_sqlite
 from tests.conftest import connection_env
 
@@ -18,7 +22,7 @@ def engine(tmp_path):
 
 
 def test_reads_the_documented_relations(engine):
-    snapshot = DirectoryReader(engine).read()
+    snapshot = SqlDirectorySource(engine).read()
     assert len(snapshot.users) == 50
     assert set(snapshot.memberships.columns) == {"group_id", "member_id", "member_type"}
     assert set(snapshot.assignments["app"]) == {"demo_wiki", "demo_crm"}
@@ -29,7 +33,7 @@ def test_views_under_other_names_and_extra_columns(engine):
         conn.execute(text("alter table users add column costCenter text"))
         conn.execute(text("update users set costCenter='CC-' || id"))
         conn.execute(text("create view v_people as select * from users where department='Engineering'"))
-    snapshot = DirectoryReader(engine, {"users": "v_people"}).read(["costCenter"])
+    snapshot = SqlDirectorySource(engine, {"users": "v_people"}).read(["costCenter"])
     assert set(snapshot.users["department"]) == {"Engineering"}
     assert snapshot.users["costCenter"].str.startswith("CC-").all()
 
@@ -38,13 +42,13 @@ def test_a_missing_column_names_the_relation_and_columns(engine):
     with engine.begin() as conn:
         conn.execute(text("alter table users drop column jobTitle"))
     with pytest.raises(DirectoryError) as info:
-        DirectoryReader(engine).read()
+        SqlDirectorySource(engine).read()
     assert "directory relation 'users' lacks column(s) jobTitle" in str(info.value)
 
 
 def test_a_missing_relation_is_named(engine):
     with pytest.raises(DirectoryError, match="relation 'app_assignments_v2' does not exist"):
-        DirectoryReader(engine, {"app_assignments": "app_assignments_v2"}).read()
+        SqlDirectorySource(engine, {"app_assignments": "app_assignments_v2"}).read()
 
 
 def test_repeated_ids_are_refused_before_anything_is_planned(engine):
@@ -55,7 +59,25 @@ def test_repeated_ids_are_refused_before_anything_is_planned(engine):
             text("insert into users2 (id, userPrincipalName, accountEnabled) values ('u0000001', 'dup@x', 1)")
         )
     with pytest.raises(DirectoryError, match=re.escape("directory relation 'users2' repeats id(s) u0000001")):
-        DirectoryReader(engine, {"users": "users2"}).read()
+        refuse_repeated_ids(SqlDirectorySource(engine, {"users": "users2"}).read().users, "users2")
+
+
+def test_the_registry_opens_the_sql_source_from_its_airflow_connection(engine, tmp_path, monkeypatch):
+    from airflow.sdk import BaseHook
+
+    with engine.begin() as conn:
+        conn.execute(text("create view v_people as select * from users where department='Engineering'"))
+    monkeypatch.setenv(
+        *connection_env(
+            "d_dir",
+            conn_type="sqlite",
+            host=str(tmp_path / "d.db"),
+            extra={"relations": {"users": "v_people"}},
+        )
+    )
+    source = open_source(SqlDirectoryConfig(conn_id="d_dir"), BaseHook.get_connection)
+    assert isinstance(source, SqlDirectorySource) and source.relations["users"] == "v_people"
+    assert set(source.read().users["department"]) == {"Engineering"}
 
 
 def test_sql_hook_builds_urls_from_connections(tmp_path, monkeypatch):

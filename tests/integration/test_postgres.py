@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.scim import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import steps
@@ -47,7 +47,7 @@ def test_cycles_with_postgres_directory_and_state_store(pg_database, scim_app, t
             harness.config,
             cycle_id,
             store,
-            lambda: DirectoryReader(engine),
+            lambda: SqlDirectorySource(engine),
             lambda: ScimConnector.for_app(ScimClient(scim_app.url, scim_app.token), harness.config),
         )
         return {step.__name__: step(ctx) for step in STEPS}

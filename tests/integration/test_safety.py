@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from provisioning.connectors.directory.reader import DirectoryError
+from provisioning.connectors.directory.base import DirectoryError
 from provisioning.cycle.options import RunOptions
 from provisioning.state import tables
 from tests.integration.cycle_helpers import Harness

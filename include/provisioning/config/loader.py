@@ -9,9 +9,14 @@ import yaml
 from pydantic import ValidationError
 
 from provisioning.config.app import AppConfig, target_path_problems
+from provisioning.config.directory import DIRECTORY_KINDS
 from provisioning.config.errors import ConfigError
+from provisioning.config.kinds import UNKNOWN_KIND
 
 DEFAULT_APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
+MAPPING_TYPES = ("direct", "constant", "expression", "none")
+# sections chosen by kind: pydantic puts the chosen kind after the section's name
+KINDS_OF_SECTION = {"directory": DIRECTORY_KINDS}
 
 
 def apps_dir() -> Path:
@@ -49,12 +54,19 @@ def load_app_config(path: Path | str) -> AppConfig:
     try:
         config = AppConfig.model_validate(raw)
     except ValidationError as exc:
-        found = [(_location(err["loc"]), _message(err)) for err in exc.errors()]
+        found = [_problem(err) for err in exc.errors()]
         raise ConfigError(path, found + _raw_path_problems(raw)) from None
     problems = config.problems()
     if problems:
         raise ConfigError(path, problems)
     return config
+
+
+def _problem(err: dict) -> tuple[str, str]:
+    if err["type"] == UNKNOWN_KIND:
+        kind = err["input"]["kind"]  # only a mapping with a kind gets here (config/kinds.py)
+        return f"{_location(err['loc'])}.kind", f"unknown kind {kind!r} (known kinds: {err['ctx']['known']})"
+    return _location(err["loc"]), _message(err)
 
 
 def _location(loc: tuple[str | int, ...]) -> str:
@@ -64,8 +76,10 @@ def _location(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif isinstance(previous, int) and part in ("direct", "constant", "expression", "none"):
+        elif isinstance(previous, int) and part in MAPPING_TYPES:
             pass  # the union branch tag pydantic puts after a list index, not a field name
+        elif part in KINDS_OF_SECTION.get(previous, ()):
+            pass  # the kind pydantic puts after a section chosen by kind, not a field name
         elif not part.startswith("function-"):
             text += f".{part}" if text else part
         previous = part

@@ -1,1 +1,1 @@
-"""Connectors: the SQL directory reader and one hook per app API."""
+"""Connectors: the directory sources and one hook per app API."""

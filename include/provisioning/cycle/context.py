@@ -9,7 +9,7 @@ from provisioning.config import AppConfig
 from provisioning.config.objects import ObjectProvisioning
 from provisioning.config.target import TargetConfig
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.base import DirectorySource
 from provisioning.cycle.options import RunOptions
 from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.mapping import CompiledMapping, compile_mappings
@@ -60,7 +60,7 @@ class CycleContext:
     config: AppConfig
     cycle_id: str
     store: StateStore
-    open_directory: Callable[[], DirectoryReader]
+    open_directory: Callable[[], DirectorySource]
     open_app: Callable[[], AppConnector]
     options: RunOptions = field(default_factory=RunOptions)
     users: ObjectRules = field(init=False)

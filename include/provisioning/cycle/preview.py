@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning.cycle.context import CycleContext
+from provisioning.cycle.source_checks import read_directory
 from provisioning.engine.assignments import assigned_user_ids, member_of
 from provisioning.engine.desired import desired_users
 from provisioning.engine.mapping import REDACTED
@@ -24,7 +25,7 @@ class PreviewError(LookupError):
 
 
 def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
-    snapshot = ctx.open_directory().read(ctx.config.directory.extra_user_attributes)
+    snapshot = read_directory(ctx)
     users = snapshot.users
     found = users[(users["id"] == who) | (users["userPrincipalName"].str.lower() == who.lower())]
     if found.empty:

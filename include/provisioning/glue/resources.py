@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy import URL, make_url
 
 from provisioning.config import AppConfig
-from provisioning.connectors.directory.reader import DirectoryReader
+from provisioning.connectors.directory.base import DirectorySource
+from provisioning.connectors.directory.registry import open_source
 from provisioning.connectors.sql import SqlAlchemyHook
 from provisioning.connectors.targets import open_target
 from provisioning.cycle.context import CycleContext
@@ -32,10 +34,9 @@ def open_state_store(config: AppConfig) -> StateStore:
     return store
 
 
-def open_directory(config: AppConfig) -> DirectoryReader:
-    hook = SqlAlchemyHook(config.directory.conn_id)
-    relations = hook.get_connection(config.directory.conn_id).extra_dejson.get("relations")
-    return DirectoryReader(hook.get_conn(), relations)
+def open_directory(config: AppConfig) -> DirectorySource:
+    """The source of the app's ``directory.kind``, with its credentials from Airflow connections."""
+    return open_source(config.directory, BaseHook.get_connection)
 
 
 def cycle_context(config: AppConfig, cycle_id: str, options: RunOptions | None = None) -> CycleContext:

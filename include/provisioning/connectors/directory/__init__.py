@@ -1,1 +1,2 @@
-"""The directory (source of truth) read through SQLAlchemy."""
+"""Directory sources (the source of truth): the interface (``base``), the source of each
+``directory.kind`` (``registry``), and the SQL source with its schema (``sql``, ``schema``)."""

@@ -1,19 +1,20 @@
 """Step 1: read the directory once and store the cycle's desired state.
 
 Everything later in the cycle works from the stored desired users and groups, so the directory is
-read a single time per cycle and a rerun of a later step sees the same picture. A directory that
-answers with no users while accounts are linked is treated as broken, never as everyone leaving.
+read a single time per cycle and a rerun of a later step sees the same picture. What the source
+returned is checked above every source (cycle/source_checks.py): a directory that answers with no
+users while accounts are linked is treated as broken, never as everyone leaving.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from provisioning.connectors.directory.reader import DirectoryError
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.guards import check_quarantine
 from provisioning.cycle.preview import preview, render
 from provisioning.cycle.selection import SelectionError, save_selection
+from provisioning.cycle.source_checks import read_directory
 from provisioning.cycle.steps.artifacts import DESIRED_GROUPS, DESIRED_USERS, DIRECTORY_COUNTS
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.desired_groups import DesiredGroup, desired_groups
@@ -25,15 +26,7 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     """Read the directory, resolve assignment and map attributes -> the cycle's desired state."""
     ctx.store.start_cycle(ctx.app, ctx.cycle_id)
     check_quarantine(ctx)
-    snapshot = ctx.open_directory().read(
-        ctx.config.directory.extra_user_attributes, ctx.config.directory.extra_group_attributes
-    )
-    linked = ctx.store.count_links(ctx.app)
-    if snapshot.users.empty and linked:
-        raise DirectoryError(
-            f"the directory returned no users while {linked} accounts are linked in {ctx.app}: refusing "
-            "to treat everyone as gone (check the directory connection and its users relation)"
-        )
+    snapshot = read_directory(ctx)
     desired = desired_users(
         ctx.app,
         ctx.config.users.scope,

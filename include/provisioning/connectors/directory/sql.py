@@ -1,4 +1,5 @@
-"""Reading the directory into pandas frames.
+"""The SQL source (``directory.kind: sql``): the four relations of docs/directory.md, read
+through SQLAlchemy into pandas frames.
 
 Reads are whole-relation and column-explicit: a missing column or relation is reported by name
 (with the relation it should be in), instead of surfacing later as a KeyError in the engine.
@@ -6,13 +7,16 @@ Reads are whole-relation and column-explicit: a missing column or relation is re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, String, cast, column, inspect, select, table
+from sqlalchemy import Engine, String, cast, column, create_engine, inspect, select, table
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
+from provisioning.config.directory import DirectorySection
+from provisioning.connectors.connection_url import sqlalchemy_url
+from provisioning.connectors.directory.base import RELATIONS, DirectoryError, DirectorySnapshot
 from provisioning.engine.directory_model import USER_ATTRIBUTES
 
 # Ids are read as text whatever the column type: an integer column with one NULL comes back from
@@ -20,27 +24,18 @@ from provisioning.engine.directory_model import USER_ATTRIBUTES
 ID_COLUMNS = frozenset({"id", "manager", "group_id", "member_id", "principal_id"})
 
 
-class DirectoryError(RuntimeError):
-    """The directory cannot be read as documented (missing relation/column, bad rows)."""
+def open_sql_directory(section: DirectorySection, get_connection: Callable[[str], Any]) -> SqlDirectorySource:
+    """The registry's factory: the connection names the database, and its extra ``relations``
+    the tables or views that stand for the documented relations."""
+    conn = get_connection(section.conn_id)
+    engine = create_engine(sqlalchemy_url(conn, section.conn_id), pool_pre_ping=True)
+    return SqlDirectorySource(engine, conn.extra_dejson.get("relations"))
 
 
-@dataclass
-class DirectorySnapshot:
-    users: pd.DataFrame
-    groups: pd.DataFrame  # id, displayName, description and configured extras
-    memberships: pd.DataFrame  # group_id, member_id, member_type
-    assignments: pd.DataFrame  # app, principal_id, principal_type
-
-
-class DirectoryReader:
+class SqlDirectorySource:
     def __init__(self, engine: Engine, relations: dict[str, str] | None = None):
         self.engine = engine
-        self.relations = {
-            "users": "users",
-            "groups": "groups",
-            "group_members": "group_members",
-            "app_assignments": "app_assignments",
-        }
+        self.relations = {name: name for name in RELATIONS}
         self.relations.update(relations or {})
 
     def read(
@@ -49,7 +44,6 @@ class DirectoryReader:
         extra_group_attributes: Sequence[str] = (),
     ) -> DirectorySnapshot:
         users = self._read("users", [*USER_ATTRIBUTES, *extra_user_attributes])
-        self._check_users(users)
         groups = self._read(
             "groups", ["id", "displayName", *extra_group_attributes], optional=["description", "updatedAt"]
         )
@@ -97,13 +91,3 @@ class DirectoryReader:
                 f"(it has {', '.join(sorted(present))}; see docs/directory.md)"
             )
         return present
-
-    def _check_users(self, users: pd.DataFrame) -> None:
-        """Repeated ids stop the read: which row is the user is unknowable. A null id is that row's
-        problem only, reported per user by the engine (desired_users)."""
-        name = self.relations["users"]
-        ids = users["id"].dropna()
-        duplicated = ids[ids.duplicated()]
-        if not duplicated.empty:
-            sample = ", ".join(map(str, duplicated.head(5)))
-            raise DirectoryError(f"directory relation {name!r} repeats id(s) {sample}: ids must be unique")
