@@ -24,6 +24,7 @@ from provisioning.connectors.scim.errors import (
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.lookup import USERNAME_RULE, Lookup
 from provisioning.engine.matching import is_active, match_accounts, snapshot_of
+from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.plan import (
     ADD_MEMBERS,
     CREATE,
@@ -37,7 +38,8 @@ from provisioning.engine.plan import (
 )
 from provisioning.engine.safety import is_permanent
 from provisioning.engine.scim_path import patch_operations
-from provisioning.state.store import OutboxRow, Outcome, storable
+from provisioning.engine.vocabulary import OutboxStatus
+from provisioning.state.bounds import storable
 
 
 @dataclass
@@ -68,8 +70,8 @@ def execute(ctx: CycleContext, app: AppConnector, row: OutboxRow, ids: AppIds) -
             outcome = _patch(app, row)
     except ScimError as exc:
         outcome = Outcome(
-            row.change_id,
-            "failed",
+            change_id=row.change_id,
+            status=OutboxStatus.FAILED,
             error_code=exc.code,
             error_message=str(exc),
             stops_cycle=exc.stops_cycle,
@@ -89,17 +91,21 @@ def _patch(app: AppConnector, row: OutboxRow) -> Outcome:
         if row.action != DISABLE:
             raise
         return Outcome(
-            row.change_id, "succeeded", detail=f"the {row.object_type} no longer exists in the app"
+            change_id=row.change_id,
+            status=OutboxStatus.SUCCEEDED,
+            detail=f"the {row.object_type} no longer exists in the app",
         )
-    return Outcome(row.change_id, "succeeded")
+    return Outcome(change_id=row.change_id, status=OutboxStatus.SUCCEEDED)
 
 
 def _delete(app: AppConnector, row: OutboxRow) -> Outcome:
     try:
         app.delete_resource(row.object_type, row.target_id)
     except ScimNotFoundError:
-        return Outcome(row.change_id, "succeeded", detail="already gone from the app")
-    return Outcome(row.change_id, "succeeded")
+        return Outcome(
+            change_id=row.change_id, status=OutboxStatus.SUCCEEDED, detail="already gone from the app"
+        )
+    return Outcome(change_id=row.change_id, status=OutboxStatus.SUCCEEDED)
 
 
 def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
@@ -126,7 +132,9 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
                 ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
             )
         created = app.create_resource(row.object_type, row.payload)
-    return Outcome(row.change_id, "succeeded", target_id=created["id"], matched_by="created")
+    return Outcome(
+        change_id=row.change_id, status=OutboxStatus.SUCCEEDED, target_id=created["id"], matched_by="created"
+    )
 
 
 def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[dict, str] | None:
@@ -156,8 +164,8 @@ def _adopt(
     if ops:
         app.patch_resource(row.object_type, resource["id"], {"schemas": [PATCH_SCHEMA], "Operations": ops})
     return Outcome(
-        row.change_id,
-        "succeeded",
+        change_id=row.change_id,
+        status=OutboxStatus.SUCCEEDED,
         target_id=resource["id"],
         matched_by=matched_by,
         attributes={**current, **changes},
@@ -173,8 +181,8 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     group_id = ids.groups.get(row.source_id)
     if group_id is None:
         return Outcome(
-            row.change_id,
-            "failed",
+            change_id=row.change_id,
+            status=OutboxStatus.FAILED,
             error_code="GroupNotProvisioned",
             error_message="the group has no account in the app yet (its create failed or was skipped)",
         )
@@ -194,7 +202,13 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
         value = [{"value": target} for _, target in resolved]
         op = "add" if row.action == ADD_MEMBERS else "replace"
         if not value and op == "add":
-            return Outcome(row.change_id, "succeeded", target_id=group_id, members=[], detail=detail)
+            return Outcome(
+                change_id=row.change_id,
+                status=OutboxStatus.SUCCEEDED,
+                target_id=group_id,
+                members=[],
+                detail=detail,
+            )
         ops = [{"op": op, "path": "members", "value": value}]
     try:
         app.patch_resource(GROUP, group_id, {"schemas": [PATCH_SCHEMA], "Operations": ops})
@@ -202,4 +216,10 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
         if row.action != REMOVE_MEMBERS:
             raise
         detail = "the group no longer exists in the app"
-    return Outcome(row.change_id, "succeeded", target_id=group_id, members=resolved, detail=detail)
+    return Outcome(
+        change_id=row.change_id,
+        status=OutboxStatus.SUCCEEDED,
+        target_id=group_id,
+        members=resolved,
+        detail=detail,
+    )

@@ -22,7 +22,7 @@ from provisioning.engine.matching import Conflict, MatchRule
 from provisioning.engine.plan import GROUP
 from provisioning.engine.safety import is_permanent
 from provisioning.engine.scim_path import parse_scim_path
-from provisioning.state.store import action_fingerprint
+from provisioning.state.escrow import action_fingerprint
 
 FILTER_REFUSED = "FilterRefused"
 LOOKUP_FAILED = "LookupFailed"

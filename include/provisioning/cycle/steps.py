@@ -30,6 +30,7 @@ from provisioning.engine.matching import (
     snapshot_of,
     source_conflicts,
 )
+from provisioning.engine.outbox import Outcome
 from provisioning.engine.plan import (
     ADD_MEMBERS,
     CREATE,
@@ -47,9 +48,8 @@ from provisioning.engine.plan import (
 from provisioning.engine.references import resolve_references
 from provisioning.engine.removal_guard import removed_members
 from provisioning.engine.validation import validate_users
+from provisioning.state.bounds import INVALID_APP_ID, app_id_problem
 from provisioning.state.leases import Lease
-from provisioning.state.log_queries import prune
-from provisioning.state.store import INVALID_APP_ID, Outcome, app_id_problem
 
 # Above this many unlinked objects, one paged listing of the app beats a filter query per object.
 LIST_ALL_THRESHOLD = 25
@@ -536,7 +536,7 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     }
     if cycle.get("error"):
         summary["error"] = cycle["error"]
-    pruned = prune(ctx.store, ctx.app, ctx.config.log_retention_days)
+    pruned = ctx.store.prune_log(ctx.app, ctx.config.log_retention_days)
     if pruned:
         summary["pruned_log_rows"] = pruned
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, status, summary)

@@ -6,7 +6,7 @@ server in tests/integration/test_groups.py."""
 import pytest
 
 from provisioning.cycle.executors import AppIds, execute
-from provisioning.state.store import OutboxRow
+from provisioning.engine.outbox import OutboxRow
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -21,19 +21,19 @@ class RecordingApp:
 
 def row(action, members, style="rfc"):
     return OutboxRow(
-        "c1",
-        "membership",
-        "g1",
-        "G1",
-        None,
-        action,
-        {"members": members, "style": style},
-        {},
-        True,
-        [],
-        None,
-        "pending",
-        0,
+        change_id="c1",
+        object_type="membership",
+        source_id="g1",
+        display="G1",
+        target_id=None,
+        action=action,
+        payload={"members": members, "style": style},
+        attributes={},
+        active=True,
+        modified=[],
+        reason=None,
+        status="pending",
+        attempts=0,
     )
 
 
