@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -279,3 +281,10 @@ def test_every_route_asks_the_host_who_is_signed_in(page):
     paths = ("/", "/static/page.js", "/api/apps", "/api/config-errors", "/api/vocabulary", "/api/log")
     for path in (*paths, "/api/log.csv", "/api/cycles?app=wiki"):
         assert client.get(path).status_code == 401, path
+
+
+def test_the_page_imports_nothing_of_airflow():
+    """Airflow is behind airflow_host.py, which only the plugin's default host imports."""
+    probe = "import sys, provisioning.glue.ui.app; print([m for m in sys.modules if m.startswith('airflow')])"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

@@ -257,9 +257,7 @@ def record_outcomes(
     endpoint: str | None,
 ) -> None:
     """Outbox status, links (made in ``endpoint``) and members of successes, escrow, and log
-    rows, all on ``conn``: the caller's one transaction."""
-    if not outcomes:
-        return
+    rows, all on ``conn``: the caller's one transaction. ``outcomes`` is not empty."""
     now = utcnow()
     fence(conn, lease)
     conn.execute(
