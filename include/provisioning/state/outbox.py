@@ -32,7 +32,7 @@ from provisioning.state.times import utcnow
 OPEN = (OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT)
 # superseded by the next plan; an in_flight action is not: its request may be out, so the next
 # cycle adopts it and verifies it instead of planning the object anew
-SUPERSEDED = (OutboxStatus.PENDING, OutboxStatus.STAGED)
+SUPERSEDABLE = (OutboxStatus.PENDING, OutboxStatus.STAGED)
 # the error code of a removal held by the accidental-deletion guard
 HELD_CODE = "AccidentalDeletionThreshold"
 
@@ -95,7 +95,7 @@ def write_plan(
     )
     conn.execute(
         update(t.outbox)
-        .where((c.app == app) & c.status.in_(SUPERSEDED))
+        .where((c.app == app) & c.status.in_(SUPERSEDABLE))
         .values(status=OutboxStatus.SUPERSEDED, finished_at=now)
     )
     for chunk in chunks(rows, 1000):

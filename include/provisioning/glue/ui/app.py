@@ -66,7 +66,7 @@ def _catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-Apps = Annotated[Catalog, Depends(_catalog)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
 router = APIRouter()
 
 
@@ -89,7 +89,7 @@ def vocabulary() -> Vocabulary:
 
 
 @router.get("/api/apps")
-def apps(catalog: Apps) -> list[AppRow]:
+def apps(catalog: CatalogDep) -> list[AppRow]:
     paused = catalog.host.paused()
     return [_app_row(catalog, config, paused) for config in catalog.apps().configs.values()]
 
@@ -133,7 +133,7 @@ def _last_cycle(catalog: Catalog, store: StateStore, config: AppConfig) -> LastC
 
 
 @router.get("/api/config-errors")
-def config_errors(catalog: Apps) -> list[BrokenConfig]:
+def config_errors(catalog: CatalogDep) -> list[BrokenConfig]:
     """App configs that do not load, each with its file, field paths and problems."""
     return catalog.apps().broken
 
@@ -152,7 +152,7 @@ def _chosen(catalog: Catalog, app: str | None) -> list[AppConfig]:
 
 
 def _filter(
-    catalog: Apps,
+    catalog: CatalogDep,
     app: str | None = None,
     user: str | None = None,
     action: str | None = None,
@@ -184,7 +184,7 @@ def _log_row(row: dict[str, Any], run_url: Callable[[str, str], str], dag_ids: d
 
 @router.get("/api/log")
 def log(
-    catalog: Apps,
+    catalog: CatalogDep,
     filtered: Filtered,
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -202,7 +202,7 @@ def log(
 
 
 @router.get("/api/log.csv")
-def log_csv(catalog: Apps, filtered: Filtered) -> StreamingResponse:
+def log_csv(catalog: CatalogDep, filtered: Filtered) -> StreamingResponse:
     configs, where = filtered
     grouped = catalog.by_store(configs)
 
@@ -235,7 +235,7 @@ def log_csv(catalog: Apps, filtered: Filtered) -> StreamingResponse:
 
 
 @router.get("/api/cycles")
-def cycles(catalog: Apps, app: str, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[CycleBar]:
+def cycles(catalog: CatalogDep, app: str, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[CycleBar]:
     """Per cycle, oldest first: succeeded, failed and staged actions (the chart), status and run link."""
     (config,) = _chosen(catalog, app)
     store = catalog.store(config)
