@@ -2,12 +2,12 @@
 
 from airflow.plugins_manager import AirflowPlugin
 
-from provisioning.glue.ui.app import app
+from provisioning.glue.ui.app import create_app
 
 
 class ProvisioningUiPlugin(AirflowPlugin):
     name = "provisioning_ui"
-    fastapi_apps = [{"app": app, "url_prefix": "/provisioning", "name": "Provisioning"}]
+    fastapi_apps = [{"app": create_app(), "url_prefix": "/provisioning", "name": "Provisioning"}]
     external_views = [
         {
             "name": "Provisioning",

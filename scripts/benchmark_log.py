@@ -13,50 +13,50 @@ import random
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert
+from provisioning.engine.vocabulary import Action, LogStatus, ObjectType
+from provisioning.state import StateStore
+from provisioning.state.provisioning_log import LogFilter, LogOnlyAction
 
-from provisioning.state import tables as t
-from provisioning.state.log_queries import LogFilter, iter_log, prune, search_log
-from provisioning.state.store import StateStore
-
-ACTIONS = [("update", 70), ("create", 10), ("disable", 5), ("add_members", 8), ("skip", 5), ("note", 2)]
-STATUSES = [("success", 95), ("failure", 3), ("skipped", 2)]
+ACTIONS = [
+    (Action.UPDATE, 70),
+    (Action.CREATE, 10),
+    (Action.DISABLE, 5),
+    (Action.ADD_MEMBERS, 8),
+    (Action.SKIP, 5),
+    (LogOnlyAction.NOTE, 2),
+]
+STATUSES = [(LogStatus.SUCCESS, 95), (LogStatus.FAILURE, 3), (LogStatus.SKIPPED, 2)]
 
 
 def fill(store: StateStore, rows: int, now: datetime) -> None:
+    """Log rows as cycles write them: one batch per app and cycle, each row at its own time."""
     rng = random.Random(7)
     actions = [a for a, w in ACTIONS for _ in range(w)]
     statuses = [s for s, w in STATUSES for _ in range(w)]
     start = now - timedelta(days=40)
-    batch = []
-    with store.engine.begin() as conn:
-        for i in range(rows):
-            time_ = start + timedelta(seconds=i * (40 * 86400 / rows))
-            cycle = time_.replace(minute=time_.minute // 10 * 10, second=0, microsecond=0)
-            user = rng.randrange(50_000)
-            batch.append(
-                {
-                    "change_id": uuid.uuid4().hex,
-                    "app": ("wiki", "crm", "hr")[i % 3],
-                    "cycle_id": f"scheduled__{cycle.isoformat()}",
-                    "time": time_,
-                    "object_type": "user",
-                    "source_id": f"u{user:07d}",
-                    "source_display": f"user{user}@contoso.example",
-                    "target_id": uuid.uuid5(uuid.NAMESPACE_OID, str(user)).hex,
-                    "action": rng.choice(actions),
-                    "status": rng.choice(statuses),
-                    "modified_properties": [{"path": "title", "old": "A", "new": "B"}],
-                }
-            )
-            if len(batch) == 20_000:
-                conn.execute(insert(t.provisioning_log), batch)
-                batch = []
-        if batch:
-            conn.execute(insert(t.provisioning_log), batch)
+    batches: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for i in range(rows):
+        time_ = start + timedelta(seconds=i * (40 * 86400 / rows))
+        cycle = time_.replace(minute=time_.minute // 10 * 10, second=0, microsecond=0)
+        user = rng.randrange(50_000)
+        batches[("wiki", "crm", "hr")[i % 3], f"scheduled__{cycle.isoformat()}"].append(
+            {
+                "time": time_,
+                "object_type": ObjectType.USER,
+                "source_id": f"u{user:07d}",
+                "source_display": f"user{user}@contoso.example",
+                "target_id": uuid.uuid5(uuid.NAMESPACE_OID, str(user)).hex,
+                "action": rng.choice(actions),
+                "status": rng.choice(statuses),
+                "modified_properties": [{"path": "title", "old": "A", "new": "B"}],
+            }
+        )
+    for (app, cycle_id), batch in batches.items():
+        store.add_log_rows(app, cycle_id, batch)
 
 
 def timed(label: str, fn, repeat: int = 3) -> None:
@@ -79,30 +79,40 @@ def main() -> None:
         started = time.perf_counter()
         fill(store, args.rows, now)
         print(f"filled {args.rows:,} log rows in {time.perf_counter() - started:.1f} s")
-        first, cursor = search_log(store, LogFilter(("wiki",)))
+        first, cursor = store.search_log(LogFilter(apps=("wiki",)))
         some_user = first[0]["source_display"]
         some_cycle = first[0]["cycle_id"]
-        timed("first page, one app", lambda: len(search_log(store, LogFilter(("wiki",)))[0]))
-        timed("next page (keyset)", lambda: len(search_log(store, LogFilter(("wiki",)), cursor)[0]))
-        timed("first page, all apps", lambda: len(search_log(store, LogFilter())[0]))
-        timed("user, exact userName", lambda: len(search_log(store, LogFilter(("wiki",), user=some_user))[0]))
+        timed("first page, one app", lambda: len(store.search_log(LogFilter(apps=("wiki",)))[0]))
+        timed("next page (keyset)", lambda: len(store.search_log(LogFilter(apps=("wiki",)), cursor)[0]))
+        timed("first page, all apps", lambda: len(store.search_log(LogFilter())[0]))
         timed(
-            "user, prefix 'user123'", lambda: len(search_log(store, LogFilter(("wiki",), user="user123"))[0])
+            "user, exact userName",
+            lambda: len(store.search_log(LogFilter(apps=("wiki",), user=some_user))[0]),
+        )
+        timed(
+            "user, prefix 'user123'",
+            lambda: len(store.search_log(LogFilter(apps=("wiki",), user="user123"))[0]),
         )
         timed(
             "action=disable status=failure",
-            lambda: len(search_log(store, LogFilter(("wiki",), action="disable", status="failure"))[0]),
+            lambda: len(
+                store.search_log(LogFilter(apps=("wiki",), action=Action.DISABLE, status=LogStatus.FAILURE))[
+                    0
+                ]
+            ),
         )
-        timed("one cycle", lambda: len(search_log(store, LogFilter(("wiki",), cycle_id=some_cycle))[0]))
-        window = LogFilter(("crm",), since=now - timedelta(days=20, hours=1), until=now - timedelta(days=20))
-        timed("one hour, 20 days ago", lambda: len(search_log(store, window)[0]))
-        export = LogFilter(("wiki",), since=now - timedelta(days=5))
+        timed("one cycle", lambda: len(store.search_log(LogFilter(apps=("wiki",), cycle_id=some_cycle))[0]))
+        window = LogFilter(
+            apps=("crm",), since=now - timedelta(days=20, hours=1), until=now - timedelta(days=20)
+        )
+        timed("one hour, 20 days ago", lambda: len(store.search_log(window)[0]))
+        export = LogFilter(apps=("wiki",), since=now - timedelta(days=5))
         timed(
             "CSV export source, 10,000 rows",
-            lambda: sum(1 for _, __ in zip(range(10_000), iter_log(store, export), strict=False)),
+            lambda: sum(1 for _, __ in zip(range(10_000), store.iter_log(export), strict=False)),
             1,
         )
-        timed("prune: 30-day retention (10 days of rows)", lambda: prune(store, "wiki", 30, now), 1)
+        timed("prune: 30-day retention (10 days of rows)", lambda: store.prune_log("wiki", 30, now), 1)
 
 
 if __name__ == "__main__":

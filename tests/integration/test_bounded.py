@@ -11,7 +11,7 @@ import pytest
 from provisioning.connectors.scim import ScimClient, ScimError, ScimTransientError
 from provisioning.connectors.scim.errors import ScimRejectedError
 from provisioning.state import StateStore
-from provisioning.state.store import MAX_CODE_LENGTH, MAX_ID_LENGTH
+from provisioning.state.bounds import MAX_CODE_LENGTH, MAX_ID_LENGTH
 from tests.integration.cycle_helpers import Harness
 from tests.integration.test_postgres import pg_database  # noqa: F401  (the fixture)
 from tests.support.fault_proxy import Fault

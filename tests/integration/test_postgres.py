@@ -62,6 +62,9 @@ def test_cycles_with_postgres_directory_and_state_store(pg_database, scim_app, t
     second = cycle("pg-2")
     assert second["diff"]["counts"]["update"] == 1
     assert [r.method for r in scim_app.proxy.writes()] == ["PATCH"]
+    # the page's chart: each cycle's actions summed per status by PostgreSQL's JSON functions
+    totals = [(c["cycle_id"], c["succeeded"], c["failed"]) for c in store.cycle_totals("demo_wiki")]
+    assert totals == [("pg-1", created, 0), ("pg-2", 1, 0)]
     (entry,) = store.log("demo_wiki", "pg-2")
     assert entry["modified_properties"][0]["new"] == "Chief"
     assert steps.report  # the same step functions as on SQLite

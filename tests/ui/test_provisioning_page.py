@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provisioning.state.provisioning_log import LOG_ACTIONS
 from tests.conftest import REPO, demo_config
 from tests.integration.cycle_helpers import Harness
 
@@ -44,6 +45,8 @@ def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
     import yaml
 
     (apps / "demo_wiki.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    broken = {**demo_config("demo_wiki", "broken_app"), "log_retention_days": 0}
+    (apps / "broken_app.yaml").write_text(yaml.safe_dump(broken, sort_keys=False))
     (dags / "provision_demo_wiki.py").write_text((REPO / "dags" / "provision_demo_wiki.py").read_text())
     (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
     port = free_port()
@@ -104,7 +107,7 @@ def token(url: str) -> str:
 
 def test_every_endpoint_refuses_anonymous_callers(airflow_ui):
     url, _ = airflow_ui
-    paths = ("/", "/api/apps", "/api/log", "/api/log.csv", "/api/cycles?app=demo_wiki")
+    paths = ("/", "/api/apps", "/api/log", "/api/log.csv", "/api/cycles?app=demo_wiki", "/static/page.js")
     for path in (f"/provisioning{p}" for p in paths):
         assert httpx.get(url + path, timeout=30).status_code == 401, path
     bogus = {"Authorization": "Bearer not-a-token"}
@@ -158,6 +161,11 @@ def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
         row = page.locator("#apps tbody tr[data-app=demo_wiki]")
         row.wait_for(timeout=30_000)
         assert "succeeded" in row.inner_text()
+        broken = page.locator("#config-errors .broken[data-app=broken_app]")
+        expect(broken).to_contain_text("log_retention_days")
+        assert page.locator("#config-errors").is_visible()
+        actions = page.locator("select[name=action] option")
+        expect(actions).to_have_count(1 + len(LOG_ACTIONS))  # "any" and the served vocabulary
         page.fill("input[name=user]", upn)
         page.click("#filters button[type=submit]")
         entry = page.locator("#log tbody tr.entry", has_text=upn)

@@ -20,6 +20,7 @@ from provisioning.cycle.lookup import Lookup
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.matching import match_accounts
+from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.plan import (
     ADD_MEMBERS,
     CREATE,
@@ -30,7 +31,8 @@ from provisioning.engine.plan import (
     REMOVE_MEMBERS,
     USER,
 )
-from provisioning.state.store import OutboxRow, Outcome, storable
+from provisioning.engine.vocabulary import OutboxStatus
+from provisioning.state.bounds import storable
 
 
 @dataclass
@@ -61,8 +63,8 @@ def execute(ctx: CycleContext, app: AppConnector, row: OutboxRow, ids: AppIds) -
             outcome = _change(app, row)
     except ConnectorError as exc:
         outcome = Outcome(
-            row.change_id,
-            "failed",
+            change_id=row.change_id,
+            status=OutboxStatus.FAILED,
             error_code=exc.code,
             error_message=str(exc),
             stops_cycle=exc.stops_cycle,
@@ -86,21 +88,25 @@ def _change(app: AppConnector, row: OutboxRow) -> Outcome:
         if row.action != DISABLE:
             raise
         return Outcome(
-            row.change_id, "succeeded", detail=f"the {row.object_type} no longer exists in the app"
+            change_id=row.change_id,
+            status=OutboxStatus.SUCCEEDED,
+            detail=f"the {row.object_type} no longer exists in the app",
         )
-    return Outcome(row.change_id, "succeeded")
+    return Outcome(change_id=row.change_id, status=OutboxStatus.SUCCEEDED)
 
 
 def _delete(app: AppConnector, row: OutboxRow) -> Outcome:
     try:
         app.delete(row.object_type, row.target_id)
     except NotFound:
-        return Outcome(row.change_id, "succeeded", detail="already gone from the app")
-    return Outcome(row.change_id, "succeeded")
+        return Outcome(
+            change_id=row.change_id, status=OutboxStatus.SUCCEEDED, detail="already gone from the app"
+        )
+    return Outcome(change_id=row.change_id, status=OutboxStatus.SUCCEEDED)
 
 
 def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
-    if row.status == "in_flight":
+    if row.status == OutboxStatus.IN_FLIGHT:
         # A previous attempt may have created it before dying: look before creating again.
         existing = _lookup(ctx, app, row)
         if existing is not None:
@@ -124,7 +130,9 @@ def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
                 ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
             )
         created = app.create(row.object_type, attributes, active)
-    return Outcome(row.change_id, "succeeded", target_id=created.id, matched_by="created")
+    return Outcome(
+        change_id=row.change_id, status=OutboxStatus.SUCCEEDED, target_id=created.id, matched_by="created"
+    )
 
 
 def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[AppObject, str] | None:
@@ -152,8 +160,8 @@ def _adopt(
         )
         app.update(row.object_type, account.id, change)
     return Outcome(
-        row.change_id,
-        "succeeded",
+        change_id=row.change_id,
+        status=OutboxStatus.SUCCEEDED,
         target_id=account.id,
         matched_by=matched_by,
         attributes={**current, **changes},
@@ -169,8 +177,8 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     group_id = ids.groups.get(row.source_id)
     if group_id is None:
         return Outcome(
-            row.change_id,
-            "failed",
+            change_id=row.change_id,
+            status=OutboxStatus.FAILED,
             error_code="GroupNotProvisioned",
             error_message="the group has no account in the app yet (its create failed or was skipped)",
         )
@@ -189,7 +197,13 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
             targets = [target for _, target in resolved]
             if row.action == ADD_MEMBERS:
                 if not targets:
-                    return Outcome(row.change_id, "succeeded", target_id=group_id, members=[], detail=detail)
+                    return Outcome(
+                        change_id=row.change_id,
+                        status=OutboxStatus.SUCCEEDED,
+                        target_id=group_id,
+                        members=[],
+                        detail=detail,
+                    )
                 app.add_members(group_id, targets)
             else:
                 app.replace_members(group_id, targets)
@@ -197,4 +211,10 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
         if row.action != REMOVE_MEMBERS:
             raise
         detail = "the group no longer exists in the app"
-    return Outcome(row.change_id, "succeeded", target_id=group_id, members=resolved, detail=detail)
+    return Outcome(
+        change_id=row.change_id,
+        status=OutboxStatus.SUCCEEDED,
+        target_id=group_id,
+        members=resolved,
+        detail=detail,
+    )

@@ -11,7 +11,7 @@ from provisioning.connectors.errors import ConnectorError
 from provisioning.cycle.context import CycleContext
 from provisioning.engine.plan import PlannedAction
 from provisioning.engine.safety import decide_quarantine, quarantine_delay
-from provisioning.state.store import action_fingerprint
+from provisioning.state.escrow import action_fingerprint
 
 
 class CycleSkipped(Exception):

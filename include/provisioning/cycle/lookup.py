@@ -20,7 +20,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.cycle.guards import now
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.matching import Conflict, MatchRule
-from provisioning.state.store import action_fingerprint
+from provisioning.state.escrow import action_fingerprint
 
 FILTER_REFUSED = "FilterRefused"
 LOOKUP_FAILED = "LookupFailed"

@@ -32,7 +32,8 @@ class Action(StrEnum):
 
 class OutboxStatus(StrEnum):
     """An action's life: pending -> in_flight -> succeeded / failed; staged while held by the
-    accidental-deletion guard; skipped when settled without a request."""
+    accidental-deletion guard; skipped when settled without a request; superseded when a later
+    plan replaced it before it was sent."""
 
     STAGED = "staged"
     PENDING = "pending"
@@ -40,6 +41,7 @@ class OutboxStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
 
 
 class LogStatus(StrEnum):

@@ -1,5 +1,6 @@
-"""The state store: links, snapshots, the outbox, cycles and the provisioning log."""
+"""The state store: links, snapshots, the outbox, escrow, cycles and the provisioning log, one
+module per concern behind the ``StateStore`` facade."""
 
-from provisioning.state.store import OutboxRow, Outcome, StateStore
+from provisioning.state.store import StateStore
 
-__all__ = ["OutboxRow", "Outcome", "StateStore"]
+__all__ = ["StateStore"]

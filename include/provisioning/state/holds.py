@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select, update
 
-from provisioning.engine.plan import MEMBERSHIP, REPLACE_MEMBERS
 from provisioning.engine.removal_guard import REMOVALS
+from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
 from provisioning.state import tables as t
 from provisioning.state.times import aware, utcnow
 
@@ -150,7 +150,7 @@ class Holds:
             select(o.object_type, o.action, o.payload)
             .where(
                 (o.app == app)
-                & (o.status == "succeeded")
+                & (o.status == OutboxStatus.SUCCEEDED)
                 & (o.finished_at >= since)
                 & o.approved_by.is_(None)
             )
@@ -164,7 +164,7 @@ class Holds:
 
 
 def _units(object_type: str, action: str, payload: dict[str, Any] | None) -> int:
-    if object_type != MEMBERSHIP:
+    if object_type != ObjectType.MEMBERSHIP:
         return 1
-    key = "removed" if action == REPLACE_MEMBERS else "members"
+    key = "removed" if action == Action.REPLACE_MEMBERS else "members"
     return len((payload or {}).get(key) or [])

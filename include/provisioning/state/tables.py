@@ -2,7 +2,7 @@
 
 Values that come from the directory or the app (ids, names, error codes) are Text: a VARCHAR(n)
 on PostgreSQL refuses a longer value and fails the whole step. The store bounds them instead, per
-object (store.py: ids over MAX_ID_LENGTH are refused, messages are truncated with a marker).
+object (bounds.py: ids over MAX_ID_LENGTH are refused, messages are truncated with a marker).
 """
 
 from sqlalchemy import (

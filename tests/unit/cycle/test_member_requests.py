@@ -8,7 +8,7 @@ import pytest
 
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle.executors import AppIds, execute
-from provisioning.state.store import OutboxRow
+from provisioning.engine.outbox import OutboxRow
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -29,19 +29,19 @@ def connector(client: RecordingClient, style: str = "rfc") -> ScimConnector:
 
 def row(action, members):
     return OutboxRow(
-        "c1",
-        "membership",
-        "g1",
-        "G1",
-        None,
-        action,
-        {"members": members},
-        {},
-        True,
-        [],
-        None,
-        "pending",
-        0,
+        change_id="c1",
+        object_type="membership",
+        source_id="g1",
+        display="G1",
+        target_id=None,
+        action=action,
+        payload={"members": members},
+        attributes={},
+        active=True,
+        modified=[],
+        reason=None,
+        status="pending",
+        attempts=0,
     )
 
 

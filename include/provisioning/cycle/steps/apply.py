@@ -18,9 +18,9 @@ from provisioning.cycle.context import CycleContext
 from provisioning.cycle.executors import AppIds, execute
 from provisioning.cycle.lease import acquire, check_endpoint, release
 from provisioning.cycle.steps.artifacts import resume
+from provisioning.engine.outbox import Outcome
 from provisioning.engine.vocabulary import ObjectType, OutboxStatus
 from provisioning.state.leases import Lease
-from provisioning.state.store import Outcome
 
 # Outcomes written to the state store per transaction during apply.
 WRITE_BATCH = 200

@@ -27,7 +27,7 @@ from provisioning.engine.matching import (
     source_conflicts,
 )
 from provisioning.engine.vocabulary import ObjectType
-from provisioning.state.store import INVALID_APP_ID, app_id_problem
+from provisioning.state.bounds import INVALID_APP_ID, app_id_problem
 
 # Above this many unlinked objects, one paged listing of the app beats a filter query per object.
 LIST_ALL_THRESHOLD = 25

@@ -15,7 +15,6 @@ from provisioning.cycle.guards import update_quarantine
 from provisioning.cycle.lease import release
 from provisioning.cycle.removals import HOLD_CODE
 from provisioning.engine.vocabulary import Action, CycleStatus, LogStatus, OutboxStatus
-from provisioning.state.log_queries import prune
 
 
 def report(ctx: CycleContext) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     }
     if cycle.get("error"):
         summary["error"] = cycle["error"]
-    pruned = prune(ctx.store, ctx.app, ctx.config.log_retention_days)
+    pruned = ctx.store.prune_log(ctx.app, ctx.config.log_retention_days)
     if pruned:
         summary["pruned_log_rows"] = pruned
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, status, summary)

@@ -1,9 +1,11 @@
-"""The Provisioning page: every app's health, the searchable provisioning log, a chart of each
-cycle's actions and failures, CSV export, and links to the DAG runs.
+"""The Provisioning page: every app's health (and every app config that does not load), the
+searchable provisioning log, a chart of each cycle's actions and failures, CSV export, and links
+to the DAG runs.
 
-Mounted by the Airflow API server (plugins/provisioning_ui.py) at /provisioning. Every route
-depends on Airflow's own ``get_user``: the caller's Airflow session cookie or bearer token, else
-401. The page is read-only; changes go through DAG runs, where Airflow records who asked.
+``create_app`` builds it on a ``Host``; the Airflow API server mounts it at /provisioning with
+``AirflowHost`` (plugins/provisioning_ui.py), whose check guards every route: the caller's
+Airflow session cookie or bearer token, else 401. The page is read-only; changes go through DAG
+runs, where Airflow records who asked. All it reads of the state comes through ``StateStore``.
 """
 
 from __future__ import annotations
@@ -11,25 +13,35 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
-from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from provisioning.config import AppConfig
-from provisioning.config.loader import app_config_paths, load_app_config
-from provisioning.glue.notifiers import run_url
-from provisioning.glue.resources import state_store_url
-from provisioning.state.log_queries import LogFilter, iter_log, open_counts, recent_cycles, search_log
-from provisioning.state.store import StateStore
+from provisioning.engine.vocabulary import LogStatus, ObjectType
+from provisioning.glue.ui.catalog import Catalog
+from provisioning.glue.ui.host import Host
+from provisioning.glue.ui.models import (
+    AppRow,
+    BrokenConfig,
+    CycleBar,
+    Hold,
+    LastCycle,
+    LogPage,
+    LogRow,
+    Vocabulary,
+)
+from provisioning.state import StateStore
+from provisioning.state.provisioning_log import LOG_ACTIONS, LogFilter
 
+HERE = Path(__file__).parent
+STATIC = {"page.js": "text/javascript", "page.css": "text/css"}  # the files under static/
 CSV_COLUMNS = (
     "time", "app", "cycle_id", "object_type", "source_id", "source_display", "target_id", "action",
     "status", "modified_properties", "detail", "error_code", "error_message",
@@ -37,110 +49,111 @@ CSV_COLUMNS = (
 CSV_MAX_ROWS = 1_000_000
 
 
-async def authenticated(
-    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
-) -> None:
-    """Airflow's own check (session cookie or bearer token). Airflow answers a malformed token
-    with 403; for this read-only page any failed authentication is 401, so clients re-login."""
-    try:
-        await get_user(request, None, bearer)
-    except HTTPException as exc:
-        if exc.status_code == 403:
-            raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}) from None
-        raise
+def create_app(host: Host | None = None, apps_folder: Path | None = None) -> FastAPI:
+    """The page's app. ``host``: what it takes from the platform (Airflow's, by default);
+    ``apps_folder``: where the app configs are (the folder the DAGs read, by default)."""
+    if host is None:
+        from provisioning.glue.ui.airflow_host import AirflowHost
+
+        host = AirflowHost()
+    app = FastAPI(title="Provisioning", dependencies=[Depends(host.authenticate)])
+    app.state.catalog = Catalog(host, apps_folder)
+    app.include_router(router)
+    return app
 
 
-app = FastAPI(title="Provisioning", dependencies=[Depends(authenticated)])
+def _catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
 
 
-def _configs() -> dict[str, AppConfig]:
-    configs = {}
-    for path in app_config_paths():
-        try:
-            config = load_app_config(path)
-        except Exception:  # a broken config is its DAG's import error; the page shows the others
-            continue
-        configs[config.app] = config
-    return configs
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+router = APIRouter()
 
 
-@cache
-def _store(url: str) -> StateStore:
-    store = StateStore(url)
-    store.create_schema()
-    return store
-
-
-def _store_for(config: AppConfig) -> StateStore:
-    return _store(state_store_url(config.state_conn_id).render_as_string(hide_password=False))
-
-
-def _paused() -> dict[str, bool]:
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        return dict(session.execute(select(DagModel.dag_id, DagModel.is_paused)).all())
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-@app.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
 def page() -> str:
-    return (Path(__file__).parent / "page.html").read_text()
+    return (HERE / "page.html").read_text()
 
 
-@app.get("/api/apps")
-def apps() -> list[dict[str, Any]]:
-    paused = _paused()
-    rows = []
-    for name, config in sorted(_configs().items()):
-        store = _store_for(config)
-        status = store.app_status(name)
-        (last,) = recent_cycles(store, name, 1) or [None]
-        summary = (last or {}).get("summary") or {}
-        state = "quarantined" if status["quarantined"] else "active"
-        if paused.get(config.dag_id, False):
-            state = "paused"
-        duration = None
-        if last and last["finished_at"] and last["started_at"]:
-            duration = (last["finished_at"] - last["started_at"]).total_seconds()
-        rows.append(
-            {
-                "app": name,
-                "dag_id": config.dag_id,
-                "state": state,
-                "quarantine_reason": status.get("quarantine_reason") if status["quarantined"] else None,
-                "retry_at": _iso(status.get("retry_at")),
-                "last_cycle": last
-                and {
-                    "cycle_id": last["cycle_id"],
-                    "status": last["status"],
-                    "started_at": _iso(last["started_at"]),
-                    "duration_seconds": duration,
-                    "actions": summary.get("actions") or summary.get("would") or {},
-                    "run_url": run_url(config.dag_id, last["cycle_id"]),
-                },
-                **open_counts(store, name),
-                "hold": _hold(store, name),
-            }
-        )
-    return rows
+@router.get("/static/{name}")
+def static(name: str) -> FileResponse:
+    if name not in STATIC:
+        raise HTTPException(404, f"no file {name!r}")
+    return FileResponse(HERE / "static" / name, media_type=STATIC[name])
 
 
-def _hold(store: StateStore, app: str) -> dict[str, Any] | None:
-    """What the accidental-deletion guard holds: the cycle an approval names, and why."""
-    hold = store.holds.current(app)
-    if hold is None:
+@router.get("/api/vocabulary")
+def vocabulary() -> Vocabulary:
+    """The actions, statuses and object types a log row can have: the filters offer these."""
+    return Vocabulary(actions=list(LOG_ACTIONS), statuses=list(LogStatus), object_types=list(ObjectType))
+
+
+@router.get("/api/apps")
+def apps(catalog: CatalogDep) -> list[AppRow]:
+    paused = catalog.host.paused()
+    return [_app_row(catalog, config, paused) for config in catalog.apps().configs.values()]
+
+
+def _app_row(catalog: Catalog, config: AppConfig, paused: dict[str, bool]) -> AppRow:
+    store, name = catalog.store(config), config.app
+    status = store.app_status(name)
+    state = "quarantined" if status["quarantined"] else "active"
+    if paused.get(config.dag_id, False):
+        state = "paused"
+    held = store.holds.current(name)
+    hold = Hold(cycle_id=held["cycle_id"], held_at=held["held_at"], reason=held["reason"]) if held else None
+    return AppRow(
+        app=name,
+        dag_id=config.dag_id,
+        state=state,
+        quarantine_reason=status.get("quarantine_reason") if status["quarantined"] else None,
+        retry_at=status.get("retry_at"),
+        last_cycle=_last_cycle(catalog, store, config),
+        **store.open_counts(name),
+        hold=hold,
+    )
+
+
+def _last_cycle(catalog: Catalog, store: StateStore, config: AppConfig) -> LastCycle | None:
+    (last,) = store.recent_cycles(config.app, 1) or [None]
+    if last is None:
         return None
-    return {"cycle_id": hold["cycle_id"], "held_at": _iso(hold["held_at"]), "reason": hold["reason"]}
+    summary = last["summary"] or {}
+    duration = None
+    if last["finished_at"] and last["started_at"]:
+        duration = (last["finished_at"] - last["started_at"]).total_seconds()
+    return LastCycle(
+        cycle_id=last["cycle_id"],
+        status=last["status"],
+        started_at=last["started_at"],
+        duration_seconds=duration,
+        actions=summary.get("actions") or summary.get("would") or {},
+        run_url=catalog.host.run_url(config.dag_id, last["cycle_id"]),
+    )
+
+
+@router.get("/api/config-errors")
+def config_errors(catalog: CatalogDep) -> list[BrokenConfig]:
+    """App configs that do not load, each with its file, field paths and problems."""
+    return catalog.apps().broken
+
+
+def _chosen(catalog: Catalog, app: str | None) -> list[AppConfig]:
+    """The configs of one app, or of all; a broken or unknown app is refused with the reason."""
+    known = catalog.apps()
+    if app is None:
+        return list(known.configs.values())
+    if app in known.configs:
+        return [known.configs[app]]
+    for broken in known.broken:
+        if broken.app == app:
+            raise HTTPException(409, f"the config of app {app!r} does not load: {broken.message}")
+    raise HTTPException(404, f"no app {app!r}")
 
 
 def _filter(
-    app_: Annotated[str | None, Query(alias="app")] = None,
+    catalog: CatalogDep,
+    app: str | None = None,
     user: str | None = None,
     action: str | None = None,
     status: str | None = None,
@@ -149,76 +162,70 @@ def _filter(
     until: datetime | None = None,
 ) -> tuple[list[AppConfig], LogFilter]:
     """The log filters of the page's query string (a dependency of both log endpoints)."""
-    configs = _configs()
-    if app_ and app_ not in configs:
-        raise HTTPException(404, f"no app {app_!r}")
-    chosen = [configs[app_]] if app_ else list(configs.values())
-    return chosen, LogFilter((app_,) if app_ else (), user or None, action, status, cycle, since, until)
+    where = LogFilter(
+        apps=(app,) if app else (),
+        user=user or None,
+        action=action,
+        status=status,
+        cycle_id=cycle,
+        since=since,
+        until=until,
+    )
+    return _chosen(catalog, app or None), where
 
 
 Filtered = Annotated[tuple[list[AppConfig], LogFilter], Depends(_filter)]
 
 
-def _stores(configs: list[AppConfig]) -> dict[str, tuple[StateStore, tuple[str, ...]]]:
-    """Apps grouped by state store (usually one for all)."""
-    grouped: dict[str, tuple[StateStore, tuple[str, ...]]] = {}
-    for config in configs:
-        store = _store_for(config)
-        key = str(store.engine.url)
-        grouped[key] = (store, (*grouped.get(key, (store, ()))[1], config.app))
-    return grouped
+def _log_row(row: dict[str, Any], run_url: Callable[[str, str], str], dag_ids: dict[str, str]) -> LogRow:
+    dag_id = dag_ids.get(row["app"])
+    return LogRow(**row, run_url=run_url(dag_id, row["cycle_id"]) if dag_id else None)
 
 
-def _row(row: dict[str, Any], dag_ids: dict[str, str]) -> dict[str, Any]:
-    return {
-        **row,
-        "time": _iso(row["time"]),
-        "run_url": run_url(dag_ids[row["app"]], row["cycle_id"]) if row["app"] in dag_ids else None,
-    }
-
-
-@app.get("/api/log")
+@router.get("/api/log")
 def log(
+    catalog: CatalogDep,
     filtered: Filtered,
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> LogPage:
     configs, where = filtered
     dag_ids = {c.app: c.dag_id for c in configs}
-    grouped = _stores(configs)
+    grouped = catalog.by_store(configs)
     if len(grouped) > 1 and not where.apps:
         raise HTTPException(400, "apps use different state stores: choose an app")
-    store, apps_ = next(iter(grouped.values()))
-    rows, cursor = search_log(store, replace(where, apps=apps_), before_id, limit)
-    return {"rows": [_row(r, dag_ids) for r in rows], "next_before_id": cursor}
+    if not grouped:
+        return LogPage(rows=[], next_before_id=None)
+    store, apps_ = grouped[0]
+    rows, cursor = store.search_log(replace(where, apps=apps_), before_id, limit)
+    return LogPage(rows=[_log_row(r, catalog.host.run_url, dag_ids) for r in rows], next_before_id=cursor)
 
 
-@app.get("/api/log.csv")
-def log_csv(filtered: Filtered) -> StreamingResponse:
+@router.get("/api/log.csv")
+def log_csv(catalog: CatalogDep, filtered: Filtered) -> StreamingResponse:
     configs, where = filtered
-    grouped = _stores(configs)
+    grouped = catalog.by_store(configs)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for store, apps_ in grouped:
+            yield from store.iter_log(replace(where, apps=apps_))
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        sent = 0
-        for store, apps_ in grouped.values():
-            for row in iter_log(store, replace(where, apps=apps_)):
-                modified = row["modified_properties"]
-                row = {
-                    **row,
-                    "time": _iso(row["time"]),
-                    "modified_properties": modified and json.dumps(modified),
-                }
-                writer.writerow([row[c] for c in CSV_COLUMNS])
-                sent += 1
-                if sent % 500 == 0:
-                    yield out.getvalue()
-                    out.seek(0)
-                    out.truncate()
-                if sent >= CSV_MAX_ROWS:
-                    break
+        for sent, row in enumerate(islice(rows(), CSV_MAX_ROWS), 1):
+            modified = row["modified_properties"]
+            fields = {
+                **row,
+                "time": row["time"].isoformat(),
+                "modified_properties": modified and json.dumps(modified),
+            }
+            writer.writerow([fields[c] for c in CSV_COLUMNS])
+            if sent % 500 == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
         yield out.getvalue()
 
     name = f"provisioning-log-{where.apps[0] if where.apps else 'all'}.csv"
@@ -227,30 +234,12 @@ def log_csv(filtered: Filtered) -> StreamingResponse:
     )
 
 
-@app.get("/api/cycles")
-def cycles(app_: str = Query(alias="app"), limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
-    """Per cycle, oldest first: succeeded and failed actions (the chart), status and run link."""
-    configs = _configs()
-    if app_ not in configs:
-        raise HTTPException(404, f"no app {app_!r}")
-    config = configs[app_]
-    out = []
-    for cycle in reversed(recent_cycles(_store_for(config), app_, limit)):
-        actions = (cycle["summary"] or {}).get("actions") or {}
-        by_status: dict[str, int] = {}
-        for per_action in actions.values():
-            for statuses in per_action.values():
-                for state, n in statuses.items():
-                    by_status[state] = by_status.get(state, 0) + n
-        out.append(
-            {
-                "cycle_id": cycle["cycle_id"],
-                "started_at": _iso(cycle["started_at"]),
-                "status": cycle["status"],
-                "succeeded": by_status.get("succeeded", 0),
-                "failed": by_status.get("failed", 0),
-                "staged": by_status.get("staged", 0),
-                "run_url": run_url(config.dag_id, cycle["cycle_id"]),
-            }
-        )
-    return out
+@router.get("/api/cycles")
+def cycles(catalog: CatalogDep, app: str, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[CycleBar]:
+    """Per cycle, oldest first: succeeded, failed and staged actions (the chart), status and run link."""
+    (config,) = _chosen(catalog, app)
+    store = catalog.store(config)
+    return [
+        CycleBar(**totals, run_url=catalog.host.run_url(config.dag_id, totals["cycle_id"]))
+        for totals in store.cycle_totals(app, limit)
+    ]

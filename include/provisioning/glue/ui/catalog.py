@@ -1,0 +1,65 @@
+"""The apps the Provisioning page shows: every config file that loads, every one that does not
+(with the file, field and problem, so a broken config is seen, not hidden), and each app's
+state store, opened once per store however many apps share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+
+from provisioning.config import AppConfig
+from provisioning.config.errors import ConfigError
+from provisioning.config.loader import app_config_paths, load_app_config
+from provisioning.glue.ui.host import Host
+from provisioning.glue.ui.models import BrokenConfig, ConfigProblem
+from provisioning.state import StateStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class Apps:
+    configs: dict[str, AppConfig]  # by app name, sorted
+    broken: list[BrokenConfig]
+
+
+class Catalog:
+    def __init__(self, host: Host, folder: Path | None = None):
+        self.host = host
+        self.folder = folder  # None: the apps folder the DAGs read
+        self._stores: dict[str, StateStore] = {}
+        self._opening = Lock()  # requests run in a thread pool: one store (and schema check) per URL
+
+    def apps(self) -> Apps:
+        """Read every config now: a file edited since the last request is read as it is now."""
+        configs: dict[str, AppConfig] = {}
+        broken: list[BrokenConfig] = []
+        for path in app_config_paths(self.folder):
+            try:
+                config = load_app_config(path)
+            except Exception as exc:  # whatever is wrong with one file, the page shows it and the rest
+                error = exc if isinstance(exc, ConfigError) else ConfigError(path, [("", repr(exc))])
+                problems = [ConfigProblem(field=f, message=m) for f, m in error.problems]
+                broken.append(
+                    BrokenConfig(app=path.stem, file=error.path, problems=problems, message=str(error))
+                )
+                continue
+            configs[config.app] = config
+        return Apps(configs=dict(sorted(configs.items())), broken=broken)
+
+    def store(self, config: AppConfig) -> StateStore:
+        url = self.host.state_store_url(config.state_conn_id)
+        with self._opening:
+            if url not in self._stores:
+                store = StateStore(url)
+                store.create_schema()
+                self._stores[url] = store
+            return self._stores[url]
+
+    def by_store(self, configs: list[AppConfig]) -> list[tuple[StateStore, tuple[str, ...]]]:
+        """Apps grouped by state store (usually one for all)."""
+        grouped: dict[int, tuple[StateStore, tuple[str, ...]]] = {}
+        for config in configs:
+            store = self.store(config)
+            _, apps = grouped.get(id(store), (store, ()))
+            grouped[id(store)] = (store, (*apps, config.app))
+        return list(grouped.values())

@@ -1,0 +1,180 @@
+"""Cycles and the data their tasks hand to each other.
+
+A cycle row is one run of an app: when it started, its status, the summary its report wrote and
+the error of a step that failed outright. Artifacts are the hand-overs between tasks (desired
+state), kept in the store so that every worker reaches them; only the last few cycles' are kept.
+Every function works on a connection: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Integer, cast, func, insert, select, true, update
+
+from provisioning.engine.vocabulary import CycleStatus, OutboxStatus
+from provisioning.state import tables as t
+from provisioning.state.bounds import MAX_MESSAGE_LENGTH, clip
+from provisioning.state.times import aware, utcnow
+
+ARTIFACT_CYCLES_KEPT = 5
+# the statuses a cycle's chart bar shows, summed over the actions the report counted
+CHARTED = (OutboxStatus.SUCCEEDED, OutboxStatus.FAILED, OutboxStatus.STAGED)
+# outbox rows nothing will change any more: pruned with their cycle
+SETTLED = (OutboxStatus.SUCCEEDED, OutboxStatus.FAILED, OutboxStatus.SKIPPED, OutboxStatus.SUPERSEDED)
+
+
+def _key(app: str, cycle_id: str):
+    return (t.cycles.c.app == app) & (t.cycles.c.cycle_id == cycle_id)
+
+
+def start_cycle(conn: Connection, app: str, cycle_id: str) -> None:
+    """A new cycle, or a rerun of one (its earlier error is cleared)."""
+    if conn.execute(select(t.cycles.c.cycle_id).where(_key(app, cycle_id))).first():
+        conn.execute(
+            update(t.cycles)
+            .where(_key(app, cycle_id))
+            .values(status=CycleStatus.RUNNING, error=None, error_code=None)
+        )
+    else:
+        conn.execute(
+            insert(t.cycles).values(
+                app=app, cycle_id=cycle_id, started_at=utcnow(), status=CycleStatus.RUNNING
+            )
+        )
+
+
+def finish_cycle(conn: Connection, app: str, cycle_id: str, status: str, summary: dict[str, Any]) -> None:
+    conn.execute(
+        update(t.cycles)
+        .where(_key(app, cycle_id))
+        .values(status=status, summary=summary, finished_at=utcnow())
+    )
+
+
+def record_cycle_error(conn: Connection, app: str, cycle_id: str, code: str, message: str) -> None:
+    conn.execute(
+        update(t.cycles)
+        .where(_key(app, cycle_id))
+        .values(error=clip(message, MAX_MESSAGE_LENGTH), error_code=code)
+    )
+
+
+def cycle(conn: Connection, app: str, cycle_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(t.cycles).where(_key(app, cycle_id))).mappings().first()
+    return dict(row) if row else None
+
+
+def recent_cycles(conn: Connection, app: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The app's latest cycles, newest first."""
+    c = t.cycles.c
+    query = (
+        select(c.cycle_id, c.started_at, c.finished_at, c.status, c.summary)
+        .where(c.app == app)
+        .order_by(c.started_at.desc())
+        .limit(limit)
+    )
+    return [
+        {**r, "started_at": aware(r["started_at"]), "finished_at": aware(r["finished_at"])}
+        for r in conn.execute(query).mappings()
+    ]
+
+
+def cycle_totals(conn: Connection, app: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The app's latest cycles, oldest first, each with its actions summed per status (succeeded,
+    failed, staged) as its report counted them. The sums come from the report's summary, not from
+    the outbox: a later plan supersedes the staged actions of earlier cycles."""
+    c = t.cycles.c
+    recent = (
+        select(c.cycle_id, c.started_at, c.status, c.summary)
+        .where(c.app == app)
+        .order_by(c.started_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    sums: dict[tuple[str, str], int] = {
+        (cycle_id, status): int(n) for cycle_id, status, n in conn.execute(_status_sums(conn, recent))
+    }
+    rows = conn.execute(
+        select(recent.c.cycle_id, recent.c.started_at, recent.c.status).order_by(recent.c.started_at)
+    ).mappings()
+    return [
+        {
+            **r,
+            "started_at": aware(r["started_at"]),
+            **{s.value: sums.get((r["cycle_id"], s), 0) for s in CHARTED},
+        }
+        for r in rows
+    ]
+
+
+def _status_sums(conn: Connection, recent):
+    """(cycle id, status, number of actions) over the summaries' ``actions`` (object type ->
+    action -> status -> number): JSON is walked with each database's own table functions."""
+    if conn.dialect.name == "postgresql":
+        kinds = func.json_each(recent.c.summary["actions"]).table_valued("value").alias("kinds")
+        actions = func.json_each(kinds.c.value).table_valued("value").alias("actions")
+        statuses = func.json_each_text(actions.c.value).table_valued("key", "value").alias("statuses")
+        status, number = statuses.c.key, cast(statuses.c.value, Integer)
+        joined = recent.join(kinds, true()).join(actions, true()).join(statuses, true())
+        charted = status.in_(CHARTED)
+    else:  # SQLite: the leaves under $.actions are the numbers per status
+        leaves = func.json_tree(recent.c.summary, "$.actions").table_valued("key", "value", "type")
+        leaves = leaves.alias("leaves")
+        status, number = leaves.c.key, leaves.c.value
+        joined = recent.join(leaves, true())
+        charted = (leaves.c.type == "integer") & status.in_(CHARTED)
+    return (
+        select(recent.c.cycle_id, status, func.sum(number))
+        .select_from(joined)
+        .where(charted)
+        .group_by(recent.c.cycle_id, status)
+    )
+
+
+def put_artifact(conn: Connection, app: str, cycle_id: str, name: str, value: Any) -> int:
+    """Store (or replace) one hand-over; returns its compressed size."""
+    data = gzip.compress(json.dumps(value, separators=(",", ":")).encode(), compresslevel=3)
+    a = t.artifacts.c
+    conn.execute(t.artifacts.delete().where((a.app == app) & (a.cycle_id == cycle_id) & (a.name == name)))
+    conn.execute(
+        insert(t.artifacts).values(app=app, cycle_id=cycle_id, name=name, data=data, created_at=utcnow())
+    )
+    # keep only recent cycles' artifacts: they are hand-overs, not history
+    old = (
+        select(a.cycle_id)
+        .where(a.app == app)
+        .group_by(a.cycle_id)
+        .order_by(func.max(a.created_at).desc())
+        .offset(ARTIFACT_CYCLES_KEPT)
+    )
+    stale = [r[0] for r in conn.execute(old)]
+    if stale:
+        conn.execute(t.artifacts.delete().where((a.app == app) & a.cycle_id.in_(stale)))
+    return len(data)
+
+
+def get_artifact(conn: Connection, app: str, cycle_id: str, name: str) -> Any:
+    a = t.artifacts.c
+    row = conn.execute(
+        select(a.data).where((a.app == app) & (a.cycle_id == cycle_id) & (a.name == name))
+    ).first()
+    if row is None:
+        raise LookupError(
+            f"no {name!r} data stored for cycle {cycle_id!r} of app {app!r}: rerun the earlier steps"
+        )
+    return json.loads(gzip.decompress(row[0]))
+
+
+def prune_cycles(conn: Connection, app: str, cutoff: datetime) -> None:
+    """Retention: finished cycles started before ``cutoff``, their settled outbox rows, and alerts
+    older than it. Open actions stay: a later cycle still owes them."""
+    c = t.cycles.c
+    old = select(c.cycle_id).where((c.app == app) & (c.started_at < cutoff) & c.finished_at.is_not(None))
+    o = t.outbox.c
+    conn.execute(t.outbox.delete().where((o.app == app) & o.cycle_id.in_(old) & o.status.in_(SETTLED)))
+    conn.execute(t.alerts.delete().where((t.alerts.c.app == app) & (t.alerts.c.time < cutoff)))
+    conn.execute(t.cycles.delete().where((c.app == app) & c.cycle_id.in_(old.scalar_subquery())))
