@@ -68,6 +68,7 @@ def test_first_cycle_creates_exactly_the_in_scope_users_with_mapped_attributes(h
     assert {"path": "userName", "old": None, "new": entry["source_display"]} in entry["modified_properties"]
     links = harness.store.links("demo_wiki")
     assert {link.target_id for link in links.values()} == {a["id"] for a in accounts.values()}
+    assert harness.store.endpoints("demo_wiki") == {"memory://toy": len(expected)}  # links know where
 
 
 def test_groups_are_created_with_their_members_after_the_users(with_groups):

@@ -147,11 +147,6 @@ class MemoryTarget:
         """The objects by their value at ``path`` (e.g. users by userName)."""
         return {o.attributes.get(path): o for o in self.objects(object_type).values()}
 
-    def stored(self, object_type: str, app_id: str) -> dict[str, Any]:
-        """Every attribute the app holds for the object, read at the mapped paths or not."""
-        with self._lock:
-            return copy.deepcopy(self._objects[object_type][app_id].attributes)
-
     # --- reads ---------------------------------------------------------------------------------
 
     def list(self, object_type: str, *, members: bool = True) -> Iterator[AppObject]:
