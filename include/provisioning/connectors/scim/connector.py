@@ -58,6 +58,11 @@ class ScimConnector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def throttled(self) -> int:
+        """How often the app told us to slow down (429) since the connector was opened."""
+        return self.client.throttle.throttled
+
     def paths(self, object_type: str) -> dict[str, ScimPath]:
         return self._paths.setdefault(object_type, {})
 

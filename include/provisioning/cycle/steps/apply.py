@@ -57,7 +57,7 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
         "succeeded": counts[OutboxStatus.SUCCEEDED],
         "failed": counts[OutboxStatus.FAILED],
     }
-    throttled = getattr(getattr(app, "throttle", None), "throttled", 0)
+    throttled = getattr(app, "throttled", 0)  # connectors of APIs that throttle say how often they did
     if throttled:
         summary["throttled"] = throttled
     if stopped is not None:
