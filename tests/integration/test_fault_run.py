@@ -23,7 +23,7 @@ from tests.integration.cycle_helpers import (
     expected_members,
     wiki_scope,
 )
-from tests.support.fault_proxy import Chaos
+from tests.support.fault_proxy import Chaos, Fault
 
 CHAOS_CYCLES = 8
 FAULT_RATE = 0.12
@@ -107,3 +107,11 @@ def test_cycles_through_random_faults_end_in_exactly_the_desired_state(harness):
     for group_id, name in directory_groups(harness).items():
         assert harness.scim_app.member_names(groups[name]) == expected_members(harness, group_id), name
     assert set(groups) == set(directory_groups(harness).values())
+
+
+def test_apply_says_how_often_the_app_throttled_it(scim_app, directory_db, tmp_path):
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db")
+    scim_app.proxy.inject(Fault(429, retry_after="0", methods=("POST",)), times=2)
+    result = harness.cycle()
+    assert result["apply"]["throttled"] == 2
+    assert result["apply"]["failed"] == 0 and len(scim_app.users()) == len(harness.expected_wiki_users())

@@ -79,6 +79,7 @@ class MemoryTarget:
         endpoint: str = "memory://toy",
     ):
         self.endpoint = endpoint
+        self.throttled = 0  # an in-memory app never throttles
         self.paths = paths
         self.unique = unique
         self.searchable = searchable

@@ -21,6 +21,7 @@ class AppConnector(Protocol):
     ``endpoint`` (address and tenant): links record it, and a cycle refuses to write elsewhere."""
 
     endpoint: str
+    throttled: int  # how often the app told us to slow down since the connector was opened
 
     def list(self, object_type: str, *, members: bool = True) -> Iterator[AppObject]:
         """Every object; group members are read only when asked (they can be huge)."""

@@ -57,9 +57,8 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
         "succeeded": counts[OutboxStatus.SUCCEEDED],
         "failed": counts[OutboxStatus.FAILED],
     }
-    throttled = getattr(app, "throttled", 0)  # connectors of APIs that throttle say how often they did
-    if throttled:
-        summary["throttled"] = throttled
+    if app.throttled:
+        summary["throttled"] = app.throttled
     if stopped is not None:
         ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, "app_refused", stopped)
         summary["stopped"] = stopped
