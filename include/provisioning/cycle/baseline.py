@@ -24,30 +24,32 @@ def _overlay(ctx: CycleContext) -> dict[str, Any]:
         return {"links": {}, "removed": {}, "members": {}}
 
 
-def save_links(ctx: CycleContext, kind: str, rows: list[dict[str, Any]], removed: Iterable[str] = ()) -> None:
+def save_links(
+    ctx: CycleContext, object_type: str, rows: list[dict[str, Any]], removed: Iterable[str] = ()
+) -> None:
     """Rows as ``StateStore.upsert_links`` takes them; ``removed``: source ids to forget first."""
     removed = list(removed)
     if not ctx.options.dry_run:
-        ctx.store.delete_links(ctx.app, kind, removed)
+        ctx.store.delete_links(ctx.app, object_type, removed)
         endpoint = ctx.connector().endpoint if rows else None  # where these ids were read
-        ctx.store.upsert_links(ctx.app, [{**r, "endpoint": endpoint} for r in rows], kind)
+        ctx.store.upsert_links(ctx.app, [{**r, "endpoint": endpoint} for r in rows], object_type)
         return
     overlay = _overlay(ctx)
-    overlay["links"].setdefault(kind, {}).update(
+    overlay["links"].setdefault(object_type, {}).update(
         {r["source_id"]: {k: r[k] for k in ("target_id", "attributes", "active")} for r in rows}
     )
-    overlay["removed"].setdefault(kind, []).extend(removed)
+    overlay["removed"].setdefault(object_type, []).extend(removed)
     ctx.store.put_artifact(ctx.app, ctx.cycle_id, OVERLAY, overlay)
 
 
-def links(ctx: CycleContext, kind: str) -> dict[str, LinkState]:
-    current = ctx.store.links(ctx.app, kind)
+def links(ctx: CycleContext, object_type: str) -> dict[str, LinkState]:
+    current = ctx.store.links(ctx.app, object_type)
     if not ctx.options.dry_run:
         return current
     overlay = _overlay(ctx)
-    for source_id in overlay["removed"].get(kind, []):
+    for source_id in overlay["removed"].get(object_type, []):
         current.pop(source_id, None)
-    for source_id, row in overlay["links"].get(kind, {}).items():
+    for source_id, row in overlay["links"].get(object_type, {}).items():
         old = current.get(source_id)
         current[source_id] = LinkState(
             row["target_id"], row["attributes"], row["active"], old.disabled_at if old else None

@@ -50,17 +50,17 @@ class AppIds:
         return cls(users, groups)
 
 
-def execute(ctx: CycleContext, app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
+def execute(ctx: CycleContext, connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     started = time.monotonic()
     try:
         if row.object_type == MEMBERSHIP:
-            outcome = _members(app, row, ids)
+            outcome = _members(connector, row, ids)
         elif row.action == CREATE:
-            outcome = _create(ctx, app, row)
+            outcome = _create(ctx, connector, row)
         elif row.action == DELETE:
-            outcome = _delete(app, row)
+            outcome = _delete(connector, row)
         else:
-            outcome = _change(app, row)
+            outcome = _change(connector, row)
     except ConnectorError as exc:
         outcome = Outcome(
             change_id=row.change_id,
@@ -77,13 +77,13 @@ def _rules(ctx: CycleContext, row: OutboxRow) -> ObjectRules:
     return ctx.groups if row.object_type == GROUP else ctx.users
 
 
-def _change(app: AppConnector, row: OutboxRow) -> Outcome:
+def _change(connector: AppConnector, row: OutboxRow) -> Outcome:
     """An update (a re-enable included) or a disable."""
     try:
         if row.action == DISABLE:
-            app.set_active(row.object_type, row.target_id, row.payload["active"])
+            connector.set_active(row.object_type, row.target_id, row.payload["active"])
         else:
-            app.update(row.object_type, row.target_id, AttributeUpdate.from_payload(row.payload))
+            connector.update(row.object_type, row.target_id, AttributeUpdate.from_payload(row.payload))
     except NotFound:
         if row.action != DISABLE:
             raise
@@ -95,9 +95,9 @@ def _change(app: AppConnector, row: OutboxRow) -> Outcome:
     return Outcome(change_id=row.change_id, status=OutboxStatus.SUCCEEDED)
 
 
-def _delete(app: AppConnector, row: OutboxRow) -> Outcome:
+def _delete(connector: AppConnector, row: OutboxRow) -> Outcome:
     try:
-        app.delete(row.object_type, row.target_id)
+        connector.delete(row.object_type, row.target_id)
     except NotFound:
         return Outcome(
             change_id=row.change_id, status=OutboxStatus.SUCCEEDED, detail="already gone from the app"
@@ -105,49 +105,49 @@ def _delete(app: AppConnector, row: OutboxRow) -> Outcome:
     return Outcome(change_id=row.change_id, status=OutboxStatus.SUCCEEDED)
 
 
-def _create(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> Outcome:
+def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outcome:
     if row.status == OutboxStatus.IN_FLIGHT:
         # A previous attempt may have created it before dying: look before creating again.
-        existing = _lookup(ctx, app, row)
+        existing = _lookup(ctx, connector, row)
         if existing is not None:
             return _adopt(
-                ctx, app, row, existing, "created by an interrupted earlier attempt; found and linked"
+                ctx, connector, row, existing, "created by an interrupted earlier attempt; found and linked"
             )
     attributes, active = row.payload["attributes"], row.payload["active"]
     try:
-        created = app.create(row.object_type, attributes, active)
+        created = connector.create(row.object_type, attributes, active)
     except AlreadyExists:
-        existing = _lookup(ctx, app, row)
+        existing = _lookup(ctx, connector, row)
         if existing is None:
             raise
-        return _adopt(ctx, app, row, existing, "already existed (409); matched and linked")
+        return _adopt(ctx, connector, row, existing, "already existed (409); matched and linked")
     except TransientError as exc:
         # Timeout, reset connection or 5xx (502/503/504 too: the client never repeats a POST the app
         # may have acted on) after the app may have acted: look, then try once more.
-        existing = _lookup(ctx, app, row)
+        existing = _lookup(ctx, connector, row)
         if existing is not None:
             return _adopt(
-                ctx, app, row, existing, f"created although the request failed ({exc.code}); linked"
+                ctx, connector, row, existing, f"created although the request failed ({exc.code}); linked"
             )
-        created = app.create(row.object_type, attributes, active)
+        created = connector.create(row.object_type, attributes, active)
     return Outcome(
         change_id=row.change_id, status=OutboxStatus.SUCCEEDED, target_id=created.id, matched_by="created"
     )
 
 
-def _lookup(ctx: CycleContext, app: AppConnector, row: OutboxRow) -> tuple[AppObject, str] | None:
+def _lookup(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> tuple[AppObject, str] | None:
     """The account an earlier or failed create may have made, by the matching rules (and by the
     attributes the app keeps unique, e.g. a SCIM userName)."""
     rules = _rules(ctx, row).lookup_rules
     links = ctx.store.links(ctx.app, row.object_type)
     owners = {link.target_id: source for source, link in links.items() if source != row.source_id}
-    found = Lookup(ctx, app, row.object_type, rules).find(row.source_id, row.display, row.attributes)
+    found = Lookup(ctx, connector, row.object_type, rules).find(row.source_id, row.display, row.attributes)
     matches, _ = match_accounts([(row.source_id, row.attributes)], found, rules, owners)
     return (matches[0].account, matches[0].matched_by) if matches else None
 
 
 def _adopt(
-    ctx: CycleContext, app: AppConnector, row: OutboxRow, found: tuple[AppObject, str], note: str
+    ctx: CycleContext, connector: AppConnector, row: OutboxRow, found: tuple[AppObject, str], note: str
 ) -> Outcome:
     """Link an object that exists already and bring it to the desired attributes."""
     account, matched_by = found
@@ -158,7 +158,7 @@ def _adopt(
         change = AttributeUpdate(
             set=changes, previous={p: current.get(p) for p in changes}, active=True if enable else None
         )
-        app.update(row.object_type, account.id, change)
+        connector.update(row.object_type, account.id, change)
     return Outcome(
         change_id=row.change_id,
         status=OutboxStatus.SUCCEEDED,
@@ -172,7 +172,7 @@ def _adopt(
     )
 
 
-def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
+def _members(connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     """Member changes of one group, resolved to app ids now that this cycle's users exist."""
     group_id = ids.groups.get(row.source_id)
     if group_id is None:
@@ -187,7 +187,7 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     detail = None
     try:
         if row.action == REMOVE_MEMBERS:
-            app.remove_members(group_id, [target for _, target in members])
+            connector.remove_members(group_id, [target for _, target in members])
         else:
             resolved = [[m, ids.users[m]] for m in members if m in ids.users]
             unresolved = len(members) - len(resolved)
@@ -204,9 +204,9 @@ def _members(app: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
                         members=[],
                         detail=detail,
                     )
-                app.add_members(group_id, targets)
+                connector.add_members(group_id, targets)
             else:
-                app.replace_members(group_id, targets)
+                connector.replace_members(group_id, targets)
     except NotFound:
         if row.action != REMOVE_MEMBERS:
             raise

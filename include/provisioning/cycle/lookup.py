@@ -31,12 +31,12 @@ REFUSAL_MEMORY = timedelta(days=7)
 class Lookup:
     """One per step (or per action): reads the refused attributes once, lists the app at most once."""
 
-    def __init__(self, ctx: CycleContext, app: AppConnector, kind: str, rules: list[MatchRule]):
+    def __init__(self, ctx: CycleContext, connector: AppConnector, object_type: str, rules: list[MatchRule]):
         self.ctx = ctx
-        self.app = app
-        self.kind = kind
+        self.connector = connector
+        self.object_type = object_type
         self.rules = rules
-        self.refused = ctx.store.refused_filters(ctx.app, kind, now() - REFUSAL_MEMORY)
+        self.refused = ctx.store.refused_filters(ctx.app, object_type, now() - REFUSAL_MEMORY)
         self._listing: list[AppObject] | None = None
 
     def find(self, source_id: str, display: str, attrs: dict[str, Any]) -> list[AppObject]:
@@ -63,19 +63,19 @@ class Lookup:
         if path in self.refused:
             return None
         try:
-            return self.app.find(self.kind, path, str(value))
+            return self.connector.find(self.object_type, path, str(value))
         except QueryRefused as exc:
             self._refused(path, exc, source_id, display)
             return None
 
     def _list_all(self) -> list[AppObject]:
         if self._listing is None:
-            self._listing = list(self.app.list(self.kind, members=False))
+            self._listing = list(self.connector.list(self.object_type, members=False))
         return self._listing
 
     def _refused(self, path: str, error: QueryRefused, source_id: str, display: str) -> None:
         self.refused.add(path)
-        self.ctx.store.refuse_filter(self.ctx.app, self.kind, path, str(error))
+        self.ctx.store.refuse_filter(self.ctx.app, self.object_type, path, str(error))
         note = (
             f"the app refuses filters on {error.attribute} ({error}); matching skips that rule for "
             f"{REFUSAL_MEMORY.days} days and uses the next one"
@@ -84,36 +84,37 @@ class Lookup:
             self.ctx.app,
             self.ctx.cycle_id,
             [(source_id, display, FILTER_REFUSED, note)],
-            self.kind,
+            self.object_type,
             log_only=True,
         )
 
 
 def find_each(
     ctx: CycleContext,
-    app: AppConnector,
-    kind: str,
+    connector: AppConnector,
+    object_type: str,
     rules: list[MatchRule],
     objects: list[tuple[str, str, dict[str, Any]]],
 ) -> tuple[list[AppObject], list[Conflict]]:
     """Filter queries per object; the engine then applies the exact rules. A lookup error is that
     object's: a skip row and escrow (backing off as a failed action does, until its matching values
     change or ``restart=escrow``); only an unusable app stops the step."""
-    lookup = Lookup(ctx, app, kind, rules)
+    lookup = Lookup(ctx, connector, object_type, rules)
     escrow = {} if ctx.options.clears_escrow else ctx.store.escrow(ctx.app)
     current = now()
     found: dict[str, AppObject] = {}
     failed: list[Conflict] = []
     recovered: dict[str, str] = {}
     for source_id, display, attrs in objects:
-        key = action_fingerprint(kind, "lookup", {r.path.text: attrs.get(r.path.text) for r in rules})
-        entry = escrow.get((kind, source_id))
+        key = action_fingerprint(object_type, "lookup", {r.path.text: attrs.get(r.path.text) for r in rules})
+        entry = escrow.get((object_type, source_id))
         if entry and entry["fingerprint"] == key and entry["next_retry_at"] > current:
             failed.append(
                 Conflict(
                     source_id,
                     LOOKUP_FAILED,
-                    f"looking the {kind} up failed {entry['failures']} time(s) ({entry['error_message']}); "
+                    f"looking the {object_type} up failed {entry['failures']} time(s) "
+                    f"({entry['error_message']}); "
                     f"in escrow, retried not before {entry['next_retry_at']:%Y-%m-%d %H:%M} UTC",
                 )
             )
@@ -123,10 +124,10 @@ def find_each(
         except ConnectorError as exc:
             if exc.stops_cycle:
                 raise
-            message = f"looking the {kind} up in the app failed: {exc}"
+            message = f"looking the {object_type} up in the app failed: {exc}"
             if not ctx.options.dry_run:
                 note = ctx.store.escrow_failure(
-                    ctx.app, kind, source_id, display, key, exc.permanent, exc.code, str(exc)
+                    ctx.app, object_type, source_id, display, key, exc.permanent, exc.code, str(exc)
                 )
                 message = f"{message}; {note}"
             failed.append(Conflict(source_id, LOOKUP_FAILED, message))
@@ -135,5 +136,5 @@ def find_each(
             recovered[source_id] = key
         found.update((r.id, r) for r in resources)
     if recovered and not ctx.options.dry_run:
-        ctx.store.leave_escrow(ctx.app, kind, list(recovered), set(recovered.values()))
+        ctx.store.leave_escrow(ctx.app, object_type, list(recovered), set(recovered.values()))
     return list(found.values()), failed

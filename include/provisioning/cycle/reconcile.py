@@ -44,26 +44,26 @@ class ListingTooShort(Exception):
 
 def reconcile(
     ctx: CycleContext,
-    kind: str,
+    object_type: str,
     rules: ObjectRules,
-    app: AppConnector,
+    connector: AppConnector,
     listing: list[AppObject],
     known: dict[str, tuple[str, dict[str, Any]]],
     chosen: set[str] | None,
 ) -> dict[str, Any]:
     """``known``: source id -> (display, mapped attributes) of the directory's objects."""
-    links = baseline.links(ctx, kind)
+    links = baseline.links(ctx, object_type)
     if chosen is not None:
         links = {s: link for s, link in links.items() if s in chosen}
     actual = {r.id: r for r in listing}
     read = len(actual)
-    _check_listing(kind, links, actual)
+    _check_listing(object_type, links, actual)
     unobservable = {m.target for m in rules.mappings if m.on_create_only or m.sensitive}
     rows: list[dict[str, Any]] = []
     notes: dict[str, list[str]] = {}
     rematched = _rematch(ctx, rules, links, actual, known) if ctx.options.relinks else {}
     missing = {s: link for s, link in links.items() if s not in rematched and link.target_id not in actual}
-    removed, unconfirmed = _confirm_missing(app, kind, missing, actual, notes)
+    removed, unconfirmed = _confirm_missing(connector, object_type, missing, actual, notes)
     for source_id, link in links.items():
         if source_id in removed or source_id in unconfirmed:
             continue
@@ -71,7 +71,7 @@ def reconcile(
         seen = {p: account.attributes.get(p) for p in rules.paths}
         seen.update({p: link.attributes[p] for p in unobservable if p in link.attributes})
         changed = sorted(p for p in seen if seen[p] != link.attributes.get(p))
-        active = account.active if kind == USER else link.active  # groups have no active
+        active = account.active if object_type == USER else link.active  # groups have no active
         if active != link.active:
             changed.append("active")
         if matched_by:
@@ -92,14 +92,14 @@ def reconcile(
             notes.setdefault(source_id, []).append("changed in the app: " + ", ".join(changed))
     # a re-matched link is forgotten and written anew: two links may swap their app ids
     relinked = [s for s, (_, by) in rematched.items() if by]
-    baseline.save_links(ctx, kind, rows, [*removed, *relinked])
-    member_drift = _reconcile_members(ctx, links, actual, notes) if kind == GROUP else 0
+    baseline.save_links(ctx, object_type, rows, [*removed, *relinked])
+    member_drift = _reconcile_members(ctx, links, actual, notes) if object_type == GROUP else 0
     codes = {s: "MissingInApp" if s in removed else UNCONFIRMED if s in missing else DRIFT for s in notes}
     ctx.store.record_skips(
         ctx.app,
         ctx.cycle_id,
         [(s, known.get(s, (s,))[0], codes[s], "; ".join(n)) for s, n in notes.items()],
-        kind,
+        object_type,
         log_only=True,
     )
     owned = {link.target_id for link in links.values()}
@@ -115,12 +115,12 @@ def reconcile(
     }
 
 
-def _check_listing(kind: str, links: dict[str, LinkState], actual: dict[str, AppObject]) -> None:
+def _check_listing(object_type: str, links: dict[str, LinkState], actual: dict[str, AppObject]) -> None:
     """Refuse a listing that holds fewer than half of the linked objects, before anything changes."""
     listed = sum(1 for link in links.values() if link.target_id in actual)
     if len(links) > FEW_LINKS and listed * 2 < len(links):
         raise ListingTooShort(
-            f"full reconcile refused: the app listed {len(actual)} {kind}s, {listed} of the "
+            f"full reconcile refused: the app listed {len(actual)} {object_type}s, {listed} of the "
             f"{len(links)} linked ones; a listing that short is more likely broken (paging, inactive "
             "accounts hidden) than that many deleted in the app. No link was dropped; check the app's "
             "listing (or its page size) and run again"
@@ -128,8 +128,8 @@ def _check_listing(kind: str, links: dict[str, LinkState], actual: dict[str, App
 
 
 def _confirm_missing(
-    app: AppConnector,
-    kind: str,
+    connector: AppConnector,
+    object_type: str,
     missing: dict[str, LinkState],
     actual: dict[str, AppObject],
     notes: dict[str, list[str]],
@@ -141,11 +141,12 @@ def _confirm_missing(
     for source_id, link in missing.items():
         note = notes.setdefault(source_id, [])
         try:
-            account = app.get(kind, link.target_id)
+            account = connector.get(object_type, link.target_id)
         except NotFound:
             gone.add(source_id)
             note.append(
-                f"{kind} {link.target_id} is gone from the app (404 when read by id); the link is dropped"
+                f"{object_type} {link.target_id} is gone from the app (404 when read by id); "
+                "the link is dropped"
             )
             continue
         except ConnectorError as exc:
@@ -153,13 +154,14 @@ def _confirm_missing(
                 raise
             unconfirmed.add(source_id)
             note.append(
-                f"{kind} {link.target_id} is missing from the listing and reading it failed ({exc}); "
+                f"{object_type} {link.target_id} is missing from the listing and reading it failed ({exc}); "
                 "the link is kept"
             )
             continue
         actual[link.target_id] = account
         note.append(
-            f"{kind} {link.target_id} is missing from the listing but exists (read by id); the link is kept"
+            f"{object_type} {link.target_id} is missing from the listing but exists (read by id); "
+            "the link is kept"
         )
     return gone, unconfirmed
 

@@ -23,7 +23,7 @@ class SelectionError(InvalidRunOptions):
     """A name in the ``users``/``groups`` params matches no directory object."""
 
 
-def _resolve(kind: str, names: Sequence[str], keys: Iterable[tuple[str, list[str]]]) -> list[str]:
+def _resolve(object_type: str, names: Sequence[str], keys: Iterable[tuple[str, list[str]]]) -> list[str]:
     index: dict[str, str] = {}
     for source_id, aliases in keys:
         index[source_id] = source_id
@@ -35,9 +35,9 @@ def _resolve(kind: str, names: Sequence[str], keys: Iterable[tuple[str, list[str
         source_id = index.get(name) or index.get(fold_case(name.strip()))
         (found if source_id else unknown).append(source_id or name)
     if unknown:
-        what = "id or userName" if kind == USER else "id or displayName"
+        what = "id or userName" if object_type == USER else "id or displayName"
         raise SelectionError(
-            f"provision on demand: no directory {kind} with {what} "
+            f"provision on demand: no directory {object_type} with {what} "
             + ", ".join(repr(u) for u in unknown)
             + " (names are matched case-insensitively; nothing was provisioned)"
         )
@@ -63,11 +63,11 @@ def save_selection(ctx: CycleContext, users: list[DesiredUser], groups: list[Des
     return selection
 
 
-def selected(ctx: CycleContext, kind: str) -> set[str] | None:
+def selected(ctx: CycleContext, object_type: str) -> set[str] | None:
     """The selected ids of this kind in an on-demand run; None when the run is not on demand."""
     if not ctx.options.on_demand:
         return None
-    return set(ctx.store.get_artifact(ctx.app, ctx.cycle_id, SELECTION)[kind])
+    return set(ctx.store.get_artifact(ctx.app, ctx.cycle_id, SELECTION)[object_type])
 
 
 def restrict(items: dict, chosen: set[str] | None) -> dict:

@@ -48,6 +48,6 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     duration_ms: float | None = None
-    stops_cycle: bool = False  # the app is unusable (bad credentials, not SCIM): stop sending
+    stops_cycle: bool = False  # the app is unusable (bad credentials, protocol violation): stop sending
     permanent: bool = False  # a failure the same request will hit again (escrow backs off longer)
     members: list[list[str]] | None = None  # membership actions: [source, app id] now in the group

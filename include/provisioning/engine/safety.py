@@ -48,7 +48,7 @@ class QuarantineDecision:
 def decide_quarantine(
     *, attempted: int, failed: int, app_error: str | None, failure_ratio: float, min_actions: int
 ) -> QuarantineDecision:
-    """``app_error``: the cycle stopped on bad credentials or a non-SCIM answer."""
+    """``app_error``: the cycle stopped on bad credentials or answers that break the protocol."""
     if app_error:
         return QuarantineDecision(True, app_error)
     if attempted >= min_actions and failed / attempted > failure_ratio:

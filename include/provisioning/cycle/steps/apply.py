@@ -42,23 +42,23 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
     if not rows:
         release(ctx)
         return {"attempted": 0, "succeeded": 0, "failed": 0}
-    app = ctx.connector()
-    check_endpoint(ctx, app.endpoint)
+    connector = ctx.connector()
+    check_endpoint(ctx, connector.endpoint)
     counts: dict[str, int] = defaultdict(int)
     stopped: str | None = None
     for object_type in (ObjectType.USER, ObjectType.GROUP, ObjectType.MEMBERSHIP):
         phase = [r for r in rows if r.object_type == object_type]
         if phase and stopped is None:
             ids = AppIds.load(ctx) if object_type == ObjectType.MEMBERSHIP else AppIds()
-            stopped = _run_phase(ctx, app, phase, ids, counts, lease)
+            stopped = _run_phase(ctx, connector, phase, ids, counts, lease)
     release(ctx)
     summary = {
         "attempted": len(rows),
         "succeeded": counts[OutboxStatus.SUCCEEDED],
         "failed": counts[OutboxStatus.FAILED],
     }
-    if app.throttled:
-        summary["throttled"] = app.throttled
+    if connector.throttled:
+        summary["throttled"] = connector.throttled
     if stopped is not None:
         ctx.store.record_cycle_error(ctx.app, ctx.cycle_id, "app_refused", stopped)
         summary["stopped"] = stopped
@@ -67,7 +67,7 @@ def apply(ctx: CycleContext) -> dict[str, Any]:
 
 
 def _run_phase(
-    ctx: CycleContext, app: AppConnector, rows: list, ids: AppIds, counts: dict[str, int], lease: Lease
+    ctx: CycleContext, connector: AppConnector, rows: list, ids: AppIds, counts: dict[str, int], lease: Lease
 ) -> str | None:
     workers = ctx.config.target.max_concurrency
     by_id = {r.change_id: r for r in rows}
@@ -80,7 +80,7 @@ def _run_phase(
         def refill() -> None:
             chunk = list(itertools.islice(queue, workers * 4 - len(running)))
             ctx.store.mark_in_flight([r.change_id for r in chunk if r.status == OutboxStatus.PENDING], lease)
-            running.update(pool.submit(execute, ctx, app, row, ids) for row in chunk)
+            running.update(pool.submit(execute, ctx, connector, row, ids) for row in chunk)
 
         refill()
         while running:
@@ -93,9 +93,9 @@ def _run_phase(
                 if outcome.stops_cycle and stopped is None:
                     stopped = outcome.error_message
             if len(done) >= WRITE_BATCH or not running:
-                ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, app.endpoint)
+                ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, connector.endpoint)
                 done = []
             if stopped is None:
                 refill()
-    ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, app.endpoint)
+    ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, connector.endpoint)
     return stopped

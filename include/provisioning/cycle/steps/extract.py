@@ -95,4 +95,4 @@ def _select(ctx: CycleContext, users: list[DesiredUser], groups: list[DesiredGro
         )
     ctx.store.add_log_rows(ctx.app, ctx.cycle_id, trace)
     names = {u.source_id: u.display for u in users} | {g.source_id: g.display for g in groups}
-    return {kind: [names[s] for s in ids] for kind, ids in selection.items()}
+    return {object_type: [names[s] for s in ids] for object_type, ids in selection.items()}

@@ -39,18 +39,17 @@ def match(ctx: CycleContext) -> dict[str, Any]:
     acquire(ctx)
     if ctx.options.relinks_endpoint and not ctx.options.dry_run:
         _relink(ctx)
-    check_endpoint(ctx, ctx.connector().endpoint)
-    app = ctx.connector
-    summary = _match(ctx, ObjectType.USER, ctx.users, load_desired_users(ctx), app)
+    check_endpoint(ctx, ctx.ctx.connector().endpoint)
+    summary = _match(ctx, ObjectType.USER, ctx.users, load_desired_users(ctx))
     if ctx.groups is not None and selected(ctx, ObjectType.GROUP) != set():
-        summary["groups"] = _match(ctx, ObjectType.GROUP, ctx.groups, load_desired_groups(ctx), app)
+        summary["groups"] = _match(ctx, ObjectType.GROUP, ctx.groups, load_desired_groups(ctx))
     return summary
 
 
 def _relink(ctx: CycleContext) -> None:
     """restart=relink: the links of the old endpoint retire, those once made here come back (the
     full reconcile of this run verifies them), everything else is matched again here."""
-    endpoint = ctx.connector().endpoint
+    endpoint = ctx.ctx.connector().endpoint
     retired, restored = ctx.store.relink(ctx.app, endpoint)
     ctx.store.add_alert(
         ctx.app,
@@ -62,9 +61,13 @@ def _relink(ctx: CycleContext) -> None:
 
 
 def _match(
-    ctx: CycleContext, kind: str, rules: ObjectRules, everyone: list[DesiredUser] | list[DesiredGroup], app
+    ctx: CycleContext,
+    object_type: str,
+    rules: ObjectRules,
+    everyone: list[DesiredUser] | list[DesiredGroup],
+    connector,
 ) -> dict[str, Any]:
-    chosen = selected(ctx, kind)
+    chosen = selected(ctx, object_type)
     desired = [
         (d.source_id, d.display, d.attributes)
         for d in everyone
@@ -73,10 +76,10 @@ def _match(
     listing: list[AppObject] | None = None
     reconciled = None
     if ctx.options.reads_app:
-        listing = list(app().list(kind))
+        listing = list(ctx.connector().list(object_type))
         known = {d.source_id: (d.display, d.attributes) for d in everyone if not d.error}
-        reconciled = reconcile(ctx, kind, rules, app(), listing, known, chosen)
-    links = baseline.links(ctx, kind)
+        reconciled = reconcile(ctx, object_type, rules, ctx.connector(), listing, known, chosen)
+    links = baseline.links(ctx, object_type)
     candidates = [(s, attrs) for s, _, attrs in desired if s not in links]
     linked = [(s, attrs) for s, _, attrs in desired if s in links]
     display = {s: d for s, d, _ in desired}
@@ -96,11 +99,15 @@ def _match(
             found = listing
         elif len(candidates) > LIST_ALL_THRESHOLD:
             lookup = "list"
-            found = list(app().list(kind, members=False))
+            found = list(ctx.connector().list(object_type, members=False))
         else:
             lookup = "filter"
             found, failed = find_each(
-                ctx, app(), kind, rules.rules, [(s, display[s], attrs) for s, attrs in candidates]
+                ctx,
+                ctx.connector(),
+                object_type,
+                rules.rules,
+                [(s, display[s], attrs) for s, attrs in candidates],
             )
             conflicts += failed
             conflicted |= {f.source_id for f in failed}
@@ -112,7 +119,7 @@ def _match(
         matches = [m for m in matches if m.source_id not in refused]
         baseline.save_links(
             ctx,
-            kind,
+            object_type,
             [
                 {
                     "source_id": m.source_id,
@@ -128,7 +135,7 @@ def _match(
         ctx.app,
         ctx.cycle_id,
         [(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts],
-        kind,
+        object_type,
     )
     summary = {
         "unlinked": len(candidates) + len(conflicted),

@@ -47,7 +47,9 @@ def report(ctx: CycleContext) -> dict[str, Any]:
         "app": ctx.app,
         "cycle_id": ctx.cycle_id,
         "status": status,
-        "actions": {kind: {a: dict(v) for a, v in actions.items()} for kind, actions in per_type.items()},
+        "actions": {
+            object_type: {a: dict(v) for a, v in actions.items()} for object_type, actions in per_type.items()
+        },
         "failed": failed,
         "not_applied": pending,
         "staged": staged,
@@ -80,7 +82,7 @@ def _dry_run_report(ctx: CycleContext) -> dict[str, Any]:
         "cycle_id": ctx.cycle_id,
         "status": CycleStatus.FAILED if cycle.get("error") else CycleStatus.DRY_RUN,
         "dry_run": True,
-        "would": {kind: dict(actions) for kind, actions in would.items()},
+        "would": {object_type: dict(actions) for object_type, actions in would.items()},
         "would_be_staged": held,
         "skipped": skipped,
         "failed": 0,
