@@ -21,17 +21,7 @@ from provisioning.engine.app_object import AppObject
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.matching import match_accounts
 from provisioning.engine.outbox import OutboxRow, Outcome
-from provisioning.engine.plan import (
-    ADD_MEMBERS,
-    CREATE,
-    DELETE,
-    DISABLE,
-    GROUP,
-    MEMBERSHIP,
-    REMOVE_MEMBERS,
-    USER,
-)
-from provisioning.engine.vocabulary import OutboxStatus
+from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
 from provisioning.state.bounds import storable
 
 
@@ -45,19 +35,21 @@ class AppIds:
 
     @classmethod
     def load(cls, ctx: CycleContext) -> AppIds:
-        users = {s: link.target_id for s, link in ctx.store.links(ctx.app, USER).items() if link.active}
-        groups = {s: link.target_id for s, link in ctx.store.links(ctx.app, GROUP).items()}
+        users = {
+            s: link.target_id for s, link in ctx.store.links(ctx.app, ObjectType.USER).items() if link.active
+        }
+        groups = {s: link.target_id for s, link in ctx.store.links(ctx.app, ObjectType.GROUP).items()}
         return cls(users, groups)
 
 
 def execute(ctx: CycleContext, connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     started = time.monotonic()
     try:
-        if row.object_type == MEMBERSHIP:
+        if row.object_type == ObjectType.MEMBERSHIP:
             outcome = _members(connector, row, ids)
-        elif row.action == CREATE:
+        elif row.action == Action.CREATE:
             outcome = _create(ctx, connector, row)
-        elif row.action == DELETE:
+        elif row.action == Action.DELETE:
             outcome = _delete(connector, row)
         else:
             outcome = _change(connector, row)
@@ -74,18 +66,18 @@ def execute(ctx: CycleContext, connector: AppConnector, row: OutboxRow, ids: App
 
 
 def _rules(ctx: CycleContext, row: OutboxRow) -> ObjectRules:
-    return ctx.groups if row.object_type == GROUP else ctx.users
+    return ctx.groups if row.object_type == ObjectType.GROUP else ctx.users
 
 
 def _change(connector: AppConnector, row: OutboxRow) -> Outcome:
     """An update (a re-enable included) or a disable."""
     try:
-        if row.action == DISABLE:
+        if row.action == Action.DISABLE:
             connector.set_active(row.object_type, row.target_id, row.payload["active"])
         else:
             connector.update(row.object_type, row.target_id, AttributeUpdate.from_payload(row.payload))
     except NotFound:
-        if row.action != DISABLE:
+        if row.action != Action.DISABLE:
             raise
         return Outcome(
             change_id=row.change_id,
@@ -153,7 +145,7 @@ def _adopt(
     account, matched_by = found
     current = {p: account.attributes.get(p) for p in _rules(ctx, row).paths}
     changes = {p: v for p, v in row.attributes.items() if v is not None and current.get(p) != v}
-    enable = row.object_type == USER and not account.active
+    enable = row.object_type == ObjectType.USER and not account.active
     if changes or enable:
         change = AttributeUpdate(
             set=changes, previous={p: current.get(p) for p in changes}, active=True if enable else None
@@ -186,7 +178,7 @@ def _members(connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     resolved: list[list[str]] = []
     detail = None
     try:
-        if row.action == REMOVE_MEMBERS:
+        if row.action == Action.REMOVE_MEMBERS:
             connector.remove_members(group_id, [target for _, target in members])
         else:
             resolved = [[m, ids.users[m]] for m in members if m in ids.users]
@@ -195,7 +187,7 @@ def _members(connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
                 f"{unresolved} member(s) not provisioned yet: added in a later cycle" if unresolved else None
             )
             targets = [target for _, target in resolved]
-            if row.action == ADD_MEMBERS:
+            if row.action == Action.ADD_MEMBERS:
                 if not targets:
                     return Outcome(
                         change_id=row.change_id,
@@ -208,7 +200,7 @@ def _members(connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
             else:
                 connector.replace_members(group_id, targets)
     except NotFound:
-        if row.action != REMOVE_MEMBERS:
+        if row.action != Action.REMOVE_MEMBERS:
             raise
         detail = "the group no longer exists in the app"
     return Outcome(

@@ -28,7 +28,8 @@ from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.matching import match_accounts
-from provisioning.engine.plan import GROUP, USER, LinkState
+from provisioning.engine.plan import LinkState
+from provisioning.engine.vocabulary import ObjectType
 
 # a member the app's group holds that is not one of our linked users: removed by the diff
 UNMANAGED_PREFIX = "unmanaged:"
@@ -71,7 +72,7 @@ def reconcile(
         seen = {p: account.attributes.get(p) for p in rules.paths}
         seen.update({p: link.attributes[p] for p in unobservable if p in link.attributes})
         changed = sorted(p for p in seen if seen[p] != link.attributes.get(p))
-        active = account.active if object_type == USER else link.active  # groups have no active
+        active = account.active if object_type == ObjectType.USER else link.active  # groups have no active
         if active != link.active:
             changed.append("active")
         if matched_by:
@@ -93,7 +94,7 @@ def reconcile(
     # a re-matched link is forgotten and written anew: two links may swap their app ids
     relinked = [s for s, (_, by) in rematched.items() if by]
     baseline.save_links(ctx, object_type, rows, [*removed, *relinked])
-    member_drift = _reconcile_members(ctx, links, actual, notes) if object_type == GROUP else 0
+    member_drift = _reconcile_members(ctx, links, actual, notes) if object_type == ObjectType.GROUP else 0
     codes = {s: "MissingInApp" if s in removed else UNCONFIRMED if s in missing else DRIFT for s in notes}
     ctx.store.record_skips(
         ctx.app,
@@ -190,7 +191,7 @@ def _reconcile_members(
     actual: dict[str, AppObject],
     notes: dict[str, list[str]],
 ) -> int:
-    owners = {link.target_id: s for s, link in baseline.links(ctx, USER).items()}
+    owners = {link.target_id: s for s, link in baseline.links(ctx, ObjectType.USER).items()}
     applied = baseline.members(ctx)
     changed: dict[str, dict[str, str]] = {}
     for source_id, link in links.items():

@@ -19,7 +19,7 @@ from typing import Any
 
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import InvalidRunOptions
-from provisioning.engine.plan import MEMBERSHIP, REMOVE_MEMBERS, REPLACE_MEMBERS, PlannedAction
+from provisioning.engine.plan import PlannedAction
 from provisioning.engine.removal_guard import (
     Collapse,
     Threshold,
@@ -28,6 +28,7 @@ from provisioning.engine.removal_guard import (
     held_types,
     removal_keys,
 )
+from provisioning.engine.vocabulary import Action, ObjectType
 from provisioning.state.holds import HeldKey
 
 HOLD_CODE = "AccidentalDeletionThreshold"
@@ -195,7 +196,7 @@ class RemovalGuard:
 
 
 def _describe(counts: Counter) -> str:
-    nouns = {"user": "account", "group": "group", MEMBERSHIP: "membership"}
+    nouns = {ObjectType.USER: "account", ObjectType.GROUP: "group", ObjectType.MEMBERSHIP: "membership"}
     return ", ".join(f"{n} {nouns.get(t, t)} removal(s)" for t, n in sorted(counts.items()))
 
 
@@ -206,11 +207,11 @@ def _split(
     are one unit; a member batch is cut member by member. A member replace stays one request
     that keeps its held members in the group, plus a staged removal that shows them."""
     keys = removal_keys(action)
-    if action.object_type != MEMBERSHIP:
+    if action.object_type != ObjectType.MEMBERSHIP:
         status = "approved" if keys[0] in approved else "held" if keys[0] in holding else "fresh"
         return [(action, status)]
     member = {k[3]: k for k in keys}
-    if action.action == REPLACE_MEMBERS:
+    if action.action == Action.REPLACE_MEMBERS:
         kept_back = [m for m in action.payload["removed"] if member[m] in holding]
         if not kept_back and all(member[m] in approved for m in action.payload["removed"]):
             return [(action, "approved")]
@@ -225,7 +226,7 @@ def _split(
             )
         ]
         if kept_back:
-            parts.append((_with(action, REMOVE_MEMBERS, members=[[m, ""] for m in kept_back]), "held"))
+            parts.append((_with(action, Action.REMOVE_MEMBERS, members=[[m, ""] for m in kept_back]), "held"))
         return parts
     groups: dict[str, list] = {"approved": [], "held": [], "fresh": []}
     for pair in action.payload["members"]:
@@ -246,7 +247,7 @@ def _with(action: PlannedAction, name: str | None = None, **payload: Any) -> Pla
     )
     modified = (
         [{"path": "members", "old": len(body["members"]), "new": 0}]
-        if name == REMOVE_MEMBERS
+        if name == Action.REMOVE_MEMBERS
         else action.modified
     )
     return dataclasses.replace(

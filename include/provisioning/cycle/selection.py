@@ -14,7 +14,7 @@ from provisioning.cycle.options import InvalidRunOptions
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.matching import fold_case
-from provisioning.engine.plan import GROUP, USER
+from provisioning.engine.vocabulary import ObjectType
 
 SELECTION = "selection"
 
@@ -35,7 +35,7 @@ def _resolve(object_type: str, names: Sequence[str], keys: Iterable[tuple[str, l
         source_id = index.get(name) or index.get(fold_case(name.strip()))
         (found if source_id else unknown).append(source_id or name)
     if unknown:
-        what = "id or userName" if object_type == USER else "id or displayName"
+        what = "id or userName" if object_type == ObjectType.USER else "id or displayName"
         raise SelectionError(
             f"provision on demand: no directory {object_type} with {what} "
             + ", ".join(repr(u) for u in unknown)
@@ -48,13 +48,13 @@ def save_selection(ctx: CycleContext, users: list[DesiredUser], groups: list[Des
     """Resolve the params' names to directory ids (unknown names fail the cycle before any change)."""
     options = ctx.options
     selection = {
-        USER: _resolve(
-            USER,
+        ObjectType.USER: _resolve(
+            ObjectType.USER,
             options.users,
             ((u.source_id, [u.display, u.attributes.get("userName")]) for u in users),
         ),
-        GROUP: _resolve(
-            GROUP,
+        ObjectType.GROUP: _resolve(
+            ObjectType.GROUP,
             options.groups,
             ((g.source_id, [g.display, g.attributes.get("displayName")]) for g in groups),
         ),

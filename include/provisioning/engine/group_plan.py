@@ -14,20 +14,8 @@ from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload
 from provisioning.engine.desired_groups import DesiredGroup
 from provisioning.engine.mapping import CompiledMapping
-from provisioning.engine.plan import (
-    ADD_MEMBERS,
-    CREATE,
-    DELETE,
-    GROUP,
-    MEMBERSHIP,
-    REMOVE_MEMBERS,
-    REPLACE_MEMBERS,
-    UPDATE,
-    LinkState,
-    Plan,
-    PlannedAction,
-    Skip,
-)
+from provisioning.engine.plan import LinkState, Plan, PlannedAction, Skip
+from provisioning.engine.vocabulary import Action, ObjectType
 
 NOT_PROVISIONED_SAMPLE = 10
 
@@ -63,7 +51,7 @@ def plan_groups(
             continue
         link = links.get(group.source_id)
         if not group.in_scope:
-            if link is not None and on_leave_scope == DELETE:
+            if link is not None and on_leave_scope == Action.DELETE:
                 actions.append(_delete(group.source_id, group.display, link, group.reason))
             continue
         if group.error:
@@ -87,7 +75,7 @@ def plan_groups(
         actions += member_actions
         if member_actions or link is None:
             notes += filter(None, [_unsent_members(group, provisioned)])
-    if on_leave_scope == DELETE:
+    if on_leave_scope == Action.DELETE:
         actions += [
             _delete(source_id, source_id, link, "deleted from the directory")
             for source_id, link in links.items()
@@ -122,22 +110,22 @@ def _member_actions(
             {},
             True,
             [{"path": "members", "old": count_old, "new": count_new}],
-            object_type=MEMBERSHIP,
+            object_type=ObjectType.MEMBERSHIP,
         )
 
     if removal == "replace":
         if not add and not remove:
             return []
-        replace = action(REPLACE_MEMBERS, wanted, len(applied), len(wanted))
+        replace = action(Action.REPLACE_MEMBERS, wanted, len(applied), len(wanted))
         replace.payload["removed"] = remove  # what the guard counts; the request sends ``members``
         return [replace]
     actions = [
-        action(ADD_MEMBERS, add[i : i + batch_size], 0, len(add[i : i + batch_size]))
+        action(Action.ADD_MEMBERS, add[i : i + batch_size], 0, len(add[i : i + batch_size]))
         for i in range(0, len(add), batch_size)
     ]
     actions += [
         action(
-            REMOVE_MEMBERS,
+            Action.REMOVE_MEMBERS,
             [[m, applied[m]] for m in remove[i : i + batch_size]],
             len(remove[i : i + batch_size]),
             0,
@@ -149,7 +137,7 @@ def _member_actions(
 
 def _delete(source_id: str, display: str, link: LinkState, reason: str | None) -> PlannedAction:
     return PlannedAction(
-        DELETE,
+        Action.DELETE,
         source_id,
         display,
         link.target_id,
@@ -158,7 +146,7 @@ def _delete(source_id: str, display: str, link: LinkState, reason: str | None) -
         False,
         [],
         reason,
-        object_type=GROUP,
+        object_type=ObjectType.GROUP,
     )
 
 
@@ -171,7 +159,7 @@ def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedActi
         )
     modified = [{"path": k, "old": None, "new": v} for k, v in values.items()]
     return PlannedAction(
-        CREATE,
+        Action.CREATE,
         group.source_id,
         group.display,
         None,
@@ -179,7 +167,7 @@ def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedActi
         values,
         True,
         modified,
-        object_type=GROUP,
+        object_type=ObjectType.GROUP,
     )
 
 
@@ -195,7 +183,7 @@ def _update(group: DesiredGroup, link: LinkState, create_only: set[str]) -> Plan
         return None
     change = AttributeUpdate(set=changes, previous={p: old.get(p) for p in changes})
     return PlannedAction(
-        UPDATE,
+        Action.UPDATE,
         group.source_id,
         group.display,
         link.target_id,
@@ -203,7 +191,7 @@ def _update(group: DesiredGroup, link: LinkState, create_only: set[str]) -> Plan
         {**old, **changes},
         True,
         [{"path": p, "old": old.get(p), "new": v} for p, v in changes.items()],
-        object_type=GROUP,
+        object_type=ObjectType.GROUP,
     )
 
 

@@ -12,23 +12,9 @@ from typing import Any, NamedTuple
 
 from provisioning.engine.vocabulary import Action, ObjectType
 
-CREATE, UPDATE, ENABLE, DISABLE, DELETE, SKIP = (
-    Action.CREATE,
-    Action.UPDATE,
-    Action.ENABLE,
-    Action.DISABLE,
-    Action.DELETE,
-    Action.SKIP,
-)
-ADD_MEMBERS, REMOVE_MEMBERS, REPLACE_MEMBERS = (
-    Action.ADD_MEMBERS,
-    Action.REMOVE_MEMBERS,
-    Action.REPLACE_MEMBERS,
-)
-USER, GROUP, MEMBERSHIP = ObjectType.USER, ObjectType.GROUP, ObjectType.MEMBERSHIP
-ACTIONS = (CREATE, UPDATE, ENABLE, DISABLE, DELETE)
-MEMBER_ACTIONS = (ADD_MEMBERS, REMOVE_MEMBERS, REPLACE_MEMBERS)
-DEPROVISIONS = (DISABLE, DELETE)  # what the accidental-deletion threshold counts
+ACTIONS = (Action.CREATE, Action.UPDATE, Action.ENABLE, Action.DISABLE, Action.DELETE)
+MEMBER_ACTIONS = (Action.ADD_MEMBERS, Action.REMOVE_MEMBERS, Action.REPLACE_MEMBERS)
+DEPROVISIONS = (Action.DISABLE, Action.DELETE)  # what the accidental-deletion threshold counts
 
 
 class Skip(NamedTuple):
@@ -61,7 +47,7 @@ class PlannedAction:
     active: bool
     modified: list[dict[str, Any]] = field(default_factory=list)  # [{path, old, new}], redacted
     reason: str | None = None
-    object_type: str = USER
+    object_type: str = ObjectType.USER
     change_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     approved_by: str | None = None  # who approved this removal (not counted again in the window)
 
@@ -72,7 +58,7 @@ class PlannedAction:
 
 def phase_of(object_type: str, action: str) -> int:
     """Apply order: users first, then groups, then memberships (which reference both)."""
-    return {USER: 0, GROUP: 1, MEMBERSHIP: 2}[object_type]
+    return {ObjectType.USER: 0, ObjectType.GROUP: 1, ObjectType.MEMBERSHIP: 2}[object_type]
 
 
 @dataclass

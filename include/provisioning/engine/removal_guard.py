@@ -18,24 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from provisioning.engine.plan import (
-    DELETE,
-    DISABLE,
-    GROUP,
-    MEMBERSHIP,
-    REMOVE_MEMBERS,
-    REPLACE_MEMBERS,
-    USER,
-    PlannedAction,
-)
+from provisioning.engine.plan import PlannedAction
+from provisioning.engine.vocabulary import Action, ObjectType
 
 # What each object type loses by which action.
 REMOVALS: dict[str, tuple[str, ...]] = {
-    USER: (DISABLE, DELETE),
-    GROUP: (DELETE,),
-    MEMBERSHIP: (REMOVE_MEMBERS, REPLACE_MEMBERS),
+    ObjectType.USER: (Action.DISABLE, Action.DELETE),
+    ObjectType.GROUP: (Action.DELETE,),
+    ObjectType.MEMBERSHIP: (Action.REMOVE_MEMBERS, Action.REPLACE_MEMBERS),
 }
-NOUNS = {USER: "account", GROUP: "group", MEMBERSHIP: "membership"}
+NOUNS = {ObjectType.USER: "account", ObjectType.GROUP: "group", ObjectType.MEMBERSHIP: "membership"}
 
 
 def is_removal(object_type: str, action: str) -> bool:
@@ -44,9 +36,9 @@ def is_removal(object_type: str, action: str) -> bool:
 
 def removed_members(action: PlannedAction) -> list[str]:
     """Directory ids of the members a membership action takes out of its group."""
-    if action.action == REMOVE_MEMBERS:
+    if action.action == Action.REMOVE_MEMBERS:
         return [member for member, _ in action.payload["members"]]
-    if action.action == REPLACE_MEMBERS:
+    if action.action == Action.REPLACE_MEMBERS:
         return list(action.payload.get("removed", []))
     return []
 
@@ -58,8 +50,8 @@ def removal_keys(action: PlannedAction) -> list[tuple[str, str, str, str]]:
     differently next cycle is still recognised member by member."""
     if not is_removal(action.object_type, action.action):
         return []
-    if action.object_type == MEMBERSHIP:
-        return [(MEMBERSHIP, action.source_id, action.action, m) for m in removed_members(action)]
+    if action.object_type == ObjectType.MEMBERSHIP:
+        return [(ObjectType.MEMBERSHIP, action.source_id, action.action, m) for m in removed_members(action)]
     return [(action.object_type, action.source_id, action.action, "")]
 
 

@@ -1,4 +1,4 @@
-from provisioning.engine.plan import DISABLE, MEMBERSHIP, REMOVE_MEMBERS, REPLACE_MEMBERS, USER, PlannedAction
+from provisioning.engine.plan import PlannedAction
 from provisioning.engine.removal_guard import (
     Collapse,
     Threshold,
@@ -7,6 +7,7 @@ from provisioning.engine.removal_guard import (
     held_types,
     removal_keys,
 )
+from provisioning.engine.vocabulary import Action, ObjectType
 
 POLICY = Threshold(
     enabled=True, max_count=500, max_percent=30.0, min_count=10, window_hours=24, collapse_ratio=0.5
@@ -15,7 +16,9 @@ POLICY = Threshold(
 
 def held(planned, base, recent=0, shrunk=(), **overrides):
     policy = Threshold(**{**POLICY.__dict__, **overrides})
-    return held_types([TypeCount(USER, planned, recent, base)], list(shrunk), policy).get(USER)
+    return held_types([TypeCount(ObjectType.USER, planned, recent, base)], list(shrunk), policy).get(
+        ObjectType.USER
+    )
 
 
 def test_the_threshold_counts_and_percent_per_cycle():
@@ -48,35 +51,35 @@ def test_a_collapse_holds_even_with_the_threshold_off():
 
 
 def test_each_object_type_is_counted_alone():
-    counts = [TypeCount(USER, 5, 0, 1000), TypeCount(MEMBERSHIP, 463, 0, 463)]
-    assert set(held_types(counts, [], POLICY)) == {MEMBERSHIP}
+    counts = [TypeCount(ObjectType.USER, 5, 0, 1000), TypeCount(ObjectType.MEMBERSHIP, 463, 0, 463)]
+    assert set(held_types(counts, [], POLICY)) == {ObjectType.MEMBERSHIP}
 
 
 def test_units_of_removal_are_accounts_and_single_members():
-    disable = PlannedAction(DISABLE, "u1", "u1", "a1", {}, {}, False)
+    disable = PlannedAction(Action.DISABLE, "u1", "u1", "a1", {}, {}, False)
     remove = PlannedAction(
-        REMOVE_MEMBERS,
+        Action.REMOVE_MEMBERS,
         "g1",
         "g1",
         "G1",
         {"members": [["u1", "a1"], ["u2", "a2"]]},
         {},
         True,
-        object_type=MEMBERSHIP,
+        object_type=ObjectType.MEMBERSHIP,
     )
     replace = PlannedAction(
-        REPLACE_MEMBERS,
+        Action.REPLACE_MEMBERS,
         "g2",
         "g2",
         "G2",
         {"members": ["u3"], "removed": ["u4"]},
         {},
         True,
-        object_type=MEMBERSHIP,
+        object_type=ObjectType.MEMBERSHIP,
     )
-    assert removal_keys(disable) == [(USER, "u1", DISABLE, "")]
+    assert removal_keys(disable) == [(ObjectType.USER, "u1", Action.DISABLE, "")]
     assert removal_keys(remove) == [
-        (MEMBERSHIP, "g1", REMOVE_MEMBERS, "u1"),
-        (MEMBERSHIP, "g1", REMOVE_MEMBERS, "u2"),
+        (ObjectType.MEMBERSHIP, "g1", Action.REMOVE_MEMBERS, "u1"),
+        (ObjectType.MEMBERSHIP, "g1", Action.REMOVE_MEMBERS, "u2"),
     ]
-    assert removal_keys(replace) == [(MEMBERSHIP, "g2", REPLACE_MEMBERS, "u4")]
+    assert removal_keys(replace) == [(ObjectType.MEMBERSHIP, "g2", Action.REPLACE_MEMBERS, "u4")]
