@@ -39,7 +39,7 @@ def match(ctx: CycleContext) -> dict[str, Any]:
     acquire(ctx)
     if ctx.options.relinks_endpoint and not ctx.options.dry_run:
         _relink(ctx)
-    check_endpoint(ctx, ctx.ctx.connector().endpoint)
+    check_endpoint(ctx, ctx.connector().endpoint)
     summary = _match(ctx, ObjectType.USER, ctx.users, load_desired_users(ctx))
     if ctx.groups is not None and selected(ctx, ObjectType.GROUP) != set():
         summary["groups"] = _match(ctx, ObjectType.GROUP, ctx.groups, load_desired_groups(ctx))
@@ -49,7 +49,7 @@ def match(ctx: CycleContext) -> dict[str, Any]:
 def _relink(ctx: CycleContext) -> None:
     """restart=relink: the links of the old endpoint retire, those once made here come back (the
     full reconcile of this run verifies them), everything else is matched again here."""
-    endpoint = ctx.ctx.connector().endpoint
+    endpoint = ctx.connector().endpoint
     retired, restored = ctx.store.relink(ctx.app, endpoint)
     ctx.store.add_alert(
         ctx.app,
@@ -65,7 +65,6 @@ def _match(
     object_type: str,
     rules: ObjectRules,
     everyone: list[DesiredUser] | list[DesiredGroup],
-    connector,
 ) -> dict[str, Any]:
     chosen = selected(ctx, object_type)
     desired = [
