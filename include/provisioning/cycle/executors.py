@@ -18,11 +18,13 @@ from provisioning.connectors.errors import AlreadyExists, ConnectorError, NotFou
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.lookup import Lookup
 from provisioning.engine.app_object import AppObject
-from provisioning.engine.changes import AttributeUpdate
+from provisioning.engine.changes import AttributeUpdate, readable
 from provisioning.engine.matching import match_accounts
 from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
 from provisioning.state.bounds import storable
+
+UNREADABLE = "UnreadableChange"
 
 
 @dataclass
@@ -44,6 +46,16 @@ class AppIds:
 
 def execute(ctx: CycleContext, connector: AppConnector, row: OutboxRow, ids: AppIds) -> Outcome:
     started = time.monotonic()
+    if not readable(row.action, row.payload):
+        return storable(
+            Outcome(
+                change_id=row.change_id,
+                status=OutboxStatus.SKIPPED,  # not the app's failure: no escrow, no quarantine
+                error_code=UNREADABLE,
+                error_message=f"this {row.action} was stored in a format this version cannot read (planned "
+                "before an upgrade); it was not sent, and the next cycle plans the object afresh",
+            )
+        )
     try:
         if row.object_type == ObjectType.MEMBERSHIP:
             outcome = _members(connector, row, ids)

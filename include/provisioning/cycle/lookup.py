@@ -20,6 +20,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.cycle.guards import now
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.matching import Conflict, MatchRule
+from provisioning.engine.plan import Skip
 from provisioning.state.escrow import action_fingerprint
 
 FILTER_REFUSED = "FilterRefused"
@@ -83,7 +84,7 @@ class Lookup:
         self.ctx.store.record_skips(
             self.ctx.app,
             self.ctx.cycle_id,
-            [(source_id, display, FILTER_REFUSED, note)],
+            [Skip(source_id, display, FILTER_REFUSED, note)],
             self.object_type,
             log_only=True,
         )

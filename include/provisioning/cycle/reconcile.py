@@ -28,7 +28,7 @@ from provisioning.cycle import baseline
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.matching import match_accounts
-from provisioning.engine.plan import LinkState
+from provisioning.engine.plan import LinkState, Skip
 from provisioning.engine.vocabulary import ObjectType
 
 # a member the app's group holds that is not one of our linked users: removed by the diff
@@ -99,7 +99,7 @@ def reconcile(
     ctx.store.record_skips(
         ctx.app,
         ctx.cycle_id,
-        [(s, known.get(s, (s,))[0], codes[s], "; ".join(n)) for s, n in notes.items()],
+        [Skip(s, known.get(s, (s,))[0], codes[s], "; ".join(n)) for s, n in notes.items()],
         object_type,
         log_only=True,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from provisioning.engine.outbox import OutboxRow, Outcome
-from provisioning.engine.plan import PlannedAction
+from provisioning.engine.plan import PlannedAction, Skip
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType, OutboxStatus
 from provisioning.state import escrow
 from provisioning.state import links as linked
@@ -130,7 +130,7 @@ def record_skips(
     conn: Connection,
     app: str,
     cycle_id: str,
-    skips: Iterable[tuple[str, str, str, str]],
+    skips: Iterable[Skip],
     object_type: str,
     log_only: bool,
 ) -> int:

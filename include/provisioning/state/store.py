@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from provisioning.engine.outbox import OutboxRow, Outcome
-from provisioning.engine.plan import LinkState, PlannedAction
+from provisioning.engine.plan import LinkState, PlannedAction, Skip
 from provisioning.engine.vocabulary import ObjectType
 from provisioning.state import app_status, cycles, escrow, links, outbox, provisioning_log
 from provisioning.state import tables as t
@@ -140,7 +140,7 @@ class StateStore:
         self,
         app: str,
         cycle_id: str,
-        skips: Iterable[tuple[str, str, str, str]],
+        skips: Iterable[Skip],
         object_type: str = ObjectType.USER,
         log_only: bool = False,
     ) -> int:

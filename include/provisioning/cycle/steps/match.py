@@ -26,6 +26,7 @@ from provisioning.engine.matching import (
     match_accounts,
     source_conflicts,
 )
+from provisioning.engine.plan import Skip
 from provisioning.engine.vocabulary import ObjectType
 from provisioning.state.bounds import INVALID_APP_ID, app_id_problem
 
@@ -133,7 +134,7 @@ def _match(
     ctx.store.record_skips(
         ctx.app,
         ctx.cycle_id,
-        [(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts],
+        [Skip(c.source_id, display[c.source_id], c.code, c.message) for c in conflicts],
         object_type,
     )
     summary = {
