@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from provisioning.config import AppConfig
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.scim.connector import open_scim_connector
+from provisioning.connectors.scim.hook import open_scim_connector
 
 TARGETS: dict[str, Callable[[AppConfig], AppConnector]] = {"scim": open_scim_connector}
 

@@ -13,7 +13,6 @@ from typing import Any
 from provisioning.config import AppConfig
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused
-from provisioning.connectors.scim.hook import ScimHook
 from provisioning.connectors.scim.paths import ScimPath, parse_scim_path
 from provisioning.connectors.scim.payloads import (
     create_body,
@@ -142,22 +141,6 @@ class ScimConnector:
 
     def replace_members(self, group_id: str, member_ids: list[str]) -> None:
         self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", member_ids))
-
-
-def open_scim_connector(config: AppConfig) -> ScimConnector:
-    """The connector of a ``kind: scim`` target, from its Airflow connection."""
-    target = config.target
-    client = ScimHook(
-        target.conn_id,
-        timeout=target.timeout_seconds,
-        max_retries=target.max_retries,
-        max_connections=target.max_concurrency,
-        page_size=target.page_size,
-        requests_per_second=target.requests_per_second,
-        deadline=target.request_deadline_seconds,
-        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
-    ).get_conn()
-    return ScimConnector.for_app(client, config)
 
 
 def is_active(resource: dict[str, Any]) -> bool | None:

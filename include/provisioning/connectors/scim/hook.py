@@ -1,4 +1,5 @@
-"""Airflow hook for a SCIM 2.0 app: turns an Airflow Connection into a ``ScimClient``.
+"""Airflow hook for a SCIM 2.0 app: turns an Airflow Connection into a ``ScimClient``, and an app
+config into its ``ScimConnector`` (the only part of the SCIM target that needs Airflow).
 
 The connection type is registered with Airflow by provider_info.py ("SCIM 2.0 app").
 Connection fields: host = base URL (``https://app.example.com/scim/v2``), port optional,
@@ -13,8 +14,10 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import connection_url
 from provisioning.connectors.scim.client import ScimClient
+from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.connectors.scim.errors import ScimError
 
 
@@ -60,3 +63,19 @@ class ScimHook(BaseHook):
             return False, str(exc)
         patch = "supported" if config.patch and config.patch.supported else "not announced"
         return True, f"connected to {client.base_url}; PATCH {patch}"
+
+
+def open_scim_connector(config: AppConfig) -> ScimConnector:
+    """The connector of a ``kind: scim`` target, from its Airflow connection."""
+    target = config.target
+    client = ScimHook(
+        target.conn_id,
+        timeout=target.timeout_seconds,
+        max_retries=target.max_retries,
+        max_connections=target.max_concurrency,
+        page_size=target.page_size,
+        requests_per_second=target.requests_per_second,
+        deadline=target.request_deadline_seconds,
+        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
+    ).get_conn()
+    return ScimConnector.for_app(client, config)
