@@ -7,27 +7,14 @@ test_run_modes.py check them against SCIM.
 
 from __future__ import annotations
 
-import pytest
-
 from provisioning.connectors.errors import AppUnusable, Rejected, TransientError
 from provisioning.cycle import steps
 from provisioning.cycle.options import RunOptions
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.vocabulary import Action, LogStatus
-from tests.integration.cycle_helpers import DEPARTMENTS_AND_DIVISIONS, directory_groups, expected_members
-from tests.integration.memory_harness import GROUP, USER, MemoryHarness
+from tests.integration.cycle_helpers import assert_drift_notes, directory_groups, expected_members
+from tests.integration.memory_harness import GROUP, USER
 from tests.support.memory_target import Call
-
-
-@pytest.fixture
-def harness(directory_db, tmp_path):
-    return MemoryHarness(directory_db, tmp_path / "state.db")
-
-
-@pytest.fixture
-def with_groups(harness):
-    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
-    return harness
 
 
 def test_a_rejected_user_is_escrowed_and_logged_for_that_user_only(harness):
@@ -183,15 +170,7 @@ def test_a_full_reconcile_corrects_changes_made_directly_in_the_app(with_groups)
         assert harness.member_names(name) == expected_members(harness, group_id), name
     reconciled = result["match"]["reconcile"]
     assert reconciled["drifted"] == 2 and reconciled["missing"] == 1 and reconciled["not_ours"] == 1
-    notes = {
-        r["source_display"]: r
-        for r in harness.store.log("demo_wiki", "cycle-3")
-        if r["action"] == "note" and r["error_code"] in ("DriftDetected", "MissingInApp")
-    }
-    assert notes[edited]["error_message"] == "changed in the app: title"
-    assert notes[disabled]["error_message"] == "changed in the app: active"
-    assert notes[deleted]["error_code"] == "MissingInApp"
-    assert notes["Department Product"]["error_message"].startswith("members changed in the app: ")
+    assert_drift_notes(harness.store, "cycle-3", edited, disabled, deleted)
 
     # and then the app is in step: a second reconcile reads, and writes nothing
     harness.target.reset()
