@@ -83,26 +83,26 @@ class Harness:
 
     def cycle(self) -> dict:
         self.cycles += 1
-        ctx = self.context(f"cycle-{self.cycles}")
-        try:
-            return {step.__name__: step(ctx) for step in STEPS}
-        except guards.CycleSkipped as skipped:
-            return {"skipped": str(skipped)}
+        with self.context(f"cycle-{self.cycles}") as ctx:
+            try:
+                return {step.__name__: step(ctx) for step in STEPS}
+            except guards.CycleSkipped as skipped:
+                return {"skipped": str(skipped)}
 
     def cycle_tolerant(self) -> dict:
         """A cycle as the DAG runs it: a step that raises is recorded, later steps are not run,
         and report still runs."""
         self.cycles += 1
-        ctx = self.context(f"cycle-{self.cycles}")
         results = {}
-        for step in STEPS[:-1]:
-            try:
-                results[step.__name__] = step(ctx)
-            except Exception as exc:
-                guards.record_failure(ctx, step.__name__, exc)
-                results[step.__name__] = exc
-                break
-        results["report"] = steps.report(ctx)
+        with self.context(f"cycle-{self.cycles}") as ctx:
+            for step in STEPS[:-1]:
+                try:
+                    results[step.__name__] = step(ctx)
+                except Exception as exc:
+                    guards.record_failure(ctx, step.__name__, exc)
+                    results[step.__name__] = exc
+                    break
+            results["report"] = steps.report(ctx)
         return results
 
     def raw(self, section: str) -> dict:

@@ -84,6 +84,7 @@ class MemoryTarget:
         self.unique = unique
         self.searchable = searchable
         self.calls: list[Call] = []
+        self.closed = 0  # how often a step's context released it (the target itself outlives them)
         self.failures: list[Failure] = []
         self._objects: dict[str, dict[str, _Stored]] = {t: {} for t in ID_PREFIX}
         self._next_id = dict.fromkeys(ID_PREFIX, 1)
@@ -226,6 +227,10 @@ class MemoryTarget:
             group = self._existing(ObjectType.GROUP, group_id)
             self._check_users(member_ids)
             group.members = set(member_ids)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed += 1
 
     # --- the app's own rules -------------------------------------------------------------------
 

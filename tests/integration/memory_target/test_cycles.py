@@ -35,6 +35,7 @@ def test_first_cycle_creates_exactly_the_in_scope_users_with_mapped_attributes(h
     expected = harness.expected_wiki_users()
     accounts = harness.users()
     assert set(accounts) == set(expected.index)
+    assert harness.target.closed == 1  # released when the cycle's context ended
     assert result["report"]["status"] == "succeeded"
     assert result["diff"]["counts"]["create"] == len(expected)
     assert verbs(harness.target.writes()) == {("create", USER): len(expected)}
