@@ -325,6 +325,26 @@ def test_a_garbled_create_response_quarantines_the_app_and_a_restart_recovers(ha
     assert set(names) == set(harness.expected_wiki_users().index) and max(names.values()) == 1
 
 
+def test_an_account_made_before_a_garbled_answer_is_disabled_when_its_owner_left_meanwhile(harness):
+    from tests.support.fault_proxy import Fault
+
+    harness.scim_app.proxy.inject(
+        Fault(201, body=b"<html>oops</html>", methods=("POST",), after_upstream=True)
+    )
+    assert "invalid JSON" in harness.cycle()["apply"]["stopped"]
+    linked = {link.target_id for link in harness.store.links("demo_wiki").values()}
+    (made,) = [a for a in harness.scim_app.users() if a["id"] not in linked]  # the app made it, we lost it
+    harness.sql("update users set accountEnabled = 0 where userPrincipalName = :upn", upn=made["userName"])
+    harness.options = RunOptions(restart="quarantine")
+    assert harness.cycle()["diff"]["adopted_in_flight"] == 1  # looked for although out of scope
+    harness.options = RunOptions()
+    harness.cycle()
+    accounts = harness.scim_app.users()
+    assert {a["userName"] for a in accounts if a["active"]} == set(harness.expected_wiki_users().index)
+    assert [a["active"] for a in accounts if a["id"] == made["id"]] == [False]
+    assert len(accounts) == len({a["userName"] for a in accounts})
+
+
 def test_a_malformed_listing_fails_match_clearly_and_links_nothing(harness):
     from provisioning.connectors.scim.errors import ScimProtocolError
     from provisioning.cycle import steps
