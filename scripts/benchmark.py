@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR
 from provisioning.connectors.directory.sql import SqlDirectorySource
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext

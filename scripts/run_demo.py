@@ -22,7 +22,7 @@ import httpx
 
 from provisioning.config import app_config_paths, load_app_config
 from provisioning.connectors.directory.sql import SqlDirectorySource
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from provisioning.demo.directory import build_sqlite
 from provisioning.demo.scim_server import ScimServer
 from provisioning.engine.assignments import assigned_user_ids

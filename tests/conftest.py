@@ -62,7 +62,7 @@ class ScimApp:
 
     def users(self) -> list[dict]:
         """Every account in the app, read directly (not through the proxy, not counted)."""
-        from provisioning.connectors.scim import ScimClient
+        from provisioning.connectors.scim.client import ScimClient
 
         with ScimClient(self.server.url, self.token) as client:
             return list(client.list_resources("user"))
@@ -72,7 +72,7 @@ class ScimApp:
 
     def groups_list(self) -> list[dict]:
         """Every group in the app, members included, read directly."""
-        from provisioning.connectors.scim import ScimClient
+        from provisioning.connectors.scim.client import ScimClient
 
         with ScimClient(self.server.url, self.token) as client:
             return list(client.list_resources("group"))

@@ -129,7 +129,8 @@ def preview_user(app: str, who: str, as_json: bool) -> int:
 
     try:
         config = load_app_config(app_config_path(app))
-        report = preview(cycle_context(config, "preview"), who)
+        with cycle_context(config, "preview") as ctx:
+            report = preview(ctx, who)
     except (ConfigError, PreviewError, DirectoryError, ConnectorError) as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
 from provisioning.connectors.directory.registry import open_source
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import guards, steps
 from provisioning.cycle.context import CycleContext
@@ -83,26 +83,26 @@ class Harness:
 
     def cycle(self) -> dict:
         self.cycles += 1
-        ctx = self.context(f"cycle-{self.cycles}")
-        try:
-            return {step.__name__: step(ctx) for step in STEPS}
-        except guards.CycleSkipped as skipped:
-            return {"skipped": str(skipped)}
+        with self.context(f"cycle-{self.cycles}") as ctx:
+            try:
+                return {step.__name__: step(ctx) for step in STEPS}
+            except guards.CycleSkipped as skipped:
+                return {"skipped": str(skipped)}
 
     def cycle_tolerant(self) -> dict:
         """A cycle as the DAG runs it: a step that raises is recorded, later steps are not run,
         and report still runs."""
         self.cycles += 1
-        ctx = self.context(f"cycle-{self.cycles}")
         results = {}
-        for step in STEPS[:-1]:
-            try:
-                results[step.__name__] = step(ctx)
-            except Exception as exc:
-                guards.record_failure(ctx, step.__name__, exc)
-                results[step.__name__] = exc
-                break
-        results["report"] = steps.report(ctx)
+        with self.context(f"cycle-{self.cycles}") as ctx:
+            for step in STEPS[:-1]:
+                try:
+                    results[step.__name__] = step(ctx)
+                except Exception as exc:
+                    guards.record_failure(ctx, step.__name__, exc)
+                    results[step.__name__] = exc
+                    break
+            results["report"] = steps.report(ctx)
         return results
 
     def raw(self, section: str) -> dict:
@@ -169,3 +169,17 @@ def directory_groups(harness: Harness) -> dict[str, str]:
         "or displayName like 'Division %'"
     )
     return dict(rows)
+
+
+def assert_drift_notes(store: StateStore, cycle_id: str, edited: str, disabled: str, deleted: str) -> None:
+    """The notes a full reconcile logs after an account was edited, one disabled and one deleted in
+    the app behind our back, and a stranger added to Department Product."""
+    notes = {
+        r["source_display"]: r
+        for r in store.log("demo_wiki", cycle_id)
+        if r["action"] == "note" and r["error_code"] in ("DriftDetected", "MissingInApp")
+    }
+    assert notes[edited]["error_message"] == "changed in the app: title"
+    assert notes[disabled]["error_message"] == "changed in the app: active"
+    assert notes[deleted]["error_code"] == "MissingInApp"
+    assert notes["Department Product"]["error_message"].startswith("members changed in the app: ")

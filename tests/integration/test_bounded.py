@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from provisioning.connectors.scim import ScimClient, ScimError, ScimTransientError
-from provisioning.connectors.scim.errors import ScimRejectedError
+from provisioning.connectors.scim.client import ScimClient
+from provisioning.connectors.scim.errors import ScimError, ScimRejectedError, ScimTransientError
 from provisioning.state import StateStore
 from provisioning.state.bounds import MAX_CODE_LENGTH, MAX_ID_LENGTH
 from tests.integration.cycle_helpers import Harness
@@ -64,13 +64,13 @@ def test_a_response_over_the_size_cap_is_refused_for_that_request(scim_app, decl
 
 
 def test_target_config_bounds_the_client_settings():
-    from provisioning.config.target import TargetConfig
+    from provisioning.config.target import ScimTargetConfig
 
-    target = TargetConfig(conn_id="c")
+    target = ScimTargetConfig(conn_id="c")
     assert (target.request_deadline_seconds, target.max_response_mib) == (120.0, 16)
     for field in ("request_deadline_seconds", "max_response_mib"):
         with pytest.raises(ValueError, match="greater than 0"):
-            TargetConfig(conn_id="c", **{field: 0})
+            ScimTargetConfig(conn_id="c", **{field: 0})
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ def test_leaving_scope_disables_and_returning_re_enables(harness):
 
 def test_existing_accounts_are_matched_not_duplicated(harness):
     expected = harness.expected_wiki_users()
-    from provisioning.connectors.scim import ScimClient
+    from provisioning.connectors.scim.client import ScimClient
 
     upn_a, upn_b = expected.index[0], expected.index[1]
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
@@ -163,7 +163,7 @@ def test_a_create_that_gets_409_links_the_existing_account(harness):
     steps.match(ctx)
     steps.diff(ctx)
     upn = harness.expected_wiki_users().index[3]
-    from provisioning.connectors.scim import ScimClient
+    from provisioning.connectors.scim.client import ScimClient
 
     with ScimClient(
         harness.scim_app.server.url, harness.scim_app.token
@@ -232,7 +232,7 @@ def test_rejected_creates_go_to_escrow_and_wait_unless_their_data_changes(harnes
 def test_wrong_credentials_stop_the_apply_early(harness):
     harness.scim_app.token = "revoked-token"
     ctx = harness.context("cycle-1")
-    from provisioning.connectors.scim import ScimAuthError
+    from provisioning.connectors.scim.errors import ScimAuthError
     from provisioning.cycle import steps
 
     steps.extract_assignments(ctx)
@@ -242,7 +242,7 @@ def test_wrong_credentials_stop_the_apply_early(harness):
 
 def test_a_few_new_users_are_matched_by_filter_queries(harness):
     harness.cycle()
-    from provisioning.connectors.scim import ScimClient
+    from provisioning.connectors.scim.client import ScimClient
 
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
         existing = client.create_resource(
@@ -325,8 +325,28 @@ def test_a_garbled_create_response_quarantines_the_app_and_a_restart_recovers(ha
     assert set(names) == set(harness.expected_wiki_users().index) and max(names.values()) == 1
 
 
+def test_an_account_made_before_a_garbled_answer_is_disabled_when_its_owner_left_meanwhile(harness):
+    from tests.support.fault_proxy import Fault
+
+    harness.scim_app.proxy.inject(
+        Fault(201, body=b"<html>oops</html>", methods=("POST",), after_upstream=True)
+    )
+    assert "invalid JSON" in harness.cycle()["apply"]["stopped"]
+    linked = {link.target_id for link in harness.store.links("demo_wiki").values()}
+    (made,) = [a for a in harness.scim_app.users() if a["id"] not in linked]  # the app made it, we lost it
+    harness.sql("update users set accountEnabled = 0 where userPrincipalName = :upn", upn=made["userName"])
+    harness.options = RunOptions(restart="quarantine")
+    assert harness.cycle()["diff"]["adopted_in_flight"] == 1  # looked for although out of scope
+    harness.options = RunOptions()
+    harness.cycle()
+    accounts = harness.scim_app.users()
+    assert {a["userName"] for a in accounts if a["active"]} == set(harness.expected_wiki_users().index)
+    assert [a["active"] for a in accounts if a["id"] == made["id"]] == [False]
+    assert len(accounts) == len({a["userName"] for a in accounts})
+
+
 def test_a_malformed_listing_fails_match_clearly_and_links_nothing(harness):
-    from provisioning.connectors.scim import ScimProtocolError
+    from provisioning.connectors.scim.errors import ScimProtocolError
     from provisioning.cycle import steps
     from tests.support.fault_proxy import Fault
 
@@ -441,7 +461,7 @@ def test_manager_is_the_managers_id_in_the_app(directory_db, scim_app, tmp_path)
 
 def test_select_unique_value_checks_the_app_and_the_cycle(harness):
     from provisioning.config.mappings import ExpressionMapping
-    from provisioning.connectors.scim import ScimClient
+    from provisioning.connectors.scim.client import ScimClient
 
     unique = ExpressionMapping(
         target="nickName",

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from provisioning.connectors.directory.sql import SqlDirectorySource
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext

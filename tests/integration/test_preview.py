@@ -27,7 +27,7 @@ def test_a_new_user_would_be_created_and_nothing_is_written(harness):
 
 
 def test_an_existing_account_would_be_linked_and_a_linked_user_needs_nothing(harness):
-    from provisioning.connectors.scim import ScimClient
+    from provisioning.connectors.scim.client import ScimClient
 
     upn = harness.expected_wiki_users().index[1]
     with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:

@@ -9,7 +9,7 @@ import yaml
 
 from provisioning.config.errors import ConfigError
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from provisioning.cycle.options import RunOptions
 from provisioning.cycle.reconcile import ListingTooShort
 from tests.integration.cycle_helpers import Harness

@@ -3,12 +3,13 @@ demand, full reconcile (drift made directly in the app) and the restart modes.""
 
 import pytest
 
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from provisioning.cycle.options import RunOptions
 from provisioning.cycle.selection import SelectionError
 from tests.integration.cycle_helpers import (
     DEPARTMENTS_AND_DIVISIONS,
     Harness,
+    assert_drift_notes,
     directory_groups,
     expected_members,
 )
@@ -174,15 +175,7 @@ def test_full_reconcile_corrects_changes_made_directly_in_the_app(harness):
     for group_id, name in directory_groups(harness).items():
         members = harness.scim_app.member_names(harness.scim_app.groups()[name])
         assert members == expected_members(harness, group_id), name
-    notes = {
-        r["source_display"]: r
-        for r in harness.store.log("demo_wiki", "cycle-3")
-        if r["action"] == "note" and r["error_code"] in ("DriftDetected", "MissingInApp")
-    }
-    assert notes[edited]["error_message"] == "changed in the app: title"
-    assert notes[disabled]["error_message"] == "changed in the app: active"
-    assert notes[deleted]["error_code"] == "MissingInApp"
-    assert notes["Department Product"]["error_message"].startswith("members changed in the app: ")
+    assert_drift_notes(harness.store, "cycle-3", edited, disabled, deleted)
 
     # and then the app is in step: a second reconcile finds nothing to write
     harness.scim_app.proxy.reset()

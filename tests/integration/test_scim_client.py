@@ -4,15 +4,14 @@ import time
 
 import pytest
 
-from provisioning.connectors.scim import (
+from provisioning.connectors.scim.client import ScimClient, escape_filter_value, parse_retry_after
+from provisioning.connectors.scim.errors import (
     ScimAuthError,
-    ScimClient,
     ScimConflictError,
     ScimError,
     ScimNotFoundError,
     ScimTransientError,
 )
-from provisioning.connectors.scim.client import escape_filter_value, parse_retry_after
 from provisioning.connectors.scim.hook import ScimHook
 from tests.conftest import connection_env
 from tests.support.fault_proxy import Fault

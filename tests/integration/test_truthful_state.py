@@ -4,7 +4,7 @@ server and a real SQLite directory."""
 
 import pytest
 
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 from tests.integration.cycle_helpers import Harness
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -48,6 +48,7 @@ class Failure:
     key: str | None  # an app id or a value of the unique attribute; None: any object
     verbs: tuple[str, ...] | None  # None: every verb, reads included
     times: int | None
+    after_acting: bool = False  # the app carries the call out, then the answer is lost
 
 
 @dataclass
@@ -84,6 +85,7 @@ class MemoryTarget:
         self.unique = unique
         self.searchable = searchable
         self.calls: list[Call] = []
+        self.closed = 0  # how often a step's context released it (the target itself outlives them)
         self.failures: list[Failure] = []
         self._objects: dict[str, dict[str, _Stored]] = {t: {} for t in ID_PREFIX}
         self._next_id = dict.fromkeys(ID_PREFIX, 1)
@@ -98,10 +100,12 @@ class MemoryTarget:
         key: str | None = None,
         verbs: tuple[str, ...] | None = None,
         times: int | None = None,
+        after_acting: bool = False,
     ) -> None:
         """Make calls raise ``error``: those on the object with app id or unique value ``key`` (a
-        create by the value it would hold), only ``verbs`` if given, ``times`` times."""
-        self.failures.append(Failure(error, key, verbs, times))
+        create by the value it would hold), only ``verbs`` if given, ``times`` times; with
+        ``after_acting``, once the app has carried the call out (a timeout, a lost answer)."""
+        self.failures.append(Failure(error, key, verbs, times, after_acting))
 
     def seed(self, object_type: str, attributes: dict[str, Any], active: bool | None = True) -> AppObject:
         """An object someone else made in the app: not a call of ours, not recorded."""
@@ -181,6 +185,7 @@ class MemoryTarget:
                 self._fail_if("create", object_type, None, attributes)
                 self._check_unique(object_type, None, attributes)
                 app_id = self._insert(object_type, attributes, active)
+                self._fail_if("create", object_type, None, attributes, acted=True)
             except ConnectorError as exc:
                 self.calls.append(Call("create", object_type, None, arguments, type(exc).__name__))
                 raise
@@ -227,6 +232,10 @@ class MemoryTarget:
             self._check_users(member_ids)
             group.members = set(member_ids)
 
+    def close(self) -> None:
+        with self._lock:
+            self.closed += 1
+
     # --- the app's own rules -------------------------------------------------------------------
 
     @contextmanager
@@ -238,15 +247,18 @@ class MemoryTarget:
             stored = self._objects[object_type].get(app_id) if app_id else None
             self._fail_if(verb, object_type, app_id, stored.attributes if stored else {})
             yield
+            self._fail_if(verb, object_type, app_id, stored.attributes if stored else {}, acted=True)
         except ConnectorError as exc:
             self.calls.append(Call(verb, object_type, app_id, arguments, type(exc).__name__))
             raise
         self.calls.append(Call(verb, object_type, app_id, arguments))
 
-    def _fail_if(self, verb: str, object_type: str, app_id: str | None, attributes: dict[str, Any]) -> None:
+    def _fail_if(
+        self, verb: str, object_type: str, app_id: str | None, attributes: dict[str, Any], *, acted: bool = False
+    ) -> None:
         held = self._unique_value(object_type, attributes)
         for failure in list(self.failures):
-            if failure.verbs is not None and verb not in failure.verbs:
+            if failure.after_acting != acted or (failure.verbs is not None and verb not in failure.verbs):
                 continue
             if failure.key is not None and failure.key != app_id and _fold(failure.key) != held:
                 continue

@@ -19,7 +19,7 @@ from sqlalchemy import column, create_engine, insert, table, text
 from sqlalchemy.sql.expression import TableClause
 
 from provisioning.connectors.directory import schema
-from provisioning.connectors.scim import ScimClient
+from provisioning.connectors.scim.client import ScimClient
 
 APP = "demo_wiki"
 TECH = ("Engineering", "Product", "Design")

@@ -57,3 +57,23 @@ def test_a_transient_error_is_never_permanent_and_a_refused_filter_names_its_att
     assert ScimTransientError("x", status=400).permanent is False
     refused = ScimFilterRefused("the app rejected the request", attribute="emails.value", status=400)
     assert refused.attribute == "emails.value" and refused.code == "400"
+
+
+@pytest.mark.parametrize(
+    ("error", "may_have_acted"),
+    [
+        (ScimTransientError("x", scim_type="timeout"), True),
+        (ScimTransientError("x", scim_type="transport"), True),  # the answer was lost
+        (ScimTransientError("x", status=502), True),  # a gateway may answer so after the app acted
+        (ScimTransientError("x", status=500), True),
+        (ScimTransientError("x", status=429), False),  # throttled: refused before acting
+        (ScimTransientError("x", scim_type="connect"), False),  # never reached the app
+        (ScimProtocolError("the app answered with invalid JSON", status=201), True),
+        (ScimAuthError("x", status=401), False),
+        (ScimRejectedError("x", status=400), False),
+        (ScimConflictError("x", status=409), False),
+    ],
+)
+def test_which_failed_requests_the_app_may_still_have_carried_out(error, may_have_acted):
+    """A create failing so is looked up before it is sent again, and stays unresolved until found."""
+    assert error.may_have_acted is may_have_acted

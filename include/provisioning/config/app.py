@@ -18,7 +18,7 @@ from provisioning.config.mappings import DirectMapping, ExpressionMapping
 from provisioning.config.objects import GroupProvisioning, ObjectProvisioning, UserProvisioning
 from provisioning.config.safety import AccidentalDeletions, QuarantinePolicy, RunLease, Timeouts
 from provisioning.config.strict import StrictModel
-from provisioning.config.target import TARGET_KINDS, TargetConfig
+from provisioning.config.target import DEFAULT_TARGET_KIND, TARGET_MODELS, TargetConfig, path_rules
 from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES
 from provisioning.engine.vocabulary import ObjectType
 
@@ -63,7 +63,7 @@ class AppConfig(StrictModel):
         (a SCIM manager target addresses its value)."""
         if not isinstance(raw, dict) or not isinstance(raw.get("target"), dict):
             return raw
-        kind = TARGET_KINDS.get(raw["target"].get("kind", "scim"))
+        kind = TARGET_MODELS.get(raw["target"].get("kind", DEFAULT_TARGET_KIND))
         if kind is None:
             return raw  # the target's own validation names the unknown kind
         raw = dict(raw)
@@ -148,7 +148,7 @@ def target_path_problems(kind: object, targets: dict[str, list[object]]) -> list
     """Mapping targets (``users``/``groups`` -> each mapping's target) checked by the target kind.
     The loader also runs it on a config that does not load, so a bad path is reported with the other
     errors; an unknown kind (reported itself) is checked as the default kind."""
-    rules = TARGET_KINDS.get(kind, TargetConfig) if isinstance(kind, str) else TargetConfig
+    rules = path_rules(kind)
     return [
         (f"{where}.mappings[{index}].target", problem)
         for where, texts in targets.items()

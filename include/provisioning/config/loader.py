@@ -12,11 +12,12 @@ from provisioning.config.app import AppConfig, target_path_problems
 from provisioning.config.directory import DIRECTORY_KINDS
 from provisioning.config.errors import ConfigError
 from provisioning.config.kinds import UNKNOWN_KIND
+from provisioning.config.target import TARGET_MODELS
 
 DEFAULT_APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 MAPPING_TYPES = ("direct", "constant", "expression", "none")
 # sections chosen by kind: pydantic puts the chosen kind after the section's name
-KINDS_OF_SECTION = {"directory": DIRECTORY_KINDS}
+KINDS_OF_SECTION = {"directory": DIRECTORY_KINDS, "target": tuple(TARGET_MODELS)}
 
 
 def apps_dir() -> Path:

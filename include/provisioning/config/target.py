@@ -4,15 +4,16 @@ on it, and what its attribute paths mean.
 Targets are chosen by ``kind``. Each kind says what a mapping target may be (a SCIM path, an LDAP
 attribute), how its values are judged and which attributes the app itself keeps unique; the rest
 of the config and the cycle treat paths as opaque text. A new kind is a model here with the same
-methods, added to ``TargetConfig`` and ``TARGET_KINDS``.
+methods (``TargetPathRules``), added to ``TargetConfig`` and ``TARGET_MODELS``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, Tag
 
+from provisioning.config.kinds import by_kind
 from provisioning.config.strict import StrictModel
 from provisioning.connectors.scim.paths import (
     ENTERPRISE_USER_SCHEMA,
@@ -28,9 +29,33 @@ from provisioning.engine.vocabulary import ObjectType
 CASE_INSENSITIVE_TARGETS = ("username", "emails")
 
 
-class ScimTargetConfig(StrictModel):
-    kind: Literal["scim"] = "scim"
-    conn_id: str = Field(min_length=1, description="Airflow connection of the app's SCIM endpoint")
+class TargetPathRules(Protocol):
+    """What the config asks a target kind about mapping targets, before any connector exists."""
+
+    @staticmethod
+    def normalize_path(text: str) -> str: ...
+
+    @staticmethod
+    def path_problem(text: str) -> str | None: ...
+
+    @staticmethod
+    def attribute_path(text: str, object_type: str) -> AttributePath: ...
+
+    @staticmethod
+    def required_attribute(object_type: str) -> tuple[str, str]: ...
+
+    @staticmethod
+    def unique_attributes(object_type: str) -> tuple[str, ...]: ...
+
+    @staticmethod
+    def case_sensitive_by_default(text: str) -> bool: ...
+
+
+class TargetSection(StrictModel):
+    """What every kind of target has: a connection, and how hard the cycle may press on the app."""
+
+    kind: str
+    conn_id: str = Field(min_length=1, description="Airflow connection of the app's API")
     max_concurrency: int = Field(8, ge=1, le=64, description="requests in flight at once")
     page_size: int = Field(200, ge=1, le=1000, description="resources per page when listing the app")
     timeout_seconds: float = Field(30.0, gt=0, le=600)
@@ -46,6 +71,12 @@ class ScimTargetConfig(StrictModel):
         120.0, gt=0, le=3600, description="total time for one request, the response body included"
     )
     max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
+
+
+class ScimTargetConfig(TargetSection):
+    """A SCIM 2.0 endpoint (RFC 7644); mapping targets are SCIM attribute paths."""
+
+    kind: Literal["scim"] = "scim"
 
     @staticmethod
     def normalize_path(text: str) -> str:
@@ -87,6 +118,15 @@ class ScimTargetConfig(StrictModel):
         return parse_scim_path(text).attribute.lower() not in CASE_INSENSITIVE_TARGETS
 
 
-# the union of target kinds, discriminated by ``kind`` once there is more than one
-TargetConfig = ScimTargetConfig
-TARGET_KINDS: dict[str, type[TargetConfig]] = {"scim": ScimTargetConfig}
+DEFAULT_TARGET_KIND = "scim"  # app files written before targets had kinds
+TARGET_MODELS: dict[str, type[ScimTargetConfig]] = {"scim": ScimTargetConfig}
+
+# A union of one kind today: an ``ldap`` or another app API's model is added beside it with its Tag.
+TargetConfig = Annotated[
+    Annotated[ScimTargetConfig, Tag("scim")], by_kind(tuple(TARGET_MODELS), default=DEFAULT_TARGET_KIND)
+]
+
+
+def path_rules(kind: object) -> TargetPathRules:
+    """The path rules of a kind; an unknown kind (reported on its own) is judged as the default."""
+    return TARGET_MODELS.get(kind if isinstance(kind, str) else "", TARGET_MODELS[DEFAULT_TARGET_KIND])

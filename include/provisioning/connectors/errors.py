@@ -28,6 +28,12 @@ class ConnectorError(Exception):
         """The same request would fail the same way: not worth trying every cycle."""
         return self._permanent
 
+    @property
+    def may_have_acted(self) -> bool:
+        """The app may have carried the request out although this error came back (a timeout, a
+        lost answer): a create is then looked for before it is sent again, never blindly repeated."""
+        return False
+
 
 class AppUnusable(ConnectorError):
     """Bad credentials, or answers that break the protocol: every request will fail."""
@@ -39,6 +45,10 @@ class TransientError(ConnectorError):
     """Connection failures, timeouts, throttling, server errors: worth retrying."""
 
     retry_after: float | None = None
+
+    @property
+    def may_have_acted(self) -> bool:
+        return True  # unless the connector knows better (a refused connection, a 429)
 
 
 class NotFound(ConnectorError):

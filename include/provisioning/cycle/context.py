@@ -79,6 +79,18 @@ class CycleContext:
             self._connector = self.open_app()
         return self._connector
 
+    def close(self) -> None:
+        """Close the connector if the step opened one (its HTTP connections, an LDAP bind)."""
+        if self._connector is not None:
+            self._connector.close()
+            self._connector = None
+
+    def __enter__(self) -> CycleContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def app(self) -> str:
         return self.config.app

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from provisioning.connectors.base import AppConnector
-from provisioning.connectors.errors import AlreadyExists, ConnectorError, NotFound, TransientError
+from provisioning.connectors.errors import AlreadyExists, ConnectorError, NotFound, Rejected
 from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.lookup import Lookup
 from provisioning.engine.app_object import AppObject
@@ -23,6 +23,7 @@ from provisioning.engine.matching import match_accounts
 from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
 from provisioning.state.bounds import storable
+from provisioning.state.outbox import UNSETTLED
 
 UNREADABLE = "UnreadableChange"
 
@@ -66,14 +67,7 @@ def execute(ctx: CycleContext, connector: AppConnector, row: OutboxRow, ids: App
         else:
             outcome = _change(connector, row)
     except ConnectorError as exc:
-        outcome = Outcome(
-            change_id=row.change_id,
-            status=OutboxStatus.FAILED,
-            error_code=exc.code,
-            error_message=str(exc),
-            stops_cycle=exc.stops_cycle,
-            permanent=exc.permanent,
-        )
+        outcome = _failure(row, exc)
     return storable(dataclasses.replace(outcome, duration_ms=round((time.monotonic() - started) * 1000, 1)))
 
 
@@ -110,32 +104,57 @@ def _delete(connector: AppConnector, row: OutboxRow) -> Outcome:
 
 
 def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outcome:
-    if row.status == OutboxStatus.IN_FLIGHT:
-        # A previous attempt may have created it before dying: look before creating again.
-        existing = _lookup(ctx, connector, row)
-        if existing is not None:
-            return _adopt(
-                ctx, connector, row, existing, "created by an interrupted earlier attempt; found and linked"
-            )
-    attributes, active = row.payload["attributes"], row.payload["active"]
+    """Create, unless an earlier attempt made the object already. While the app may hold an object
+    this action made that we have not found (an attempt interrupted, or failed in a way the app
+    may have acted on), a failure leaves the outcome unresolved: the next attempt looks again
+    before creating, even if the object has left the scope meanwhile, so that an account made for
+    someone who then left is found and deprovisioned instead of forgotten in the app. Only a
+    refusal of the request itself (a 400, not a 409) settles that nothing was made."""
+    unsure = row.status in UNSETTLED  # a previous attempt may have made it
     try:
-        created = connector.create(row.object_type, attributes, active)
-    except AlreadyExists:
-        existing = _lookup(ctx, connector, row)
-        if existing is None:
-            raise
-        return _adopt(ctx, connector, row, existing, "already existed (409); matched and linked")
-    except TransientError as exc:
-        # Timeout, reset connection or 5xx (502/503/504 too: the client never repeats a POST the app
-        # may have acted on) after the app may have acted: look, then try once more.
-        existing = _lookup(ctx, connector, row)
-        if existing is not None:
-            return _adopt(
-                ctx, connector, row, existing, f"created although the request failed ({exc.code}); linked"
-            )
-        created = connector.create(row.object_type, attributes, active)
+        if unsure and (existing := _lookup(ctx, connector, row)) is not None:
+            return _adopt(ctx, connector, row, existing, "made by an interrupted earlier attempt; linked")
+        attributes, active = row.payload["attributes"], row.payload["active"]
+        try:
+            created = connector.create(row.object_type, attributes, active)
+        except AlreadyExists:
+            existing = _lookup(ctx, connector, row)
+            if existing is None:
+                raise  # unresolved if unsure: an app whose searches lag its writes answers so
+            return _adopt(ctx, connector, row, existing, "already existed (409); matched and linked")
+        except ConnectorError as exc:
+            if exc.stops_cycle or not exc.may_have_acted:
+                raise  # an app answering garbage is not asked again in this cycle
+            # a timeout, a lost answer or a 5xx after the app may have acted: look, then once more
+            unsure = True
+            if (existing := _lookup(ctx, connector, row)) is not None:
+                note = f"created although the request failed ({exc.code}); linked"
+                return _adopt(ctx, connector, row, existing, note)
+            created = connector.create(row.object_type, attributes, active)
+    except Rejected as exc:
+        return _failure(row, exc)
+    except ConnectorError as exc:
+        return _failure(row, exc, unresolved=unsure or exc.may_have_acted)
     return Outcome(
         change_id=row.change_id, status=OutboxStatus.SUCCEEDED, target_id=created.id, matched_by="created"
+    )
+
+
+def _failure(row: OutboxRow, error: ConnectorError, *, unresolved: bool = False) -> Outcome:
+    return Outcome(
+        change_id=row.change_id,
+        status=OutboxStatus.FAILED,
+        error_code=error.code,
+        error_message=str(error),
+        stops_cycle=error.stops_cycle,
+        permanent=error.permanent,
+        unresolved=unresolved,
+        detail=(
+            f"the app may have created this {row.object_type}: the next attempt looks for it before "
+            "creating it again"
+            if unresolved
+            else None
+        ),
     )
 
 

@@ -87,7 +87,7 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
         if conflicts:
             matching = {"outcome": "conflict", "code": conflicts[0].code, "message": conflicts[0].message}
         else:
-            app = ctx.open_app()
+            app = ctx.connector()
             accounts = []
             for rule in ctx.users.rules:
                 value = desired.attributes.get(rule.path.text)

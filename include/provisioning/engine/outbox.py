@@ -50,4 +50,8 @@ class Outcome:
     duration_ms: float | None = None
     stops_cycle: bool = False  # the app is unusable (bad credentials, protocol violation): stop sending
     permanent: bool = False  # a failure the same request will hit again (escrow backs off longer)
+    # a failed create the app may have carried out: the action stays open as ``unresolved``, so
+    # whichever attempt comes next (a rerun, or the next cycle even if the object left the scope)
+    # looks for the object first
+    unresolved: bool = False
     members: list[list[str]] | None = None  # membership actions: [source, app id] now in the group

@@ -33,7 +33,8 @@ class Action(StrEnum):
 class OutboxStatus(StrEnum):
     """An action's life: pending -> in_flight -> succeeded / failed; staged while held by the
     accidental-deletion guard; skipped when settled without a request; superseded when a later
-    plan replaced it before it was sent."""
+    plan replaced it before it was sent; unresolved when a create failed in a way the app may
+    have acted on (the next attempt, in whichever cycle, looks for the object first)."""
 
     STAGED = "staged"
     PENDING = "pending"
@@ -42,6 +43,7 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     SUPERSEDED = "superseded"
+    UNRESOLVED = "unresolved"
 
 
 class LogStatus(StrEnum):

@@ -60,6 +60,8 @@ class ProvisioningStepOperator(BaseOperator):
             ):
                 raise AirflowFailException(str(exc)) from None
             raise
+        finally:
+            ctx.close()
         self.log.info("%s: %s", self.task_id, summary)
         return self.check(summary, context)
 

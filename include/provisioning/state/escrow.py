@@ -42,8 +42,10 @@ def record_outcomes(
         if o.status == OutboxStatus.SUCCEEDED:
             conn.execute(delete(t.escrow).where(_key(app, row.object_type, row.source_id)))
             continue
-        if o.status != OutboxStatus.FAILED or o.stops_cycle:
-            continue  # a refused app is quarantine's business, not this object's
+        if o.status != OutboxStatus.FAILED or o.stops_cycle or o.unresolved:
+            # a refused app is quarantine's business, not this object's; an unresolved create is
+            # looked for by the next cycle, which adopts it, whatever escrow would say
+            continue
         notes[o.change_id] = record_failure(
             conn,
             app,

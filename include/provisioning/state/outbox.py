@@ -29,7 +29,9 @@ from provisioning.state.leases import Lease, fence
 from provisioning.state.provisioning_log import LogOnlyAction, log_outcomes, log_row
 from provisioning.state.times import utcnow
 
-OPEN = (OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT)
+OPEN = (OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT, OutboxStatus.UNRESOLVED)
+# actions an earlier attempt may have carried out: the next cycle adopts them and verifies first
+UNSETTLED = (OutboxStatus.IN_FLIGHT, OutboxStatus.UNRESOLVED)
 # superseded by the next plan; an in_flight action is not: its request may be out, so the next
 # cycle adopts it and verifies it instead of planning the object anew
 SUPERSEDABLE = (OutboxStatus.PENDING, OutboxStatus.STAGED)
@@ -48,7 +50,8 @@ def write_plan(
 ) -> int:
     """Replace every pending or staged action of the app with this plan (the plan is recomputed
     from current state, so older work is superseded, never applied twice). Actions still
-    in flight from an earlier cycle are adopted by this one, whose apply verifies them, and
+    in flight or unresolved from an earlier cycle are adopted by this one (even if their object
+    has left the scope since), whose apply verifies them, and
     this plan's actions on the same objects wait for the next cycle. Actions whose change id
     is in ``staged`` are held for approval and logged as staged the first cycle they are held.
     Returns the number of adopted actions."""
@@ -80,7 +83,7 @@ def write_plan(
     ]
     c = t.outbox.c
     fence(conn, lease)
-    in_flight = (c.app == app) & (c.status == OutboxStatus.IN_FLIGHT)
+    in_flight = (c.app == app) & c.status.in_(UNSETTLED)
     busy = {tuple(r) for r in conn.execute(select(c.object_type, c.source_id).where(in_flight))}
     if busy:
         conn.execute(update(t.outbox).where(in_flight).values(cycle_id=cycle_id))
@@ -273,8 +276,7 @@ def record_outcomes(
         [
             {
                 "b_change_id": o.change_id,
-                # refused credentials are not the object's fault: the action waits for a rerun
-                "b_status": OutboxStatus.PENDING if o.stops_cycle else o.status,
+                "b_status": _status_after(o),
                 "b_target": o.target_id or rows[o.change_id].target_id,
                 "b_code": o.error_code,
                 "b_message": o.error_message,
@@ -285,6 +287,14 @@ def record_outcomes(
     _settle_links(conn, app, rows, outcomes, endpoint)
     notes = escrow.record_outcomes(conn, app, rows, outcomes, now)
     log_outcomes(conn, app, cycle_id, rows, outcomes, notes, now)
+
+
+def _status_after(outcome: Outcome) -> OutboxStatus:
+    if outcome.unresolved:
+        return OutboxStatus.UNRESOLVED  # whoever comes next verifies before acting (write_plan adopts it)
+    if outcome.stops_cycle:
+        return OutboxStatus.PENDING  # refused credentials are not the object's fault: it waits for a rerun
+    return outcome.status
 
 
 def _settle_links(

@@ -53,12 +53,11 @@ def test_schedule_forms(tmp_path):
 
 
 def test_every_problem_is_reported_with_its_field_path(tmp_path):
-    text = GOOD.replace("{conn_id: scim_x}", "{conn_id: scim_x, max_concurrency: 0, kind: ldap}")
+    text = GOOD.replace("{conn_id: scim_x}", "{conn_id: scim_x, max_concurrency: 0}")
     text = text.replace("{target: userType, value: Employee}", "{target: 'name..x', value: 1, colour: red}")
     text += "schedule: every tuesday\n"
     found = dict(problems(write(tmp_path, text)))
     assert "greater than or equal to 1" in found["target.max_concurrency"]
-    assert "'scim'" in found["target.kind"]
     assert "not a SCIM attribute path" in found["users.mappings[2].target"]
     assert "unknown setting" in found["users.mappings[2].colour"]
     assert "not a cron expression" in found["schedule"]

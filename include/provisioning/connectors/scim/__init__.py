@@ -1,21 +1,5 @@
-"""SCIM 2.0 (RFC 7643/7644) app connector."""
+"""SCIM 2.0 (RFC 7643/7644) target: client, paths, payloads, connector and hook, one module each.
 
-from provisioning.connectors.scim.client import ScimClient
-from provisioning.connectors.scim.errors import (
-    ScimAuthError,
-    ScimConflictError,
-    ScimError,
-    ScimNotFoundError,
-    ScimProtocolError,
-    ScimTransientError,
-)
-
-__all__ = [
-    "ScimAuthError",
-    "ScimClient",
-    "ScimConflictError",
-    "ScimError",
-    "ScimNotFoundError",
-    "ScimProtocolError",
-    "ScimTransientError",
-]
+Nothing is re-exported here, so that the config (which reads SCIM path rules) does not load the
+HTTP client.
+"""

@@ -6,9 +6,10 @@ pushes many requests at once while the pool size caps concurrency per app.
 
 Retry policy: idempotent requests (GET, PATCH with absolute values, DELETE) are retried on
 connection errors, timeouts, 429 and 5xx. A POST is retried only when the app certainly did
-not act on it (connection refused, 429); after a timeout, a reset connection or any 5xx
-(502/503/504 included: a gateway may answer so after the app acted) the account may exist, so
-the error surfaces and the caller looks the account up before creating it again. A
+not act on it (connection refused, 429: the error's ``may_have_acted`` is false); after a
+timeout, a reset connection or any 5xx (502/503/504 included: a gateway may answer so after the
+app acted) the account may exist, so the error surfaces and the caller looks the account up
+before creating it again. A
 ``Retry-After`` header (seconds or HTTP date) always wins over our own backoff.
 
 Bounds: httpx's timeout limits each network read, not a response that drips a byte every few
@@ -48,7 +49,6 @@ from provisioning.connectors.scim.throttle import Throttle
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 MAX_RETRY_AFTER_SECONDS = 300.0
-_NOT_ACTED_ON = (429,)
 MIB = 1024 * 1024
 MAX_PAGES = 10_000
 ENDPOINTS = {"user": "/Users", "group": "/Groups"}
@@ -138,7 +138,7 @@ class ScimClient:
         def retryable(error: BaseException) -> bool:
             if not isinstance(error, ScimTransientError):
                 return False
-            return idempotent or error.status in _NOT_ACTED_ON or error.scim_type == "connect"
+            return idempotent or not error.may_have_acted
 
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),

@@ -76,6 +76,10 @@ class ScimAuthError(ScimError, AppUnusable):
 class ScimProtocolError(ScimError, AppUnusable):
     """The app answered something that is not SCIM (bad JSON, missing fields)."""
 
+    @property
+    def may_have_acted(self) -> bool:
+        return True  # e.g. a 201 whose body is not JSON: the object was made
+
 
 class ScimTransientError(ScimError, TransientError):
     """Connection failures, timeouts, 429 and 5xx: retried with backoff, then surfaced."""
@@ -83,6 +87,11 @@ class ScimTransientError(ScimError, TransientError):
     @property
     def permanent(self) -> bool:
         return False
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Only a refused connection and a 429 say for sure that the app did nothing."""
+        return self.status != 429 and self.scim_type != "connect"
 
 
 class ScimConflictError(ScimError, AlreadyExists):

@@ -79,7 +79,8 @@ def _run_phase(
 
         def refill() -> None:
             chunk = list(itertools.islice(queue, workers * 4 - len(running)))
-            ctx.store.mark_in_flight([r.change_id for r in chunk if r.status == OutboxStatus.PENDING], lease)
+            fresh = [r.change_id for r in chunk if r.status != OutboxStatus.IN_FLIGHT]
+            ctx.store.mark_in_flight(fresh, lease)
             running.update(pool.submit(execute, ctx, connector, row, ids) for row in chunk)
 
         refill()

@@ -30,7 +30,7 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     for (_, _, status), n in counts.items():
         by_status[status] += n
     failed, succeeded, staged = (
-        by_status[OutboxStatus.FAILED],
+        by_status[OutboxStatus.FAILED] + by_status[OutboxStatus.UNRESOLVED],
         by_status[OutboxStatus.SUCCEEDED],
         by_status[OutboxStatus.STAGED],
     )

@@ -1,7 +1,7 @@
 """Whole cycles of the real steps against a second target that is not SCIM: an app held in memory
 (tests/support/memory_target.py), over a real SQLite directory and state store. The outcomes are
 those the SCIM tests check (test_cycle.py, test_groups.py); here they hold for a target that
-implements only the neutral connector verbs. Failures and recovery: test_memory_target_recovery.py.
+implements only the neutral connector verbs. Failures and recovery: test_recovery.py.
 
 The MemoryTarget stands in for "some other app API": no such app can run here, and writing one
 is the point (the issue's proof that the connector interface needs nothing SCIM).
@@ -17,21 +17,10 @@ import pytest
 
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType
-from tests.integration.cycle_helpers import DEPARTMENTS_AND_DIVISIONS, directory_groups, expected_members
+from tests.integration.cycle_helpers import directory_groups, expected_members
 from tests.integration.memory_harness import EMAIL, ENTERPRISE, GROUP, USER, MemoryHarness, verbs
 from tests.support import memory_target
 from tests.support.memory_target import Call
-
-
-@pytest.fixture
-def harness(directory_db, tmp_path):
-    return MemoryHarness(directory_db, tmp_path / "state.db")
-
-
-@pytest.fixture
-def with_groups(harness):
-    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
-    return harness
 
 
 def test_the_memory_target_imports_nothing_scim():
@@ -46,6 +35,7 @@ def test_first_cycle_creates_exactly_the_in_scope_users_with_mapped_attributes(h
     expected = harness.expected_wiki_users()
     accounts = harness.users()
     assert set(accounts) == set(expected.index)
+    assert harness.target.closed == 1  # released when the cycle's context ended
     assert result["report"]["status"] == "succeeded"
     assert result["diff"]["counts"]["create"] == len(expected)
     assert verbs(harness.target.writes()) == {("create", USER): len(expected)}

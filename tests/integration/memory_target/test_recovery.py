@@ -14,20 +14,9 @@ from provisioning.cycle import steps
 from provisioning.cycle.options import RunOptions
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.vocabulary import Action, LogStatus
-from tests.integration.cycle_helpers import DEPARTMENTS_AND_DIVISIONS, directory_groups, expected_members
-from tests.integration.memory_harness import GROUP, USER, MemoryHarness
+from tests.integration.cycle_helpers import assert_drift_notes, directory_groups, expected_members
+from tests.integration.memory_harness import GROUP, USER
 from tests.support.memory_target import Call
-
-
-@pytest.fixture
-def harness(directory_db, tmp_path):
-    return MemoryHarness(directory_db, tmp_path / "state.db")
-
-
-@pytest.fixture
-def with_groups(harness):
-    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
-    return harness
 
 
 def test_a_rejected_user_is_escrowed_and_logged_for_that_user_only(harness):
@@ -85,6 +74,55 @@ def test_a_transient_create_failure_is_looked_up_and_retried_once(harness):
     assert [c.error for c in attempts] == ["TransientError", None]
     names = harness.user_names()
     assert set(names) == set(harness.expected_wiki_users().index) and max(names.values()) == 1
+
+
+class GarbledAnswer(AppUnusable):
+    """An answer that breaks the protocol, after the app carried the request out."""
+
+    may_have_acted = True
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [TransientError("read timed out"), GarbledAnswer("the app answered with invalid JSON")],
+    ids=["timeout", "garbled"],
+)
+def test_an_account_made_by_a_create_whose_answer_was_lost_is_deprovisioned_after_its_owner_left(
+    harness, lost
+):
+    expected = harness.expected_wiki_users()
+    leaver = expected.index[3]
+    harness.target.fail(lost, key=leaver, verbs=("create",), times=1, after_acting=True)
+    if not lost.stops_cycle:  # after a timeout the create is looked up at once: that fails too
+        harness.target.fail(TransientError("search timed out"), verbs=("find",), times=1)
+    first = harness.cycle_tolerant()
+    account = harness.users()[leaver]["id"]  # made, but we could not learn it
+    assert first["report"]["status"] == "failed" and expected.loc[leaver, "id"] not in harness.store.links(
+        "demo_wiki"
+    )
+    (failure,) = [r for r in harness.store.log("demo_wiki", "cycle-1") if r["source_display"] == leaver]
+    assert failure["status"] == LogStatus.FAILURE
+    assert (
+        failure["detail"]
+        == "the app may have created this user: the next attempt looks for it before creating it again"
+    )
+    assert harness.store.escrow("demo_wiki") == {}  # not backed off: the next cycle verifies it
+
+    # before the next cycle the person leaves: the account must not be forgotten in the app
+    harness.sql("update users set accountEnabled=0 where userPrincipalName=:upn", upn=leaver)
+    harness.options = RunOptions(restart="quarantine")  # the garbled answer quarantined the app
+    harness.target.reset()
+    second = harness.cycle()
+    assert second["diff"]["adopted_in_flight"] == 1
+    creates = [c for c in harness.target.writes() if c.verb == "create"]
+    assert [c for c in creates if c.arguments["attributes"]["userName"] == leaver] == []
+    assert harness.store.links("demo_wiki")[expected.loc[leaver, "id"]].target_id == account
+
+    harness.options = RunOptions()
+    harness.target.reset()
+    harness.cycle()
+    assert harness.target.writes() == [Call("set_active", USER, account, {"active": False})]
+    assert harness.users()[leaver]["active"] is False and max(harness.user_names().values()) == 1
 
 
 def test_an_account_deleted_in_the_app_is_disabled_without_a_failure(harness):
@@ -183,15 +221,7 @@ def test_a_full_reconcile_corrects_changes_made_directly_in_the_app(with_groups)
         assert harness.member_names(name) == expected_members(harness, group_id), name
     reconciled = result["match"]["reconcile"]
     assert reconciled["drifted"] == 2 and reconciled["missing"] == 1 and reconciled["not_ours"] == 1
-    notes = {
-        r["source_display"]: r
-        for r in harness.store.log("demo_wiki", "cycle-3")
-        if r["action"] == "note" and r["error_code"] in ("DriftDetected", "MissingInApp")
-    }
-    assert notes[edited]["error_message"] == "changed in the app: title"
-    assert notes[disabled]["error_message"] == "changed in the app: active"
-    assert notes[deleted]["error_code"] == "MissingInApp"
-    assert notes["Department Product"]["error_message"].startswith("members changed in the app: ")
+    assert_drift_notes(harness.store, "cycle-3", edited, disabled, deleted)
 
     # and then the app is in step: a second reconcile reads, and writes nothing
     harness.target.reset()
