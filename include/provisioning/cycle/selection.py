@@ -23,7 +23,9 @@ class SelectionError(InvalidRunOptions):
     """A name in the ``users``/``groups`` params matches no directory object."""
 
 
-def _resolve(object_type: str, names: Sequence[str], keys: Iterable[tuple[str, list[str]]]) -> list[str]:
+def _resolve(
+    object_type: str, names: Sequence[str], keys: Iterable[tuple[str, list[str]]], attribute: str
+) -> list[str]:
     index: dict[str, str] = {}
     for source_id, aliases in keys:
         index[source_id] = source_id
@@ -35,9 +37,8 @@ def _resolve(object_type: str, names: Sequence[str], keys: Iterable[tuple[str, l
         source_id = index.get(name) or index.get(fold_case(name.strip()))
         (found if source_id else unknown).append(source_id or name)
     if unknown:
-        what = "id or userName" if object_type == ObjectType.USER else "id or displayName"
         raise SelectionError(
-            f"provision on demand: no directory {object_type} with {what} "
+            f"provision on demand: no directory {object_type} with id or {attribute} "
             + ", ".join(repr(u) for u in unknown)
             + " (names are matched case-insensitively; nothing was provisioned)"
         )
@@ -47,16 +48,21 @@ def _resolve(object_type: str, names: Sequence[str], keys: Iterable[tuple[str, l
 def save_selection(ctx: CycleContext, users: list[DesiredUser], groups: list[DesiredGroup]) -> dict:
     """Resolve the params' names to directory ids (unknown names fail the cycle before any change)."""
     options = ctx.options
+    # besides its id, an object is named by its display or the attribute the target requires
+    user_key = ctx.config.target.required_attribute(ObjectType.USER)[0]
+    group_key = ctx.config.target.required_attribute(ObjectType.GROUP)[0]
     selection = {
         ObjectType.USER: _resolve(
             ObjectType.USER,
             options.users,
-            ((u.source_id, [u.display, u.attributes.get("userName")]) for u in users),
+            ((u.source_id, [u.display, u.attributes.get(user_key)]) for u in users),
+            user_key,
         ),
         ObjectType.GROUP: _resolve(
             ObjectType.GROUP,
             options.groups,
-            ((g.source_id, [g.display, g.attributes.get("displayName")]) for g in groups),
+            ((g.source_id, [g.display, g.attributes.get(group_key)]) for g in groups),
+            group_key,
         ),
     }
     ctx.store.put_artifact(ctx.app, ctx.cycle_id, SELECTION, selection)
