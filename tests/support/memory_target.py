@@ -254,7 +254,13 @@ class MemoryTarget:
         self.calls.append(Call(verb, object_type, app_id, arguments))
 
     def _fail_if(
-        self, verb: str, object_type: str, app_id: str | None, attributes: dict[str, Any], *, acted: bool = False
+        self,
+        verb: str,
+        object_type: str,
+        app_id: str | None,
+        attributes: dict[str, Any],
+        *,
+        acted: bool = False,
     ) -> None:
         held = self._unique_value(object_type, attributes)
         for failure in list(self.failures):
