@@ -31,6 +31,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.demo.directory import build_sqlite
 from provisioning.demo.scim_server import ScimServer
 from provisioning.state import StateStore
+from provisioning.state.schema import upgrade as upgrade_schema
 
 STEPS = (steps.extract_assignments, steps.match, steps.diff, steps.apply, steps.report)
 
@@ -105,7 +106,7 @@ def main() -> None:
         raw.pop("groups")
     config = AppConfig.model_validate(raw)
     store = StateStore(f"sqlite:///{work / 'state.db'}")
-    store.create_schema()
+    upgrade_schema(store.engine)
     results: list[dict] = []
     with ScimServer(token="bench") as server:
         client = ScimConnector.for_app(

@@ -20,6 +20,7 @@ from pathlib import Path
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType
 from provisioning.state import StateStore
 from provisioning.state.provisioning_log import LogFilter, LogOnlyAction
+from provisioning.state.schema import upgrade as upgrade_schema
 
 ACTIONS = [
     (Action.UPDATE, 70),
@@ -75,7 +76,7 @@ def main() -> None:
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as folder:
         store = StateStore(f"sqlite:///{Path(folder) / 'state.db'}")
-        store.create_schema()
+        upgrade_schema(store.engine)
         started = time.perf_counter()
         fill(store, args.rows, now)
         print(f"filled {args.rows:,} log rows in {time.perf_counter() - started:.1f} s")

@@ -132,6 +132,8 @@ def main() -> None:
         airflow(env, "db", "migrate")
         counts = import_settings(REPO / "airflow_settings.yaml", REPO, str(BIN / "airflow"), env)
         print(f"  loaded airflow_settings.yaml: {counts}")
+        print("preparing the state store (provisioning db upgrade)...")
+        subprocess.run([str(BIN / "provisioning"), "db", "upgrade"], env=env, check=True)
         print("starting airflow standalone (log: .airflow/standalone.log)...")
         log = open(HOME / "standalone.log", "ab")  # noqa: SIM115
         standalone = subprocess.Popen(

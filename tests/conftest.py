@@ -15,12 +15,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 REPO = Path(__file__).resolve().parents[1]
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="provisioning-tests-"))
@@ -37,6 +41,7 @@ os.environ.update(
 for folder in ("airflow", "dags", "apps"):
     (SESSION_HOME / folder).mkdir()
 
+from provisioning.cli import db  # noqa: E402
 from provisioning.demo.directory import build_sqlite  # noqa: E402
 from provisioning.demo.scim_server import ScimServer  # noqa: E402
 from tests.support.fault_proxy import FaultProxy  # noqa: E402
@@ -138,6 +143,8 @@ def install_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
             (f"state_{app}", {"conn_type": "sqlite", "host": str(tmp_path / f"state_{app}.db")}),
         ):
             monkeypatch.setenv(*connection_env(conn_id, **fields))
+        # as a deployment does before the scheduler starts (docs/deployment.md)
+        assert db("upgrade", SESSION_HOME / "apps", f"state_{app}") == 0
         installed.append(app)
         return app
 
@@ -165,3 +172,31 @@ def directory_db_module(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("directory") / "directory.db"
     build_sqlite(path, users=300, seed=11)
     return path
+
+
+PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL (every developer and CI machine has one),
+    dropped afterwards; the test fails, not skips, without the server."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'create database "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required for this tier: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'drop database "{name}" with (force)'))
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    with postgres_database("provisioning") as url:
+        yield url

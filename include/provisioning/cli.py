@@ -144,6 +144,51 @@ def preview_user(app: str, who: str, as_json: bool) -> int:
     return 0
 
 
+def state_stores(folder: Path, conn_id: str | None) -> dict[str, str]:
+    """Each state store the app configs name (or only ``conn_id``): its URL -> a connection id
+    naming it (apps that name different ids for one database are upgraded once)."""
+    from provisioning.glue.resources import state_store_url
+
+    if conn_id:
+        conn_ids = {conn_id}
+    else:
+        conn_ids = {"provisioning_state"}
+        for path in app_config_paths(folder):
+            try:
+                conn_ids.add(load_app_config(path).state_conn_id)
+            except ConfigError as exc:
+                print(f"skipped (does not load): {exc}", file=sys.stderr)
+    stores: dict[str, str] = {}
+    for name in sorted(conn_ids):
+        stores.setdefault(state_store_url(name).render_as_string(hide_password=False), name)
+    return stores
+
+
+def db(action: str, folder: Path, conn_id: str | None) -> int:
+    """``upgrade``: bring every state store to this release's schema (once per deployment, before
+    the scheduler and workers start). ``check``: exit 1 unless every store is at it."""
+    from sqlalchemy import create_engine, make_url
+
+    from provisioning.state import schema
+
+    behind = 0
+    for url, name in state_stores(folder, conn_id).items():
+        engine = create_engine(url)
+        shown = make_url(url).render_as_string(hide_password=True)
+        try:
+            if action == "upgrade":
+                before, after = schema.upgrade(engine)
+                change = "already at" if before == after else f"upgraded from {before or 'no version'} to"
+                print(f"{name} ({shown}): {change} {after}")
+            else:
+                found, head = schema.current_revision(engine), schema.head_revision()
+                behind += found != head
+                print(f"{name} ({shown}): at {found or 'no version'}, this release needs {head}")
+        finally:
+            engine.dispose()
+    return 1 if behind else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="provisioning", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     settings = commands.add_parser("import-settings", help="load an Astro-style airflow_settings.yaml")
     settings.add_argument("file", type=Path, nargs="?", default=Path("airflow_settings.yaml"))
+    database = commands.add_parser("db", help="the state store's schema (like `airflow db migrate`)")
+    database.add_argument("action", choices=["upgrade", "check"])
+    database.add_argument("--apps-dir", type=Path, default=None, help="default: include/apps")
+    database.add_argument(
+        "--conn-id", help="only this state store connection (default: every one the app configs name)"
+    )
     args = parser.parse_args(argv)
     if args.command == "validate":
         folder = args.apps_dir or apps_dir()
@@ -173,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate(args.expression, args.source, args.now)
     if args.command == "preview":
         return preview_user(args.app, args.user, args.json)
+    if args.command == "db":
+        return db(args.action, args.apps_dir or apps_dir(), args.conn_id)
     if args.command == "import-settings":
         counts = import_settings(args.file, args.file.resolve().parent)
         print(f"imported {counts} from {args.file}")

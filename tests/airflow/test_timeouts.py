@@ -39,6 +39,7 @@ def test_a_timed_out_step_is_recorded_on_the_cycle_so_report_and_alerts_name_it(
     from types import SimpleNamespace
 
     from airflow.sdk.exceptions import AirflowTaskTimeout
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     from provisioning.config.loader import app_config_path, load_app_config
@@ -46,14 +47,15 @@ def test_a_timed_out_step_is_recorded_on_the_cycle_so_report_and_alerts_name_it(
     from provisioning.cycle.alerts import cycle_summary
     from provisioning.glue import resources
     from provisioning.glue.dag_factory import build_dag
+    from provisioning.state.schema import upgrade as upgrade_schema
 
     apps = tmp_path / "apps"
     apps.mkdir()
     shutil.copy(REPO / "include" / "apps" / "demo_wiki.yaml", apps)
     monkeypatch.setenv("PROVISIONING_APPS_DIR", str(apps))
-    monkeypatch.setattr(
-        resources, "state_store_url", lambda _: make_url(f"sqlite:///{tmp_path / 'state.db'}")
-    )
+    state_url = make_url(f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setattr(resources, "state_store_url", lambda _: state_url)
+    upgrade_schema(create_engine(state_url))
 
     def hangs(ctx):
         ctx.store.start_cycle(ctx.app, ctx.cycle_id)

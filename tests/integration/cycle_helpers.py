@@ -17,6 +17,7 @@ from provisioning.cycle import guards, steps
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
 from provisioning.state import StateStore
+from provisioning.state.schema import upgrade as upgrade_schema
 
 # the wiki provisions its department and division groups (tests/integration/test_groups.py)
 DEPARTMENTS_AND_DIVISIONS = {
@@ -48,7 +49,7 @@ class Harness:
         # users only, unless a test configures groups: most tests are about one thing
         self.config = load_app_config(DEFAULT_APPS_DIR / f"{app}.yaml").model_copy(update={"groups": None})
         self.store = StateStore(state if isinstance(state, str) else f"sqlite:///{state}")
-        self.store.create_schema()
+        upgrade_schema(self.store.engine)
         self.cycles = 0
         self.options = RunOptions()
         self.timeout = timeout

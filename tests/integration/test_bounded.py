@@ -12,8 +12,8 @@ from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.errors import ScimError, ScimRejectedError, ScimTransientError
 from provisioning.state import StateStore
 from provisioning.state.bounds import MAX_CODE_LENGTH, MAX_ID_LENGTH
+from provisioning.state.schema import upgrade as upgrade_schema
 from tests.integration.cycle_helpers import Harness
-from tests.integration.test_postgres import pg_database  # noqa: F401  (the fixture)
 from tests.support.fault_proxy import Fault
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -74,11 +74,11 @@ def test_target_config_bounds_the_client_settings():
 
 
 @pytest.fixture
-def pg_harness(pg_database, directory_db, scim_app, tmp_path):  # noqa: F811
+def pg_harness(pg_database, directory_db, scim_app, tmp_path):
     """The wiki's cycles with the state store on PostgreSQL, where VARCHAR(n) refuses longer values."""
     harness = Harness(directory_db, scim_app, tmp_path / "unused-state.db")
     harness.store = StateStore(pg_database)
-    harness.store.create_schema()
+    upgrade_schema(harness.store.engine)
     return harness
 
 

@@ -17,6 +17,7 @@ from provisioning.cycle.steps import extract_assignments
 from provisioning.cycle.steps.artifacts import DESIRED_USERS
 from provisioning.engine.directory_model import USER_ATTRIBUTES
 from provisioning.state import StateStore
+from provisioning.state.schema import upgrade as upgrade_schema
 
 APP = "demo_wiki"
 
@@ -55,7 +56,7 @@ def open_context(tmp_path, monkeypatch):
         update={"groups": None, "directory": MemoryDirectoryConfig(conn_id="hr_memory")}
     )
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.create_schema()
+    upgrade_schema(store.engine)
 
     def open_context(users: list[dict]) -> CycleContext:
         def factory(section, get_connection):

@@ -1,11 +1,7 @@
 """Production-like tier: directory and state store on the machine's PostgreSQL (127.0.0.1:5432,
-trust auth), each test in a database of its own, created and dropped here."""
+trust auth), each test in a database of its own (the ``pg_database`` fixture)."""
 
-import uuid
-
-import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from provisioning.connectors.directory.sql import SqlDirectorySource
 from provisioning.connectors.scim.client import ScimClient
@@ -14,32 +10,15 @@ from provisioning.cycle import steps
 from provisioning.cycle.context import CycleContext
 from provisioning.demo.directory import build
 from provisioning.state import StateStore
+from provisioning.state.schema import upgrade as upgrade_schema
 from tests.integration.cycle_helpers import STEPS, Harness
-
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture
-def pg_database():
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"provisioning_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'create database "{name}"'))
-    except OperationalError as exc:  # every developer and CI machine runs PostgreSQL; say so if not
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required for this tier: {exc}")
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    create_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'drop database "{name}" with (force)'))
 
 
 def test_cycles_with_postgres_directory_and_state_store(pg_database, scim_app, tmp_path):
     engine = create_engine(pg_database)
     build(engine, users=200, seed=5)
     store = StateStore(pg_database)
-    store.create_schema()
+    upgrade_schema(store.engine)
     harness = Harness(tmp_path / "unused.db", scim_app, tmp_path / "unused-state.db")
 
     def cycle(cycle_id):

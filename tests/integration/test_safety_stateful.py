@@ -33,7 +33,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,8 +48,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine
 
 from provisioning.connectors.directory.schema import users as users_table
 from provisioning.connectors.endpoint import endpoint_id
@@ -60,7 +58,7 @@ from provisioning.cycle.options import RunOptions
 from provisioning.demo.directory import build_sqlite
 from provisioning.demo.scim_server import ScimServer
 from provisioning.state.tables import metadata
-from tests.conftest import REPO, TOKEN, ScimApp
+from tests.conftest import REPO, TOKEN, ScimApp, postgres_database
 from tests.integration.cycle_helpers import STEPS, Harness
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.safety_model import (
@@ -84,7 +82,6 @@ ENFORCED = frozenset(os.environ.get("SAFETY_INVARIANTS", ",".join(INVARIANTS)).s
 # steps run, faults injected and violations found, over every example of the session
 FIGURES: Counter = Counter()
 
-PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 DIRECTORY_USERS = 30  # 10 departments: ~12 users in scope, 5 provisioned groups
 THRESHOLD = {"enabled": True, "max_count": 4, "max_percent": 40.0, "min_count": 2}
 GROUPS = {
@@ -589,18 +586,8 @@ def world(tmp_path_factory, scim_app_module) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def pg_state() -> Iterator[str]:
-    """A database of its own on the machine's PostgreSQL (every developer and CI machine has one)."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"safety_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'create database "{name}"'))
-    except OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required for this tier: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'drop database "{name}" with (force)'))
+    with postgres_database("safety") as url:
+        yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -23,6 +23,7 @@ from provisioning.engine.plan import PlannedAction
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType, OutboxStatus
 from provisioning.glue.ui.app import create_app
 from provisioning.state import StateStore
+from provisioning.state.schema import upgrade as upgrade_schema
 from tests.conftest import demo_config
 
 HELD = "1 account removal(s) held (threshold 0)"
@@ -98,7 +99,7 @@ def page(tmp_path):
     (apps / "broken.yaml").write_text(yaml.safe_dump(broken, sort_keys=False))
 
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.create_schema()
+    upgrade_schema(store.engine)
 
     def first(rows):
         ann, bob, cid = (by_display(rows, n) for n in ("ann", "bob", "cid"))

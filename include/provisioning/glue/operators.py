@@ -35,14 +35,18 @@ class ProvisioningStepOperator(BaseOperator):
         from provisioning.cycle import guards, steps
         from provisioning.cycle.options import InvalidRunOptions
         from provisioning.glue.params import run_options
-        from provisioning.glue.resources import cycle_context
+        from provisioning.glue.resources import StateStoreMissing, cycle_context
         from provisioning.state.leases import LeaseLost
+        from provisioning.state.schema import StateStoreNotReady
 
         config = load_app_config(app_config_path(self.app))
         dag_run = context["dag_run"]
         triggered_by = getattr(dag_run, "triggering_user_name", None) or str(dag_run.run_type)
         options = run_options(context.get("params") or {}, triggered_by)
-        ctx = cycle_context(config, dag_run.run_id, options)
+        try:
+            ctx = cycle_context(config, dag_run.run_id, options)
+        except (StateStoreMissing, StateStoreNotReady) as exc:  # an operator must act; retries cannot
+            raise AirflowFailException(str(exc)) from None
         try:
             summary = getattr(steps, self.step)(ctx)
         except guards.CycleSkipped as skipped:

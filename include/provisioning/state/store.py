@@ -22,7 +22,6 @@ from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.plan import LinkState, PlannedAction, Skip
 from provisioning.engine.vocabulary import ObjectType
 from provisioning.state import app_status, cycles, escrow, links, outbox, provisioning_log
-from provisioning.state import tables as t
 from provisioning.state.bounds import MAX_CODE_LENGTH, MAX_MESSAGE_LENGTH, clip
 from provisioning.state.holds import Holds
 from provisioning.state.leases import Lease, Leases
@@ -42,9 +41,6 @@ class StateStore:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
         self.holds = Holds(self.engine)
         self.leases = Leases(self.engine)
-
-    def create_schema(self) -> None:
-        t.metadata.create_all(self.engine)
 
     # --- cycles and artifacts -------------------------------------------------------------------
 

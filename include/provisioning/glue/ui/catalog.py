@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 
+from fastapi import HTTPException
+
 from provisioning.config import AppConfig
 from provisioning.config.errors import ConfigError
 from provisioning.config.loader import app_config_paths, load_app_config
 from provisioning.glue.ui.host import Host
 from provisioning.glue.ui.models import BrokenConfig, ConfigProblem
 from provisioning.state import StateStore
+from provisioning.state.schema import StateStoreNotReady, require_current
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +54,10 @@ class Catalog:
         with self._opening:
             if url not in self._stores:
                 store = StateStore(url)
-                store.create_schema()
+                try:
+                    require_current(store.engine)
+                except StateStoreNotReady as exc:  # the page says what to run, as the tasks do
+                    raise HTTPException(503, str(exc)) from None
                 self._stores[url] = store
             return self._stores[url]
 
