@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -171,6 +172,7 @@ def db(action: str, folder: Path, conn_id: str | None) -> int:
 
     from provisioning.state import schema
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per store below says it all
     behind = 0
     for url, name in state_stores(folder, conn_id).items():
         engine = create_engine(url)
