@@ -57,6 +57,13 @@ class TargetSection(StrictModel):
     kind: str
     conn_id: str = Field(min_length=1, description="Airflow connection of the app's API")
     max_concurrency: int = Field(8, ge=1, le=64, description="requests in flight at once")
+    partitions: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="apply's user actions split over this many mapped tasks (workers); the rate and "
+        "concurrency limits are shared among them",
+    )
     page_size: int = Field(200, ge=1, le=1000, description="resources per page when listing the app")
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)

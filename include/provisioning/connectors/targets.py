@@ -11,10 +11,12 @@ from collections.abc import Callable
 from provisioning.config import AppConfig
 from provisioning.connectors.base import AppConnector
 from provisioning.connectors.scim.hook import open_scim_connector
+from provisioning.engine.partitions import Partition
 
-TARGETS: dict[str, Callable[[AppConfig], AppConnector]] = {"scim": open_scim_connector}
+TARGETS: dict[str, Callable[[AppConfig, Partition | None], AppConnector]] = {"scim": open_scim_connector}
 
 
-def open_target(config: AppConfig) -> AppConnector:
-    """The app's connector, from its Airflow connection (opening it sends no request)."""
-    return TARGETS[config.target.kind](config)
+def open_target(config: AppConfig, partition: Partition | None = None) -> AppConnector:
+    """The app's connector, from its Airflow connection (opening it sends no request); for one
+    partition of a partitioned apply, with that partition's share of the app's limits."""
+    return TARGETS[config.target.kind](config, partition)

@@ -2,7 +2,8 @@
 
 ``match``, ``diff`` and ``apply`` each take the app's lease (a retried attempt of the same run
 takes it over with a new token); a second run waits for it, then is skipped with a message that
-names the holder. ``apply`` releases it when done and ``report`` releases it whatever happened.
+names the holder. The partitions of a partitioned apply join the run's lease and each take a token
+of their own. ``apply`` releases it when done and ``report`` releases it whatever happened.
 A dry run writes nothing and takes no lease.
 
 Before anything is written, the links must belong to the endpoint the connection points at now:
@@ -16,19 +17,24 @@ from datetime import timedelta
 
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.guards import CycleRefused, skip_cycle
+from provisioning.engine.partitions import Partition
 from provisioning.state.leases import Lease
 
 POLL_SECONDS = 1.0
 
 
-def acquire(ctx: CycleContext) -> Lease | None:
+def acquire(ctx: CycleContext, partition: Partition | None = None) -> Lease | None:
     if ctx.options.dry_run:
         return None
     policy = ctx.config.lease
     ttl = timedelta(minutes=policy.ttl_minutes)
     deadline = time.monotonic() + policy.wait_seconds
+    leases = ctx.store.leases
     while True:
-        lease = ctx.store.leases.try_acquire(ctx.app, ctx.cycle_id, ttl)
+        if partition is None:
+            lease = leases.try_acquire(ctx.app, ctx.cycle_id, ttl)
+        else:
+            lease = leases.try_acquire_partition(ctx.app, ctx.cycle_id, partition.index, partition.count, ttl)
         if lease is not None:
             return lease
         if time.monotonic() >= deadline:

@@ -14,6 +14,7 @@ from provisioning.config.mappings import DirectMapping, ExpressionMapping, Mappi
 from provisioning.glue.dag_files import DAG_PREFIX
 from provisioning.glue.notifiers import ProvisioningNotifier
 from provisioning.glue.operators import (
+    ApplyGroupsOperator,
     ApplyOperator,
     DiffOperator,
     ExtractAssignmentsOperator,
@@ -55,18 +56,33 @@ def build_dag(config: AppConfig) -> DAG:
         },
     ) as dag:
         common = {"app": config.app}
-        (
+        plan = (
             ExtractAssignmentsOperator(task_id="extract_assignments", **common)
             >> MatchOperator(task_id="match", **common)
             >> DiffOperator(task_id="diff", **common)
-            >> ApplyOperator(task_id="apply", **common)
-            >> ReportOperator(
-                task_id="report",
-                on_success_callback=ProvisioningNotifier(config.app),
-                on_failure_callback=ProvisioningNotifier(config.app),
-                **common,
-            )
         )
+        report = ReportOperator(
+            task_id="report",
+            on_success_callback=ProvisioningNotifier(config.app),
+            on_failure_callback=ProvisioningNotifier(config.app),
+            **common,
+        )
+        count = config.target.partitions
+        if count == 1:
+            plan >> ApplyOperator(task_id="apply", **common) >> report
+        else:  # users by partition, on any workers; then groups and memberships
+            partitions = ApplyOperator.partial(
+                task_id="apply",
+                partitions=count,
+                map_index_template="partition {{ task.partition_index }}",
+                **common,
+            ).expand(partition=list(range(count)))
+            (
+                plan
+                >> partitions
+                >> ApplyGroupsOperator(task_id="apply_groups", partitions=count, **common)
+                >> report
+            )
     return dag
 
 

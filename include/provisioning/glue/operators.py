@@ -7,12 +7,15 @@ module is imported whenever Airflow parses a DAG file, which must stay cheap.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, AirflowTaskTimeout
 
 from provisioning.config.loader import app_config_path, load_app_config
+
+if TYPE_CHECKING:
+    from provisioning.engine.partitions import Partition
 
 
 class CycleFailed(RuntimeError):
@@ -44,11 +47,11 @@ class ProvisioningStepOperator(BaseOperator):
         triggered_by = getattr(dag_run, "triggering_user_name", None) or str(dag_run.run_type)
         options = run_options(context.get("params") or {}, triggered_by)
         try:
-            ctx = cycle_context(config, dag_run.run_id, options)
+            ctx = cycle_context(config, dag_run.run_id, options, self.partition())
         except (StateStoreMissing, StateStoreNotReady) as exc:  # an operator must act; retries cannot
             raise AirflowFailException(str(exc)) from None
         try:
-            summary = getattr(steps, self.step)(ctx)
+            summary = getattr(steps, self.step)(ctx, **self.step_arguments())
         except guards.CycleSkipped as skipped:
             raise AirflowSkipException(str(skipped)) from None
         except AirflowTaskTimeout:
@@ -72,6 +75,13 @@ class ProvisioningStepOperator(BaseOperator):
     def check(self, summary: dict[str, Any], context: Any) -> dict[str, Any]:
         return summary
 
+    def partition(self) -> Partition | None:
+        """The partition of a partitioned apply this task runs (None: the whole step)."""
+        return None
+
+    def step_arguments(self) -> dict[str, Any]:
+        return {}
+
 
 class ExtractAssignmentsOperator(ProvisioningStepOperator):
     step = "extract_assignments"
@@ -86,9 +96,25 @@ class DiffOperator(ProvisioningStepOperator):
 
 
 class ApplyOperator(ProvisioningStepOperator):
-    """Fails the task when any action failed, so clearing it (or its retries) resumes the outbox."""
+    """Fails the task when any action failed, so clearing it (or its retries) resumes the outbox.
+    Mapped over ``partition`` (0 .. ``partitions`` - 1) when the app's apply is partitioned."""
 
     step = "apply"
+
+    def __init__(self, *, partition: int | None = None, partitions: int = 1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.partition_index = partition
+        self.partitions = partitions
+
+    def partition(self) -> Partition | None:
+        from provisioning.engine.partitions import Partition
+
+        if self.partition_index is None:
+            return None
+        return Partition(self.partition_index, self.partitions)
+
+    def step_arguments(self) -> dict[str, Any]:
+        return {"partition": self.partition()} if self.partition_index is not None else {}
 
     def check(self, summary: dict[str, Any], context: Any) -> dict[str, Any]:
         if summary["failed"] or summary.get("stopped"):
@@ -99,6 +125,20 @@ class ApplyOperator(ProvisioningStepOperator):
                 + " (see the provisioning log)"
             )
         return summary
+
+
+class ApplyGroupsOperator(ApplyOperator):
+    """After the partitions of a partitioned apply, whatever their outcome (the step itself checks
+    that every partition got through): groups, then memberships."""
+
+    step = "apply_groups"
+
+    def __init__(self, *, partitions: int, **kwargs: Any):
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        super().__init__(partitions=partitions, **kwargs)
+
+    def step_arguments(self) -> dict[str, Any]:
+        return {"count": self.partitions}
 
 
 class ReportOperator(ProvisioningStepOperator):

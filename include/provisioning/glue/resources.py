@@ -17,6 +17,7 @@ from provisioning.connectors.sql import SqlAlchemyHook
 from provisioning.connectors.targets import open_target
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
+from provisioning.engine.partitions import Partition
 from provisioning.state.schema import require_current
 from provisioning.state.store import StateStore
 
@@ -58,12 +59,15 @@ def open_directory(config: AppConfig) -> DirectorySource:
     return open_source(config.directory, BaseHook.get_connection)
 
 
-def cycle_context(config: AppConfig, cycle_id: str, options: RunOptions | None = None) -> CycleContext:
+def cycle_context(
+    config: AppConfig, cycle_id: str, options: RunOptions | None = None, partition: Partition | None = None
+) -> CycleContext:
+    """``partition``: the context of one partition of a partitioned apply (its share of the limits)."""
     return CycleContext(
         config=config,
         cycle_id=cycle_id,
         store=open_state_store(config),
         open_directory=lambda: open_directory(config),
-        open_app=lambda: open_target(config),
+        open_app=lambda: open_target(config, partition),
         options=options or RunOptions(),
     )

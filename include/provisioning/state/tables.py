@@ -259,6 +259,25 @@ leases = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
+# apply's partitions of one cycle (``target.partitions`` > 1): each attempt's fencing token, as the
+# run lease has per app, and the partition's progress for the report and the page
+apply_partitions = Table(
+    "apply_partitions",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("cycle_id", String(256), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),  # how many partitions the cycle's apply has
+    Column("token", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # running, succeeded, failed, stopped
+    Column("error", Text),  # why the app stopped this partition (a refusal that stops the cycle)
+    Column("attempted", Integer, nullable=False, default=0),
+    Column("succeeded", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
 # per app and filter attribute: the app answered 400 to a filter on it, so matching skips that
 # rule (and says so once) instead of asking again every cycle; forgotten after a while
 refused_filters = Table(

@@ -19,6 +19,7 @@ from provisioning.connectors.connection_url import connection_url
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.connectors.scim.errors import ScimError
+from provisioning.engine.partitions import Partition
 
 
 class ScimHook(BaseHook):
@@ -27,9 +28,12 @@ class ScimHook(BaseHook):
     conn_type = "scim"
     hook_name = "SCIM 2.0 app"
 
-    def __init__(self, scim_conn_id: str = default_conn_name, **client_options: Any):
+    def __init__(
+        self, scim_conn_id: str = default_conn_name, partition: Partition | None = None, **client_options: Any
+    ):
         super().__init__()
         self.scim_conn_id = scim_conn_id
+        self.partition = partition  # one of several clients sharing the app's rate
         self.client_options = client_options
         self._client: ScimClient | None = None
 
@@ -44,6 +48,8 @@ class ScimHook(BaseHook):
                 value = extra.get(key, extra.get(f"extra__scim__{key}"))
                 if value not in (None, ""):
                     options[key] = int(value) if key in ("max_retries", "page_size") else float(value)
+            if self.partition and options.get("requests_per_second"):
+                options["requests_per_second"] = self.partition.share(options["requests_per_second"])
             tenant = extra.get("tenant", extra.get("extra__scim__tenant")) or None
             self._client = ScimClient(base_url, conn.password, tenant=tenant, **options)
         return self._client
@@ -65,14 +71,18 @@ class ScimHook(BaseHook):
         return True, f"connected to {client.base_url}; PATCH {patch}"
 
 
-def open_scim_connector(config: AppConfig) -> ScimConnector:
-    """The connector of a ``kind: scim`` target, from its Airflow connection."""
+def open_scim_connector(config: AppConfig, partition: Partition | None = None) -> ScimConnector:
+    """The connector of a ``kind: scim`` target, from its Airflow connection; for a partition of a
+    partitioned apply, with its share of the app's rate and connections."""
     target = config.target
     client = ScimHook(
         target.conn_id,
+        partition,
         timeout=target.timeout_seconds,
         max_retries=target.max_retries,
-        max_connections=target.max_concurrency,
+        max_connections=partition.share_of_slots(target.max_concurrency)
+        if partition
+        else target.max_concurrency,
         page_size=target.page_size,
         requests_per_second=target.requests_per_second,
         deadline=target.request_deadline_seconds,

@@ -36,8 +36,10 @@ def report(ctx: CycleContext) -> dict[str, Any]:
     )
     pending = by_status[OutboxStatus.PENDING] + by_status[OutboxStatus.IN_FLIGHT]
     cycle = ctx.store.cycle(ctx.app, ctx.cycle_id) or {}
+    partitions = ctx.store.leases.partitions(ctx.app, ctx.cycle_id)
+    unfinished = _unfinished(partitions, ctx.config.target.partitions)
     quarantine = update_quarantine(ctx, succeeded + failed, failed, cycle)
-    if cycle.get("error") or failed or pending:
+    if cycle.get("error") or failed or pending or unfinished:
         status = CycleStatus.FAILED
     elif staged:
         status = CycleStatus.STAGED
@@ -57,8 +59,14 @@ def report(ctx: CycleContext) -> dict[str, Any]:
         "quarantine": quarantine,
         "alerts": [f"{a['kind']}: {a['message']}" for a in ctx.store.alerts(ctx.app, ctx.cycle_id)],
     }
-    if cycle.get("error"):
-        summary["error"] = cycle["error"]
+    if partitions:
+        summary["partitions"] = [
+            {k: p[k] for k in ("partition", "status", "attempted", "succeeded", "failed", "error")}
+            for p in partitions
+        ]
+    errors = [cycle["error"]] if cycle.get("error") else []
+    if errors or unfinished:
+        summary["error"] = "; ".join(errors + unfinished)
     pruned = ctx.store.prune_log(ctx.app, ctx.config.log_retention_days)
     if pruned:
         summary["pruned_log_rows"] = pruned
@@ -94,3 +102,24 @@ def _dry_run_report(ctx: CycleContext) -> dict[str, Any]:
         summary["error"] = cycle["error"]
     ctx.store.finish_cycle(ctx.app, ctx.cycle_id, summary["status"], summary)
     return summary
+
+
+def _unfinished(partitions: list[dict[str, Any]], configured: int) -> list[str]:
+    """Partitions of a partitioned apply that did not get through: stopped by the app, an attempt
+    that never finished (its task failed, or its worker was lost), or one that never ran."""
+    count = partitions[0]["count"] if partitions else configured
+    if count == 1:
+        return []
+    ran = {p["partition"]: p for p in partitions}
+    return [
+        f"apply partition {i + 1} of {count} "
+        + (
+            "did not run"
+            if i not in ran
+            else f"stopped: {ran[i]['error']}"
+            if ran[i]["status"] == "stopped"
+            else "did not finish (see its task log)"
+        )
+        for i in range(count)
+        if i not in ran or ran[i]["status"] in ("stopped", "running")
+    ]

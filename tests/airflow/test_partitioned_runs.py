@@ -1,0 +1,46 @@
+"""A partitioned apply in a real DAG run (dag.test): ``apply`` mapped over the partitions, then
+``apply_groups``, then ``report``; the app ends exact and the report shows every partition."""
+
+from collections import Counter
+
+import pytest
+
+from provisioning.state import StateStore
+from tests.airflow.dag_runs import run_dag, xcoms
+from tests.conftest import demo_config
+from tests.integration.cycle_helpers import Harness
+
+pytestmark = pytest.mark.airflow
+
+
+def test_apply_mapped_over_partitions_then_groups_then_report(
+    airflow_db, install_app, directory_db, scim_app, tmp_path
+):
+    config = {**demo_config("demo_wiki"), "retries": 0}
+    config["target"] = {**config["target"], "partitions": 3}
+    install_app(config, directory=directory_db, scim=scim_app)
+    expected = Harness(directory_db, scim_app, tmp_path / "unused.db").expected_wiki_users()
+
+    run = run_dag("demo_wiki")
+    assert str(run.state) == "success"
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances(session=session)}
+        applied = sorted(
+            (i, ti.rendered_map_index, str(ti.state)) for (task, i), ti in tis.items() if task == "apply"
+        )
+        groups_state = str(tis[("apply_groups", -1)].state)
+    assert applied == [(i, f"partition {i}", "success") for i in range(3)]
+    assert groups_state == "success"
+    names = Counter(u["userName"].lower() for u in scim_app.users())
+    assert set(names) == set(expected.index) and max(names.values()) == 1
+    assert scim_app.groups()  # the wiki's groups, made after every partition
+    report = xcoms(run)["report"]
+    assert report["status"] == "succeeded"
+    assert [(p["partition"], p["status"]) for p in report["partitions"]] == [
+        (i, "succeeded") for i in range(3)
+    ]
+    assert sum(p["succeeded"] for p in report["partitions"]) == len(expected)
+    cycle = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}").cycle("demo_wiki", run.run_id)
+    assert cycle["status"] == "succeeded"
