@@ -134,6 +134,11 @@ def page(tmp_path):
         [{**r, "action": "update", "status": "success", "modified_properties": changed} for r in rows],
     )
     store.finish_cycle("crm", "k1", "succeeded", {"actions": {"user": {"update": {"succeeded": 120}}}})
+    done, running = (
+        store.leases.try_acquire_partition("crm", "k1", i, 2, timedelta(minutes=5)) for i in (0, 1)
+    )
+    store.leases.finish_partition(done, "succeeded", {"attempted": 70, "succeeded": 69, "failed": 1})
+    store.leases.record_progress(running, 50, 20, 0)
     retry_at = datetime.now(UTC) + timedelta(hours=1)
     store.update_app_status("crm", quarantined=True, quarantine_reason="401: bad token", retry_at=retry_at)
 
@@ -155,6 +160,16 @@ def test_apps_lists_each_app_with_its_last_cycle_counts_and_hold(page):
     assert crm["state"] == "quarantined" and crm["quarantine_reason"] == "401: bad token"
     assert crm["retry_at"] is not None and crm["hold"] is None
     assert crm["last_cycle"]["actions"] == {"user": {"update": {"succeeded": 120}}}
+
+
+def test_a_partitioned_apply_shows_each_partitions_progress(page):
+    client, _ = page
+    crm, wiki = client.get("/api/apps").json()
+    assert crm["last_cycle"]["partitions"] == [
+        {"partition": 0, "status": "succeeded", "attempted": 70, "succeeded": 69, "failed": 1},
+        {"partition": 1, "status": "running", "attempted": 50, "succeeded": 20, "failed": 0},
+    ]
+    assert wiki["last_cycle"]["partitions"] == []
 
 
 def test_a_paused_dag_shows_as_paused(page):

@@ -50,7 +50,12 @@ def apply(ctx: CycleContext, partition: Partition | None = None) -> dict[str, An
         return _DRY_RUN
     lease = acquire(ctx, partition)  # joins the run; a retry of this partition fences its stale attempt
     slots = partition.share_of_slots(ctx.config.target.max_concurrency)
-    summary = _apply(ctx, (ObjectType.USER,), lease, partition.owns, slots)
+
+    def progress(attempted: int, counts: dict[str, int]) -> None:
+        succeeded, failed = counts[OutboxStatus.SUCCEEDED], counts[OutboxStatus.FAILED]
+        ctx.store.leases.record_progress(lease, attempted, succeeded, failed)
+
+    summary = _apply(ctx, (ObjectType.USER,), lease, partition.owns, slots, progress)
     counts = {k: summary[k] for k in ("attempted", "succeeded", "failed")}
     status = "stopped" if "stopped" in summary else "failed" if summary["failed"] else "succeeded"
     ctx.store.leases.finish_partition(lease, status, counts, summary.get("stopped"))
@@ -82,6 +87,7 @@ def _apply(
     lease: Lease | None = None,
     owns: Callable[[str], bool] | None = None,
     workers: int | None = None,
+    progress: Callable[[int, dict[str, int]], None] | None = None,
 ) -> dict[str, Any]:
     """The open actions of ``phases`` (those ``owns`` accepts), under ``lease`` or the run's own.
     A partition records its stop on its partition row: the cycle's error is cleared by a sibling's
@@ -105,12 +111,15 @@ def _apply(
     check_endpoint(ctx, connector.endpoint)
     workers = workers or ctx.config.target.max_concurrency
     counts: dict[str, int] = defaultdict(int)
+    written = (lambda: progress(len(rows), counts)) if progress else None
+    if written:
+        written()
     stopped: str | None = None
     for object_type in phases:
         phase = [r for r in rows if r.object_type == object_type]
         if phase and stopped is None:
             ids = AppIds.load(ctx) if object_type == ObjectType.MEMBERSHIP else AppIds()
-            stopped = _run_phase(ctx, connector, phase, ids, counts, lease, workers)
+            stopped = _run_phase(ctx, connector, phase, ids, counts, lease, workers, written)
     if not partitioned:
         release(ctx)
     summary = {
@@ -136,7 +145,10 @@ def _run_phase(
     counts: dict[str, int],
     lease: Lease | None,
     workers: int,
+    written: Callable[[], None] | None,
 ) -> str | None:
+    """One phase through a sliding window of ``workers`` requests; ``written`` is told after each
+    batch of outcomes is stored (a partition's progress on the page)."""
     by_id = {r.change_id: r for r in rows}
     queue = iter(rows)
     stopped: str | None = None
@@ -163,6 +175,8 @@ def _run_phase(
             if len(done) >= WRITE_BATCH or not running:
                 ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, connector.endpoint)
                 done = []
+                if written:
+                    written()
             if stopped is None:
                 refill()
     ctx.store.record_outcomes(ctx.app, ctx.cycle_id, by_id, done, lease, connector.endpoint)

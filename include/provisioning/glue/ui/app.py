@@ -35,6 +35,7 @@ from provisioning.glue.ui.models import (
     LastCycle,
     LogPage,
     LogRow,
+    PartitionProgress,
     Vocabulary,
 )
 from provisioning.state import StateStore
@@ -129,6 +130,7 @@ def _last_cycle(catalog: Catalog, store: StateStore, config: AppConfig) -> LastC
         duration_seconds=duration,
         actions=summary.get("actions") or summary.get("would") or {},
         run_url=catalog.host.run_url(config.dag_id, last["cycle_id"]),
+        partitions=[PartitionProgress(**p) for p in store.leases.partitions(config.app, last["cycle_id"])],
     )
 
 

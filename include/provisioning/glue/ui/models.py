@@ -12,6 +12,16 @@ from pydantic import BaseModel
 ActionCounts = dict[str, dict[str, dict[str, int] | int]]
 
 
+class PartitionProgress(BaseModel):
+    """One partition of a partitioned apply, live while it runs."""
+
+    partition: int  # 0-based, as the mapped task's index
+    status: str  # running, succeeded, failed, stopped
+    attempted: int
+    succeeded: int
+    failed: int
+
+
 class LastCycle(BaseModel):
     cycle_id: str
     status: str
@@ -19,6 +29,7 @@ class LastCycle(BaseModel):
     duration_seconds: float | None
     actions: ActionCounts
     run_url: str
+    partitions: list[PartitionProgress] = []
 
 
 class Hold(BaseModel):

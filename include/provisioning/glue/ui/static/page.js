@@ -29,6 +29,11 @@ async function loadConfigErrors() {
     `<pre>${esc(b.problems.map((p) => `${p.field || "<file>"}: ${p.message}`).join("\n"))}</pre></div>`).join("");
 }
 
+// a partitioned apply: each partition's actions done so far, live while the cycle runs
+const partitions = (parts) => parts && parts.length ? `<div class="muted partitions">apply ` + parts.map((p) =>
+  `#${p.partition + 1} <span class="status-${esc(p.status)}">${esc(p.status)}</span> ${p.succeeded + p.failed}/${p.attempted}`
+).join(" · ") + `</div>` : "";
+
 async function loadApps() {
   const apps = await get("api/apps");
   const body = document.querySelector("#apps tbody");
@@ -38,7 +43,7 @@ async function loadApps() {
     const state = `<span class="state-${a.state}">${a.state}</span>` +
       (a.quarantine_reason ? `<div class="muted">${esc(a.quarantine_reason)}; retry after ${esc(a.retry_at)}</div>` : "");
     return `<tr data-app="${esc(a.app)}"><td><a href="#" class="chart-link">${esc(a.app)}</a></td><td>${state}</td>
-      <td>${last ? `<a target="_top" href="${esc(last.run_url)}">${esc(last.started_at)}</a> <span class="status-${esc(last.status)}">${esc(last.status)}</span>` : "never run"}</td>
+      <td>${last ? `<a target="_top" href="${esc(last.run_url)}">${esc(last.started_at)}</a> <span class="status-${esc(last.status)}">${esc(last.status)}</span>` + partitions(last.partitions) : "never run"}</td>
       <td>${last && last.duration_seconds != null ? last.duration_seconds.toFixed(1) + " s" : ""}</td>
       <td>${esc(last ? total(last.actions) : "")}</td><td>${a.in_escrow}</td><td>${a.staged}` +
       (a.hold ? `<div class="muted hold">held by cycle ${esc(a.hold.cycle_id)}: ${esc(a.hold.reason)}. ` +
