@@ -132,6 +132,8 @@ def _safety(config: AppConfig) -> str:
 
 def _doc(config: AppConfig) -> str:
     rows = "\n".join(f"| `{m.target}` | {_source(m)} | {m.apply} |" for m in config.users.mappings)
+    count = config.target.partitions
+    partitioned = f": users in {count} mapped partitions, then `apply_groups`" if count > 1 else ""
     matching = ", ".join(f"`{r.target}`" for r in config.users.matching)
     scope = "users assigned to the app (directly or via groups, nested included)"
     if config.users.scope == "all":
@@ -155,6 +157,6 @@ def _doc(config: AppConfig) -> str:
 {rows}
 
 Each run: `extract_assignments` (directory -> desired state) -> `match` (link existing accounts)
--> `diff` (the plan, XCom = counts per action) -> `apply` (the outbox) -> `report` (the cycle
-summary). Clear a failed `apply` to resume its outbox; see docs/operations.md.
+-> `diff` (the plan, XCom = counts per action) -> `apply` (the outbox{partitioned}) -> `report` (the
+cycle summary). Clear a failed `apply` to resume its outbox; see docs/operations.md.
 """
