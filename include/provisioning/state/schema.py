@@ -44,8 +44,9 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the store to this release's revision; returns (revision before, revision after).
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the store to this release's revision (or an earlier ``revision``); returns (revision
+    before, revision after).
 
     A store made by a release before migrations has tables but no version: the first revision
     recognises it, adds what that release lacked, and stamps it."""
@@ -53,8 +54,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     with engine.begin() as conn:
         config = _config()
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    return before, head_revision()
+        command.upgrade(config, revision)
+    return before, current_revision(engine)
 
 
 _verified: set[str] = set()

@@ -278,6 +278,17 @@ apply_partitions = Table(
     Column("finished_at", DateTime(timezone=True)),
 )
 
+# per app: the request rate its clients learned from its 429s (app-wide, whatever the partitions)
+# and until when it asked everyone to wait; every partition on every worker reads it
+app_rate = Table(
+    "app_rate",
+    metadata,
+    Column("app", String(64), primary_key=True),
+    Column("rate", Float),  # requests per second; NULL: none learned
+    Column("paused_until", Float, nullable=False),  # epoch seconds
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 # per app and filter attribute: the app answered 400 to a filter on it, so matching skips that
 # rule (and says so once) instead of asking again every cycle; forgotten after a while
 refused_filters = Table(

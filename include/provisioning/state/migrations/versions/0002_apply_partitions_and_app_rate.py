@@ -1,4 +1,5 @@
-"""apply_partitions: the fencing token and progress of each partition of a cycle's apply.
+"""apply_partitions: the fencing token and progress of each partition of a cycle's apply; app_rate:
+the rate an app's clients learned from its 429s, shared by every partition and worker.
 
 Revision ID: 0002
 Revises: 0001
@@ -34,6 +35,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("app", "cycle_id", "partition"),
     )
 
+    op.create_table(
+        "app_rate",
+        sa.Column("app", sa.String(length=64), nullable=False),
+        sa.Column("rate", sa.Float(), nullable=True),
+        sa.Column("paused_until", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("app"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("app_rate")
     op.drop_table("apply_partitions")
