@@ -129,12 +129,13 @@ class ApplyOperator(ProvisioningStepOperator):
 
 class ApplyGroupsOperator(ApplyOperator):
     """After the partitions of a partitioned apply, whatever their outcome (the step itself checks
-    that every partition got through): groups, then memberships."""
+    that every partition got through): groups, then memberships. Skipped, like ``report``, only
+    when the cycle was (quarantine, another run holding the lease)."""
 
     step = "apply_groups"
 
     def __init__(self, *, partitions: int, **kwargs: Any):
-        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        kwargs.setdefault("trigger_rule", TriggerRule.NONE_SKIPPED)
         super().__init__(partitions=partitions, **kwargs)
 
     def step_arguments(self) -> dict[str, Any]:
