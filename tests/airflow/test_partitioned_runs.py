@@ -44,3 +44,29 @@ def test_apply_mapped_over_partitions_then_groups_then_report(
     assert sum(p["succeeded"] for p in report["partitions"]) == len(expected)
     cycle = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}").cycle("demo_wiki", run.run_id)
     assert cycle["status"] == "succeeded"
+
+
+def test_failed_partitions_still_let_groups_and_the_report_run(
+    airflow_db, install_app, directory_db, scim_app, tmp_path
+):
+    from tests.support.fault_proxy import Fault
+
+    config = {**demo_config("demo_wiki"), "retries": 0}
+    config["target"] = {**config["target"], "partitions": 2}
+    install_app(config, directory=directory_db, scim=scim_app)
+    scim_app.proxy.inject(Fault(400, methods=("POST",), path="/Users"), times=10_000)  # every create
+
+    run = run_dag("demo_wiki")
+    assert str(run.state) == "failed"
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        states = sorted(
+            (ti.task_id, ti.map_index, str(ti.state)) for ti in run.get_task_instances(session=session)
+        )
+    assert ("apply", 0, "failed") in states and ("apply", 1, "failed") in states
+    assert ("apply_groups", -1, "success") in states and ("report", -1, "failed") in states
+    assert scim_app.users() == [] and scim_app.groups()  # groups made, with the members that exist
+    report = xcoms(run)["report"]
+    assert [p["status"] for p in report["partitions"]] == ["failed", "failed"]
+    assert report["failed"] == sum(p["failed"] for p in report["partitions"]) > 0
