@@ -303,6 +303,26 @@ def test_a_create_with_unknown_outcome_is_looked_up_then_retried_once(harness, a
     assert harness.scim_app.proxy.count("POST", 409) == 0
 
 
+def test_a_user_create_the_app_carries_out_late_is_sent_again_at_once_and_the_app_refuses_a_twin(
+    directory_db, scim_app, tmp_path
+):
+    """Unlike a group's (test_groups.py), a user create is sent again in the same cycle when the
+    look-up finds nothing: the app keeps userNames unique, so the late first request is refused."""
+    from tests.support.fault_proxy import Fault
+
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db", timeout=2.0)
+    # one user create reaches the app 4 s late: by then the client has timed out (2 s) and looked
+    scim_app.proxy.inject(
+        Fault(504, methods=("POST",), path="/Users", after_upstream=True, upstream_delay=4.0)
+    )
+    result = harness.cycle()
+    scim_app.proxy.wait_idle()  # the late create has reached the app
+    assert result["report"]["status"] == "succeeded"
+    names = Counter(a["userName"] for a in harness.scim_app.users())
+    assert set(names) == set(harness.expected_wiki_users().index) and max(names.values()) == 1
+    assert harness.scim_app.proxy.count("POST") > len(names)  # sent again, made once
+
+
 def test_a_garbled_create_response_quarantines_the_app_and_a_restart_recovers(harness):
     from tests.support.fault_proxy import Fault
 

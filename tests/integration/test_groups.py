@@ -1,5 +1,5 @@
 """Groups end to end against a real SCIM server: flattened members, membership changes, renames,
-members outside the app's user scope, groups leaving scope."""
+members outside the app's user scope, groups leaving scope, a create the app carries out late."""
 
 from collections import Counter
 
@@ -13,6 +13,7 @@ from tests.integration.cycle_helpers import (
     directory_groups,
     expected_members,
 )
+from tests.support.fault_proxy import Fault
 
 
 @pytest.fixture
@@ -134,3 +135,46 @@ def test_member_removal_styles_converge_to_the_directory(harness, removal):
         assert requests <= len(groups)  # one request per changed group
     else:
         assert requests > len([g for g in groups.values() if g.get("members")])  # batches of 7
+
+
+def test_a_group_create_the_app_carries_out_after_we_gave_up_is_not_sent_twice(
+    directory_db, scim_app, tmp_path
+):
+    """A create that timed out may still be under way in the app, so a lookup right away cannot
+    rule it out; an app that keeps group names unique would refuse a second create, this one (like
+    many) does not. The next cycle looks for the group instead, even after a rename."""
+    harness = Harness(directory_db, scim_app, tmp_path / "state.db", timeout=2.0)
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
+    proxy = scim_app.proxy
+    # one group create reaches the app 4 s late: by then the client has timed out (2 s) and looked
+    proxy.inject(Fault(504, methods=("POST",), path="/Groups", after_upstream=True, upstream_delay=4.0))
+    harness.cycle()
+    proxy.wait_idle()  # the late create has landed
+    wanted = directory_groups(harness)
+    in_app = harness.scim_app.groups_list()
+    made = {g["externalId"]: g["id"] for g in in_app}
+    assert len(made) == len(in_app) == len(wanted)  # no group twice
+    failed = [
+        r
+        for r in harness.store.log("demo_wiki", "cycle-1")
+        if r["object_type"] == "group" and r["status"] == "failure"
+    ]
+    assert failed and all(
+        r["error_code"] == "timeout" and "may have created this group" in r["detail"] for r in failed
+    )
+
+    # renamed in the directory before the next cycle, which finds the group; the one after renames it
+    for r in failed:
+        harness.sql(
+            "update groups set displayName = :n where id = :g", n=f"{r['source_display']} 2", g=r["source_id"]
+        )
+    harness.cycle()
+    harness.cycle()
+    groups = harness.scim_app.groups()
+    assert set(groups) == set(directory_groups(harness).values())
+    for r in failed:  # found and renamed, not made again
+        assert groups[f"{r['source_display']} 2"]["id"] == made[r["source_id"]]
+    for group_id, name in directory_groups(harness).items():
+        assert harness.scim_app.member_names(groups[name]) == expected_members(harness, group_id), name
+    creates = [r for r in proxy.requests if r.method == "POST" and r.path.startswith("/Groups")]
+    assert len(creates) == len(wanted)

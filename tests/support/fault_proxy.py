@@ -30,6 +30,9 @@ class Fault:
     methods: tuple[str, ...] = ("GET", "POST", "PATCH", "PUT", "DELETE")
     path: str = "/"  # only requests whose path starts with this
     after_upstream: bool = False  # forward first (the app acts), then answer with the fault
+    # with after_upstream: the request reaches the app this many seconds late (a slow app's queue), so
+    # a client that timed out meanwhile can look for what it asked for before the app acts
+    upstream_delay: float = 0.0
     drip_seconds: float = 0.0  # send the body one byte at a time, this long apart (a slow drip)
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     path_contains: str | None = None  # only requests whose decoded path and query hold this
@@ -181,6 +184,7 @@ class FaultProxy:
         if self.delay:
             time.sleep(self.delay)
         if fault and fault.after_upstream:
+            time.sleep(fault.upstream_delay)
             headers = {
                 k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")
             }

@@ -23,13 +23,16 @@ from provisioning.state.store import StateStore
 class ObjectRules:
     """Compiled config of one object type (users or groups). ``unique_rules`` are the mapped
     attributes the app keeps unique (a SCIM userName) that are not matching rules: two objects
-    sharing a value are a conflict, and an interrupted create is looked up by them too."""
+    sharing a value are a conflict, and an interrupted create is looked up by them too.
+    ``unique_paths`` are all the mapped paths the app keeps unique, matching rules or not: an app
+    that refuses a second object with such a value cannot be made to hold one object twice."""
 
     mappings: list[CompiledMapping]
     paths: dict[str, AttributePath]
     rules: list[MatchRule]
     filters: list[ScopingFilter]
     unique_rules: list[MatchRule]
+    unique_paths: frozenset[str]
 
     @classmethod
     def compile(cls, section: ObjectProvisioning, target: TargetConfig, object_type: str) -> ObjectRules:
@@ -43,12 +46,16 @@ class ObjectRules:
             for r in section.matching
         ]
         asked = {r.path.text.lower() for r in rules}
-        unique = [
-            MatchRule(by_name[name], case_sensitive=False)
-            for name in target.unique_attributes(object_type)
-            if name in by_name and name not in asked
-        ]
-        return cls(compile_mappings(section.mappings), paths, rules, section.scoping_filters(), unique)
+        kept_unique = [name for name in target.unique_attributes(object_type) if name in by_name]
+        unique = [MatchRule(by_name[name], case_sensitive=False) for name in kept_unique if name not in asked]
+        return cls(
+            compile_mappings(section.mappings),
+            paths,
+            rules,
+            section.scoping_filters(),
+            unique,
+            frozenset(text for text in paths if text.lower() in kept_unique),
+        )
 
     @property
     def lookup_rules(self) -> list[MatchRule]:

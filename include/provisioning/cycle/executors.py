@@ -109,7 +109,12 @@ def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outco
     may have acted on), a failure leaves the outcome unresolved: the next attempt looks again
     before creating, even if the object has left the scope meanwhile, so that an account made for
     someone who then left is found and deprovisioned instead of forgotten in the app. Only a
-    refusal of the request itself (a 400, not a 409) settles that nothing was made."""
+    refusal of the request itself (a 400, not a 409) settles that nothing was made.
+
+    A failed request may still be under way in the app (a timeout: queued, or slow), so a lookup
+    right after it proves nothing. The create is sent again at once only when the app would refuse
+    a twin (``_app_refuses_twins``); otherwise (groups: apps rarely keep their names unique) it is
+    left unresolved, and the next cycle looks again before creating."""
     unsure = row.status in UNSETTLED  # a previous attempt may have made it
     try:
         if unsure and (existing := _lookup(ctx, connector, row)) is not None:
@@ -130,6 +135,8 @@ def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outco
             if (existing := _lookup(ctx, connector, row)) is not None:
                 note = f"created although the request failed ({exc.code}); linked"
                 return _adopt(ctx, connector, row, existing, note)
+            if not _app_refuses_twins(ctx, row):
+                raise  # the first request may land after our lookup: a second could make a twin
             created = connector.create(row.object_type, attributes, active)
     except Rejected as exc:
         return _failure(row, exc)
@@ -138,6 +145,12 @@ def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outco
     return Outcome(
         change_id=row.change_id, status=OutboxStatus.SUCCEEDED, target_id=created.id, matched_by="created"
     )
+
+
+def _app_refuses_twins(ctx: CycleContext, row: OutboxRow) -> bool:
+    """Whether the create sends a value the app keeps unique (a SCIM userName). A second create is
+    then safe even while the first may still land: the app refuses whichever reaches it second."""
+    return any(row.attributes.get(path) not in (None, "") for path in _rules(ctx, row).unique_paths)
 
 
 def _failure(row: OutboxRow, error: ConnectorError, *, unresolved: bool = False) -> Outcome:

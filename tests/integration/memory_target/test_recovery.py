@@ -14,7 +14,12 @@ from provisioning.cycle import steps
 from provisioning.cycle.options import RunOptions
 from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.vocabulary import Action, LogStatus
-from tests.integration.cycle_helpers import assert_drift_notes, directory_groups, expected_members
+from tests.integration.cycle_helpers import (
+    DEPARTMENTS_AND_DIVISIONS,
+    assert_drift_notes,
+    directory_groups,
+    expected_members,
+)
 from tests.integration.memory_harness import GROUP, USER
 from tests.support.memory_target import Call
 
@@ -227,3 +232,38 @@ def test_a_full_reconcile_corrects_changes_made_directly_in_the_app(with_groups)
     harness.target.reset()
     harness.cycle()
     assert harness.target.writes() == [] and harness.target.calls
+
+
+def test_a_group_made_by_a_create_whose_answer_was_lost_is_deleted_after_it_left_the_scope(harness):
+    """As with a leaver's account: the group the app made is found by the next cycle although the
+    directory no longer wants it, and then removed as the config says, never forgotten unlinked."""
+    harness.cycle()  # the users first, so that the failure below meets a group create
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS, "on_leave_scope": "delete"})
+    lost = GarbledAnswer("the app answered with invalid JSON")
+    harness.target.fail(lost, verbs=("create",), times=1, after_acting=True)
+    harness.cycle_tolerant()
+    (failure,) = [
+        r
+        for r in harness.store.log("demo_wiki", "cycle-2")
+        if r["object_type"] == GROUP and r["status"] == LogStatus.FAILURE
+    ]
+    group_id, name = failure["source_id"], failure["source_display"]
+    made = harness.target.by(GROUP, "displayName")[name].id  # made, but we could not learn it
+    assert group_id not in harness.store.links("demo_wiki", GROUP)
+
+    # before the next cycle the group leaves the scope
+    harness.sql("update groups set displayName = 'Archived ' || displayName where id = :g", g=group_id)
+    harness.options = RunOptions(restart="quarantine")  # the garbled answer quarantined the app
+    assert harness.cycle()["diff"]["adopted_in_flight"] == 1
+    assert harness.store.links("demo_wiki", GROUP)[group_id].target_id == made
+
+    harness.options = RunOptions()
+    harness.target.reset()
+    harness.cycle()
+    assert Call("delete", GROUP, made, {}) in harness.target.writes()
+    wanted = directory_groups(harness)
+    assert sorted(o.attributes["displayName"] for o in harness.target.objects(GROUP).values()) == sorted(
+        wanted.values()
+    )
+    for source_id, group_name in wanted.items():
+        assert harness.member_names(group_name) == expected_members(harness, source_id), group_name
