@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv constraints bench bench-log clean
+.PHONY: run run-distributed test lint venv constraints bench bench-log clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_demo.py
+
+# The tier tests/distributed runs: CeleryExecutor, two workers, this machine's Redis and PostgreSQL.
+run-distributed: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_distributed.py $(TIER_ARGS)
 
 # The page test drives Debian's Chromium (no browser download is reachable from here).
 CHROMIUM := /usr/bin/chromium
@@ -43,4 +47,4 @@ constraints: $(STAMP)
 	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements.txt -o constraints.txt
 
 clean:
-	rm -rf $(VENV) .airflow .demo
+	rm -rf $(VENV) .airflow .demo .distributed

@@ -16,16 +16,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 
-from provisioning.config import app_config_paths, load_app_config
-from provisioning.connectors.directory.sql import SqlDirectorySource
-from provisioning.connectors.scim.client import ScimClient
+from provisioning.config import app_config_path, app_config_paths
 from provisioning.demo.directory import build_sqlite
+from provisioning.demo.scim_apps import seed_existing_accounts, start_scim_apps
 from provisioning.demo.scim_server import ScimServer
-from provisioning.engine.assignments import assigned_user_ids
 from provisioning.glue.settings_import import import_settings, read_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,39 +57,6 @@ def airflow(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(BIN / "airflow"), *args], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def start_scim_apps(settings: dict) -> list[ScimServer]:
-    servers = []
-    for conn_id, conn in settings["connections"].items():
-        url = urlparse(conn.get("host", ""))
-        if conn["conn_type"] == "scim" and url.hostname == "127.0.0.1" and url.port:
-            server = ScimServer(port=url.port, token=conn.get("password"), log_file=DEMO / f"{conn_id}.log")
-            servers.append(server.start())
-            print(f"  SCIM app {conn_id}: {server.url} (bearer token {conn.get('password')})")
-    return servers
-
-
-def seed_existing_accounts(settings: dict) -> None:
-    """Put accounts into the CRM before the first cycle, as a real app has: matched, not duplicated."""
-    from sqlalchemy import create_engine
-
-    config = next(load_app_config(p) for p in app_config_paths() if p.stem == "demo_crm")
-    conn = settings["connections"][config.target.conn_id]
-    directory = SqlDirectorySource(create_engine(f"sqlite:///{DEMO / 'directory.db'}")).read()
-    assigned = assigned_user_ids("demo_crm", directory.assignments, directory.memberships)
-    people = directory.users[directory.users["id"].isin(assigned)].head(30)
-    with ScimClient(conn["host"], conn.get("password")) as client:
-        for n, row in enumerate(people.itertuples()):
-            user = {
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "active": True,
-                "emails": [{"type": "work", "value": row.mail}],
-            }
-            # a third were created by hand under another user name: they match by e-mail
-            user["userName"] = f"legacy-{n}" if n % 3 == 0 else row.userPrincipalName.upper()
-            client.create_resource("user", user)
-    print(f"  seeded {len(people)} pre-existing CRM accounts (the first cycle links them)")
-
-
 def wait_for_ui(process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -116,7 +80,7 @@ def main() -> None:
         print(f"demo directory: {build_sqlite(DEMO / 'directory.db')}")
     (HOME / "provisioning_state.db").unlink(missing_ok=True)
     settings = read_settings(REPO / "airflow_settings.yaml", REPO)
-    servers: list[ScimServer] = []
+    servers: dict[str, ScimServer] = {}
     standalone: subprocess.Popen | None = None
 
     def interrupted(*_: object) -> None:
@@ -126,8 +90,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, interrupted)
     try:
         print("starting demo SCIM apps...")
-        servers = start_scim_apps(settings)
-        seed_existing_accounts(settings)
+        servers = start_scim_apps(settings, DEMO)
+        for conn_id, server in servers.items():
+            print(f"  SCIM app {conn_id}: {server.url} (bearer token {server.token})")
+        seeded = seed_existing_accounts(settings, DEMO / "directory.db", app_config_path("demo_crm"))
+        print(f"  seeded {seeded} pre-existing CRM accounts (the first cycle links them)")
         print("preparing the Airflow metadata DB (.airflow/airflow.db)...")
         airflow(env, "db", "migrate")
         counts = import_settings(REPO / "airflow_settings.yaml", REPO, str(BIN / "airflow"), env)
@@ -169,7 +136,7 @@ Press Ctrl-C to stop everything.""")
                 standalone.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(standalone.pid, signal.SIGKILL)
-        for server in servers:
+        for server in servers.values():
             server.stop()
 
 

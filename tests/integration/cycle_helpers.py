@@ -147,13 +147,20 @@ where m.member_type = 'user' and m.group_id in (select id from sub)
 
 def wiki_scope(harness: Harness) -> set[str]:
     """Enabled users assigned to the wiki, directly or through its groups at any depth (SQL oracle)."""
+    return assigned_scope(harness, "demo_wiki")
+
+
+def assigned_scope(harness: Harness, app: str) -> set[str]:
+    """Enabled users assigned to ``app``, directly or through its groups at any depth (SQL oracle;
+    the demo apps' scoping filters let every demo user with an employee id through)."""
     enabled = harness.upns("select userPrincipalName from users where accountEnabled = 1")
     direct = harness.upns(
         "select u.userPrincipalName from users u join app_assignments a on a.principal_id = u.id "
-        "where a.app = 'demo_wiki' and a.principal_type = 'user'"
+        "where a.app = :app and a.principal_type = 'user'",
+        app=app,
     )
     groups = harness.upns(
-        "select principal_id from app_assignments where app = 'demo_wiki' and principal_type = 'group'"
+        "select principal_id from app_assignments where app = :app and principal_type = 'group'", app=app
     )
     via_groups = set().union(*(harness.upns(MEMBERS_SQL, g=g) for g in groups))
     return (direct | via_groups) & enabled

@@ -59,7 +59,13 @@ def import_settings(
     path: Path, root: Path, airflow: str = "airflow", env: dict[str, str] | None = None
 ) -> dict[str, int]:
     """Write the settings into the metadata DB of the current AIRFLOW_HOME (overwriting)."""
-    settings = read_settings(path, root)
+    return write_settings(read_settings(path, root), airflow, env)
+
+
+def write_settings(
+    settings: dict[str, Any], airflow: str = "airflow", env: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Write settings in ``read_settings``' shape (e.g. with hosts changed) into the metadata DB."""
     commands = {
         "connections": ["connections", "import", "--overwrite"],
         "pools": ["pools", "import"],
