@@ -46,13 +46,13 @@ from provisioning.demo.directory import build_sqlite
 from provisioning.demo.scim_apps import seed_existing_accounts, start_scim_apps
 from provisioning.demo.scim_server import ScimServer, free_port
 from provisioning.glue.settings_import import read_settings, write_settings
-from provisioning.state.store import StateStore
 
 REDIS = "redis://127.0.0.1:6379"
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 ADMIN = ("admin", "admin")
 WORKERS = ("worker-1", "worker-2")
 AIRFLOW = Path(sys.executable).parent / "airflow"  # the CLI of the environment running this
+PROVISIONING = AIRFLOW.with_name("provisioning")
 
 log = logging.getLogger(__name__)
 
@@ -211,15 +211,19 @@ class CeleryTier:
         if any(c.app == "demo_crm" for c in configs):
             seeded = seed_existing_accounts(self.settings, self.directory, self.apps / "demo_crm.yaml")
             log.info("seeded %d pre-existing CRM accounts (the first cycle links them)", seeded)
-        # The state store's tables, before any task runs. When `provisioning db upgrade` lands,
-        # this line becomes that command.
-        StateStore(self.state_url).create_schema()
         env = self.environment()
         (self.options.home / "airflow" / "passwords.json").write_text(json.dumps(dict([ADMIN])))
         migrate = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True)
         if migrate.returncode:
             raise TierUnavailable(f"airflow db migrate failed: {migrate.stderr[-2000:]}")
         log.info("loaded airflow_settings.yaml: %s", write_settings(self.settings, str(AIRFLOW), env))
+        # the state store's schema, as a deployment prepares it: once, before any Airflow process
+        upgrade = subprocess.run(
+            [str(PROVISIONING), "db", "upgrade"], env=env, capture_output=True, text=True
+        )
+        if upgrade.returncode:
+            raise TierUnavailable(f"provisioning db upgrade failed: {upgrade.stderr[-2000:]}")
+        log.info("state store: %s", upgrade.stdout.strip())
         self.api = AirflowApi(self.url, *ADMIN)
 
     def _check_services(self) -> None:
