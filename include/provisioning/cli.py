@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -192,6 +193,10 @@ def db(action: str, folder: Path, conn_id: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # An operator's command where the metadata DB is reachable, as `airflow db migrate` is: read
+    # connections from it too, not only from environment variables and external secrets backends
+    # (Airflow's task SDK looks in the metadata DB only in "server" processes).
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
     parser = argparse.ArgumentParser(prog="provisioning", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="validate every app config under include/apps")
