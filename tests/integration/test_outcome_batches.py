@@ -7,6 +7,7 @@ from provisioning.engine.outbox import Outcome
 from provisioning.engine.plan import PlannedAction
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType, OutboxStatus
 from provisioning.state import StateStore
+from provisioning.state.schema import upgrade as upgrade_schema
 
 APP = "wiki"
 
@@ -56,7 +57,7 @@ def record(store: StateStore, cycle_id: str, actions: list[PlannedAction], outco
 
 def test_a_batch_lets_succeeded_objects_out_of_escrow_and_keeps_failed_ones_in(tmp_path):
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.create_schema()
+    upgrade_schema(store.engine)
     names = ["ana", "ben", "cy", "dee"]
     record(store, "c1", [user(n) for n in names], lambda r: failed(r.change_id))
     assert {source for _, source in store.escrow(APP)} == {f"id-{n}" for n in names}
@@ -79,7 +80,7 @@ def test_a_batch_lets_succeeded_objects_out_of_escrow_and_keeps_failed_ones_in(t
 
 def test_an_object_whose_actions_fail_and_succeed_in_one_batch_stays_in_escrow(tmp_path):
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.create_schema()
+    upgrade_schema(store.engine)
     actions = [
         members(Action.ADD_MEMBERS, "grp-eng", ["id-ana"]),
         members(Action.REMOVE_MEMBERS, "grp-eng", [["id-ben", "app-ben"]]),
