@@ -5,6 +5,11 @@ the cycle steps exactly as the DAG's operators call them: an initial cycle (crea
 with no directory change, and a cycle with 1% of users changed. Prints per-step wall seconds,
 CPU seconds of this process, objects/s and peak RSS; a baseline of raw POSTs to the same server
 shows whether the initial cycle is bound by the SCIM server or by our code.
+
+`--profile` profiles apply's CPU in every thread with yappi (pyinstrument and cProfile see only
+the thread that started them, and apply's requests run in a pool): the top functions are
+printed and a pstats file per cycle is saved with the results. Profiling slows the run, so take
+the timings from a run without it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+import yappi
 from sqlalchemy import create_engine, text
 
 from provisioning.config import AppConfig
@@ -45,11 +51,34 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_cycle(name: str, ctx: CycleContext, objects: int) -> list[dict]:
+def profiled(call, name: str, output: Path, top: int = 25):
+    """``call()`` under yappi's CPU clock in every thread; prints the ``top`` functions by own
+    time and saves the whole profile as ``output/profile-<name>.pstat``."""
+    yappi.set_clock_type("cpu")
+    yappi.clear_stats()
+    yappi.start()
+    try:
+        return call()
+    finally:
+        yappi.stop()
+        stats = yappi.get_func_stats()
+        output.mkdir(parents=True, exist_ok=True)
+        stats.save(str(output / f"profile-{name}.pstat"), type="pstat")
+        total = sum(s.tsub for s in stats)
+        print(f"\n{name}: {total:.2f} CPU s profiled; top {top} by own time (tsub), with total (ttot)")
+        for s in sorted(stats, key=lambda s: s.tsub, reverse=True)[:top]:
+            where = f"{Path(s.module).name}:{s.lineno}"
+            print(f"  {s.tsub:7.2f} {s.ttot:7.2f} {s.ncall:>8}  {s.name}  ({where})")
+
+
+def run_cycle(name: str, ctx: CycleContext, objects: int, profile: Path | None = None) -> list[dict]:
     rows = []
     for step in STEPS:
         wall, cpu = time.perf_counter(), cpu_seconds()
-        summary = step(ctx)
+        if profile is not None and step is steps.apply:
+            summary = profiled(lambda: steps.apply(ctx), f"{name}-apply", profile)
+        else:
+            summary = step(ctx)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
         rows.append(
             {
@@ -72,7 +101,13 @@ def raw_post_baseline(url: str, token: str, count: int, workers: int) -> float:
 
         def post(i: int) -> None:
             body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"baseline-{i}"}
-            client.post("/Users", json=body).raise_for_status()
+            for attempt in range(3):  # the test server's listen backlog resets a connection now and then
+                try:
+                    client.post("/Users", json=body).raise_for_status()
+                    return
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
 
         started = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
@@ -88,6 +123,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("bench-results"))
     parser.add_argument(
         "--groups", action="store_true", help="also provision the demo's department and division groups"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="profile apply's CPU in every thread (slows the run)"
     )
     args = parser.parse_args()
 
@@ -122,11 +160,12 @@ def main() -> None:
                 lambda: client,
             )
 
-        results += run_cycle("initial", context("c1"), args.users)
+        profile = args.output if args.profile else None
+        results += run_cycle("initial", context("c1"), args.users, profile)
         results += run_cycle("no-change", context("c2"), args.users)
         with create_engine(f"sqlite:///{work / 'directory.db'}").begin() as conn:
             conn.execute(text("update users set jobTitle = jobTitle || ' II' where rowid % 100 = 0"))
-        results += run_cycle("1%-changed", context("c3"), args.users)
+        results += run_cycle("1%-changed", context("c3"), args.users, profile)
         baseline = raw_post_baseline(server.url, "bench", args.baseline, args.concurrency)
 
     print(f"\n{'cycle':<11} {'step':<20} {'wall s':>8} {'cpu s':>8} {'obj/s':>9} {'peak MB':>8}")
@@ -144,7 +183,13 @@ def main() -> None:
         f"at {applied['objects_per_s']}/s; "
         f"raw POST baseline on the same server (now holding {args.users} users): {baseline:.0f}/s"
     )
-    args.output.mkdir(exist_ok=True)
+    for cycle, kind in (("initial", "create"), ("1%-changed", "update")):
+        step = next(r for r in results if r["cycle"] == cycle and r["step"] == "apply")
+        actions = step["summary"]["attempted"]
+        if actions:
+            per_action = step["cpu_seconds"] / actions * 1000
+            print(f"apply CPU per {kind} ({cycle}, {actions} actions): {per_action:.2f} ms")
+    args.output.mkdir(parents=True, exist_ok=True)
     out = args.output / f"bench-{args.users}{'-groups' if args.groups else ''}.json"
     out.write_text(
         json.dumps(

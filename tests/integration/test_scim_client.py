@@ -15,6 +15,7 @@ from provisioning.connectors.scim.errors import (
 from provisioning.connectors.scim.hook import ScimHook
 from tests.conftest import connection_env
 from tests.support.fault_proxy import Fault
+from tests.support.forward_proxy import ForwardProxy
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -231,3 +232,34 @@ def test_requests_per_second_caps_the_whole_client(scim_app):
         _hammer(client, 8, 5)
         elapsed = time.monotonic() - started
     assert elapsed >= 39 / 20 * 0.95  # 40 requests, at most 20 a second, however many threads
+
+
+@pytest.fixture
+def without_proxies(monkeypatch):
+    """No proxy settings from the machine's environment (either case of each variable)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_requests_go_through_the_proxy_the_environment_names(scim_app, without_proxies):
+    with ForwardProxy() as forward, without_proxies.context() as env:
+        env.setenv("HTTP_PROXY", forward.url)
+        with ScimClient(scim_app.url, scim_app.token) as client:
+            created = client.create_resource("user", new_user("ana@x", active=True))
+            found = client.find_resources("user", "userName", "ana@x")
+    assert [u["id"] for u in found] == [created["id"]]  # gzip-compressed answers, decoded
+    assert scim_app.by_username()["ana@x"]["id"] == created["id"]
+    methods = [method for method, _ in forward.requests]
+    assert "POST" in methods and "GET" in methods
+    assert all(url.startswith(f"{scim_app.url}/") for _, url in forward.requests)
+
+
+def test_no_proxy_sends_requests_straight_to_the_app(scim_app, without_proxies):
+    with ForwardProxy() as forward, without_proxies.context() as env:
+        env.setenv("HTTP_PROXY", forward.url)
+        env.setenv("NO_PROXY", "localhost,127.0.0.1")
+        with ScimClient(scim_app.url, scim_app.token) as client:
+            client.create_resource("user", new_user("ben@x"))
+    assert forward.requests == [] and "ben@x" in scim_app.by_username()

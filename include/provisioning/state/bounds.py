@@ -42,9 +42,11 @@ def storable(outcome: Outcome) -> Outcome:
             error_message=problem,
             permanent=True,
         )
-    return replace(
-        outcome,
-        error_code=clip(outcome.error_code, MAX_CODE_LENGTH),
-        error_message=clip(outcome.error_message, MAX_MESSAGE_LENGTH),
-        detail=clip(outcome.detail, MAX_MESSAGE_LENGTH),
-    )
+    clipped = {
+        "error_code": clip(outcome.error_code, MAX_CODE_LENGTH),
+        "error_message": clip(outcome.error_message, MAX_MESSAGE_LENGTH),
+        "detail": clip(outcome.detail, MAX_MESSAGE_LENGTH),
+    }
+    # copied only when something was cut: this runs once per action, nearly always a no-op
+    changed = {name: value for name, value in clipped.items() if value is not getattr(outcome, name)}
+    return replace(outcome, **changed) if changed else outcome

@@ -7,6 +7,7 @@ function works on a connection, so an outcome's escrow entry is written with its
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -34,18 +35,24 @@ def _key(app: str, object_type: str, source_id: str):
 def record_outcomes(
     conn: Connection, app: str, rows: dict[str, OutboxRow], outcomes: Sequence[Outcome], now: datetime
 ) -> dict[str, str]:
-    """Failures enter (or stay in) escrow with a growing backoff; successes leave it.
+    """Failures enter (or stay in) escrow with a growing backoff; successes leave it (in one
+    statement per object type: most outcomes are successes). Successes are applied first, so an
+    object with a failed and a succeeded action in the same batch stays in escrow.
     Returns a note per failed change id for the provisioning log."""
+    succeeded: dict[str, list[str]] = defaultdict(list)
+    for o in outcomes:
+        if o.status == OutboxStatus.SUCCEEDED:
+            row = rows[o.change_id]
+            succeeded[row.object_type].append(row.source_id)
+    for object_type, source_ids in succeeded.items():
+        leave_escrow(conn, app, object_type, source_ids)
     notes: dict[str, str] = {}
     for o in outcomes:
-        row = rows[o.change_id]
-        if o.status == OutboxStatus.SUCCEEDED:
-            conn.execute(delete(t.escrow).where(_key(app, row.object_type, row.source_id)))
-            continue
         if o.status != OutboxStatus.FAILED or o.stops_cycle or o.unresolved:
             # a refused app is quarantine's business, not this object's; an unresolved create is
             # looked for by the next cycle, which adopts it, whatever escrow would say
             continue
+        row = rows[o.change_id]
         notes[o.change_id] = record_failure(
             conn,
             app,
@@ -101,19 +108,19 @@ def record_failure(
 
 
 def leave_escrow(
-    conn: Connection, app: str, object_type: str, source_ids: Iterable[str], fingerprints: set[str]
+    conn: Connection,
+    app: str,
+    object_type: str,
+    source_ids: Iterable[str],
+    fingerprints: set[str] | None = None,
 ) -> None:
-    """Objects whose escrowed failure (one of ``fingerprints``) no longer happens."""
+    """Objects whose escrowed failure (one of ``fingerprints``; any, when None) no longer happens."""
     c = t.escrow.c
     for chunk in chunks(list(source_ids), 500):
-        conn.execute(
-            delete(t.escrow).where(
-                (c.app == app)
-                & (c.object_type == object_type)
-                & c.source_id.in_(chunk)
-                & c.fingerprint.in_(fingerprints)
-            )
-        )
+        where = (c.app == app) & (c.object_type == object_type) & c.source_id.in_(chunk)
+        if fingerprints is not None:
+            where &= c.fingerprint.in_(fingerprints)
+        conn.execute(delete(t.escrow).where(where))
 
 
 def escrow(conn: Connection, app: str) -> dict[tuple[str, str], dict[str, Any]]:

@@ -1,8 +1,14 @@
 """The one HTTP path to a SCIM 2.0 app: auth, timeouts, retries, error mapping, pagination.
 
 Kept free of Airflow so the transport can be exercised alone; ``ScimHook`` builds it from an
-Airflow Connection. The client is thread-safe (one pooled ``httpx.Client``), which is how apply
-pushes many requests at once while the pool size caps concurrency per app.
+Airflow Connection. The client is thread-safe (one pooled ``httpx.HTTPTransport``), which is how
+apply pushes many requests at once while the pool size caps concurrency per app.
+
+Requests go to the transport directly, not through ``httpx.Client``: per request the client's
+URL merging, cookie jar and auth and redirect machinery cost about as much CPU as the HTTP
+exchange itself, and a SCIM app needs none of them (a bearer token in a header, no cookies,
+redirects not followed). The headers, timeouts and the proxy from the environment
+(connectors/proxies.py) are settled once, when the client is made.
 
 Retry policy: idempotent requests (GET, PATCH with absolute values, DELETE) are retried on
 connection errors, timeouts, 429 and 5xx. A POST is retried only when the app certainly did
@@ -36,6 +42,7 @@ from scim2_models import ServiceProviderConfig
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from provisioning.connectors.endpoint import endpoint_id
+from provisioning.connectors.proxies import environment_proxy
 from provisioning.connectors.scim.errors import (
     ScimAuthError,
     ScimConflictError,
@@ -92,7 +99,13 @@ class ScimClient:
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
-        headers = {"Accept": SCIM_CONTENT_TYPE, "Content-Type": SCIM_CONTENT_TYPE}
+        headers = {  # httpx.Client's defaults, with the SCIM media type
+            "Accept": SCIM_CONTENT_TYPE,
+            "Content-Type": SCIM_CONTENT_TYPE,
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "User-Agent": f"python-httpx/{httpx.__version__}",
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
@@ -106,16 +119,15 @@ class ScimClient:
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout),
+        self._headers = httpx.Headers(headers)
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self._transport = transport or httpx.HTTPTransport(
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            proxy=environment_proxy(self.base_url),
         )
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> ScimClient:
         return self
@@ -131,7 +143,9 @@ class ScimClient:
             return error.retry_after
         return self._backoff(state)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response:
         """Send one request with retries; return the successful response or raise a ScimError."""
         idempotent = method != "POST"
 
@@ -146,12 +160,12 @@ class ScimClient:
             retry=retry_if_exception(retryable),
             reraise=True,
         )
-        return retrying(self._send, method, path, **kwargs)
+        return retrying(self._send, method, path, params, json)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> httpx.Response:
         self.throttle.acquire()
         try:
-            response = self._receive(method, path, **kwargs)
+            response = self._receive(method, path, params, json)
         except httpx.ConnectError as exc:
             raise ScimTransientError(
                 f"cannot connect to {self.base_url}: {exc}", method=method, path=path, scim_type="connect"
@@ -172,11 +186,19 @@ class ScimClient:
             self.throttle.slow_down(error.retry_after)
         raise error
 
-    def _receive(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _receive(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> httpx.Response:
         """The whole response, read within the deadline and the size cap."""
         give_up_at = time.monotonic() + self.deadline
-        request = self._http.build_request(method, path, **kwargs)
-        response = self._http.send(request, stream=True)
+        request = httpx.Request(
+            method,
+            self.base_url + path,
+            params=params,
+            json=json,
+            headers=self._headers,
+            extensions=self._extensions,
+        )
+        response = self._transport.handle_request(request)
+        response.request = request
         try:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > self.max_response_bytes:
@@ -197,11 +219,9 @@ class ScimClient:
         finally:
             response.close()
         # the body is decoded already: the rebuilt response must not decode it again
-        headers = [
-            (k, v)
-            for k, v in response.headers.multi_items()
-            if k.lower() not in ("content-encoding", "content-length")
-        ]
+        headers = response.headers.copy()
+        for name in ("Content-Encoding", "Content-Length"):
+            headers.pop(name, None)
         return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
 
     def _too_large(self, response: httpx.Response, method: str, path: str) -> ScimError:

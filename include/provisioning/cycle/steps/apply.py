@@ -157,7 +157,13 @@ def _run_phase(
         running: set[Future] = set()
 
         def refill() -> None:
+            """Top the window up once half of it is drained, so each in-flight mark (a transaction)
+            covers many actions; the pool's threads still have a queue of their own meanwhile."""
+            if len(running) > workers * 2:
+                return
             chunk = list(itertools.islice(queue, workers * 4 - len(running)))
+            if not chunk:
+                return
             fresh = [r.change_id for r in chunk if r.status != OutboxStatus.IN_FLIGHT]
             ctx.store.mark_in_flight(fresh, lease)
             running.update(pool.submit(execute, ctx, connector, row, ids) for row in chunk)
