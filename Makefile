@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-distributed test lint venv constraints bench bench-log clean
+.PHONY: run run-distributed test lint venv constraints bench bench-rate-limit bench-log clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+
+bench-rate-limit: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_rate_limit.py $(BENCH_ARGS)
 
 bench-log: $(STAMP)
 	$(BIN)/python scripts/benchmark_log.py $(BENCH_ARGS)

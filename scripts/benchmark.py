@@ -71,6 +71,24 @@ def profiled(call, name: str, output: Path, top: int = 25):
             print(f"  {s.tsub:7.2f} {s.ttot:7.2f} {s.ncall:>8}  {s.name}  ({where})")
 
 
+def build_directory(path: Path, users: int) -> None:
+    """A demo directory of ``users`` people, every one of them in scope (the worst case)."""
+    build_sqlite(path, users=users, seed=1)
+    with create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.execute(text("update users set accountEnabled=1"))
+
+
+def bench_config(concurrency: int, groups: bool) -> AppConfig:
+    """The demo wiki's config for every user, with or without its groups."""
+    raw = yaml.safe_load((DEFAULT_APPS_DIR / "demo_wiki.yaml").read_text())
+    raw.update(app="bench")
+    raw["users"]["scope"] = "all"
+    raw["target"]["max_concurrency"] = concurrency
+    if not groups:
+        raw.pop("groups")
+    return AppConfig.model_validate(raw)
+
+
 def run_cycle(name: str, ctx: CycleContext, objects: int, profile: Path | None = None) -> list[dict]:
     rows = []
     for step in STEPS:
@@ -131,18 +149,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="provisioning-bench-"))
     started = time.perf_counter()
-    build_sqlite(work / "directory.db", users=args.users, seed=1)
-    with create_engine(f"sqlite:///{work / 'directory.db'}").begin() as conn:
-        conn.execute(text("update users set accountEnabled=1"))  # everyone in scope: worst case
+    build_directory(work / "directory.db", args.users)
     print(f"directory of {args.users} users built in {time.perf_counter() - started:.1f}s")
-
-    raw = yaml.safe_load((DEFAULT_APPS_DIR / "demo_wiki.yaml").read_text())
-    raw.update(app="bench")
-    raw["users"]["scope"] = "all"
-    raw["target"]["max_concurrency"] = args.concurrency
-    if not args.groups:
-        raw.pop("groups")
-    config = AppConfig.model_validate(raw)
+    config = bench_config(args.concurrency, args.groups)
     store = StateStore(f"sqlite:///{work / 'state.db'}")
     upgrade_schema(store.engine)
     results: list[dict] = []

@@ -2,13 +2,14 @@
 faults on demand (429 with or without Retry-After, 5xx, 400 on one filter, reset connections,
 delays, slow-drip or unbounded bodies) or at random (``Chaos``: also timeouts, dropped connections
 and malformed JSON, before or after the app acted), and serves listings the way broken servers do
-(``ListingLies``). Tests use it to count the write calls a cycle makes and to exercise retries
-against real responses."""
+(``ListingLies``), or rations requests as an app's rate limit does (``RateLimit``). Tests use it to
+count the write calls a cycle makes and to exercise retries against real responses."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import threading
 import time
@@ -55,6 +56,39 @@ class ListingLies:
     total_results: int | None = None  # announce this totalResults instead of the true one
     ignore_start_index: bool = False  # every page is the first one
     max_page: int | None = None  # at most this many resources per page, whatever count asks
+
+
+@dataclass
+class RateLimit:
+    """A token bucket, as apps' gateways ration requests: ``per_second`` tokens a second, at most
+    ``burst`` saved up (one second's worth unless told). A request finding the bucket empty is
+    refused with 429 before the app sees it, and ``Retry-After`` says (in whole seconds, as HTTP
+    requires) when the next token is due; ``retry_after=False`` leaves the header out."""
+
+    per_second: float
+    burst: float | None = None
+    retry_after: bool = True
+    accepted: int = 0
+    refused: int = 0
+
+    def __post_init__(self) -> None:
+        self.burst = self.burst or self.per_second
+        self._tokens = self.burst
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        """None when the request may pass, else the seconds until the next token."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                self.accepted += 1
+                return None
+            self.refused += 1
+            return (1 - self._tokens) / self.per_second
 
 
 CHAOS_KINDS = (
@@ -114,6 +148,7 @@ class FaultProxy:
         self.active = 0  # requests being handled right now
         self.chaos: Chaos | None = None
         self.listing: ListingLies | None = None
+        self.rate_limit: RateLimit | None = None
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
         proxy = self
@@ -173,6 +208,9 @@ class FaultProxy:
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        if self.rate_limit and (wait := self.rate_limit.admit()) is not None:
+            self._refuse(handler, wait)
+            return
         with self._lock:
             fault = next((f for f in self.faults if f.applies(handler.command, handler.path)), None)
             if fault:
@@ -221,6 +259,13 @@ class FaultProxy:
         return self._client.request(
             handler.command, self.upstream + handler.path, headers=headers, content=body
         )
+
+    def _refuse(self, handler: BaseHTTPRequestHandler, wait: float) -> None:
+        """A 429 from the rate limit, saying when to come back if it says so at all."""
+        headers = {"Content-Type": "application/scim+json"}
+        if self.rate_limit.retry_after:
+            headers["Retry-After"] = str(math.ceil(wait))
+        self._reply(handler, 429, headers, Fault(429).body % 429)
 
     def _lying_listing(self, handler: BaseHTTPRequestHandler, lies: ListingLies) -> None:
         """Read the whole answer from the app, then page it as ``lies`` says."""

@@ -43,6 +43,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from provisioning.connectors.endpoint import endpoint_id
 from provisioning.connectors.proxies import environment_proxy
+from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.errors import (
     ScimAuthError,
     ScimConflictError,
@@ -96,6 +97,7 @@ class ScimClient:
         max_response_bytes: int = 16 * MIB,
         transport: httpx.BaseTransport | None = None,
         tenant: str | None = None,
+        rate_share: RateShare | None = None,
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
@@ -115,7 +117,7 @@ class ScimClient:
         self.max_retries = max_retries
         self.deadline = deadline
         self.max_response_bytes = max_response_bytes
-        self.throttle = Throttle(requests_per_second)
+        self.throttle = Throttle(requests_per_second, rate_share)
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
@@ -163,7 +165,7 @@ class ScimClient:
         return retrying(self._send, method, path, params, json)
 
     def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> httpx.Response:
-        self.throttle.acquire()
+        sent = self.throttle.acquire()
         try:
             response = self._receive(method, path, params, json)
         except httpx.ConnectError as exc:
@@ -178,12 +180,13 @@ class ScimClient:
             raise ScimTransientError(
                 f"transport error: {type(exc).__name__}", method=method, path=path, scim_type="transport"
             ) from None
+        if response.status_code != 429:
+            self.throttle.accepted(sent)
         if response.is_success:
-            self.throttle.succeeded()
             return response
         error = self._error(response, method, path)
         if response.status_code == 429:
-            self.throttle.slow_down(error.retry_after)
+            self.throttle.slow_down(error.retry_after, sent)
         raise error
 
     def _receive(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> httpx.Response:
