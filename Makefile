@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv constraints bench bench-log clean
+.PHONY: run test lint venv constraints bench bench-memory bench-log clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+
+bench-memory: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_memory.py $(BENCH_ARGS)
 
 bench-log: $(STAMP)
 	$(BIN)/python scripts/benchmark_log.py $(BENCH_ARGS)
