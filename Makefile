@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-distributed test lint venv constraints bench bench-rate-limit bench-log clean
+.PHONY: run run-distributed test lint venv constraints bench bench-rate-limit bench-memory bench-log clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench: $(STAMP)
 
 bench-rate-limit: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_rate_limit.py $(BENCH_ARGS)
+
+bench-memory: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_memory.py $(BENCH_ARGS)
 
 bench-log: $(STAMP)
 	$(BIN)/python scripts/benchmark_log.py $(BENCH_ARGS)

@@ -103,8 +103,15 @@ def user_id(index: int) -> str:
     return f"u{index:07d}"
 
 
-def build(engine: Engine, users: int = 3000, seed: int = 7) -> dict[str, int]:
-    """(Re)create the directory tables and fill them; returns row counts."""
+def team_group(index: int) -> str:
+    return f"g-team-{index:06d}"
+
+
+def build(engine: Engine, users: int = 3000, seed: int = 7, teams: int = 0) -> dict[str, int]:
+    """(Re)create the directory tables and fill them; returns row counts. ``teams`` adds that many
+    flat groups with every user in one of them (user i in team i % teams): the benchmarks' way to a
+    directory with as many groups as a large tenant (50,000 for 1,000,000 users). The rest of the
+    directory is the same with or without them."""
     rng = random.Random(seed)
     schema.metadata.create_all(engine)
     base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -153,6 +160,14 @@ def build(engine: Engine, users: int = 3000, seed: int = 7) -> dict[str, int]:
         {"group_id": "g-project-x", "member_id": "g-project-y", "member_type": "group"},
         {"group_id": "g-project-y", "member_id": "g-project-x", "member_type": "group"},
     ]
+    groups += [
+        {"id": team_group(t), "displayName": f"Team {t:06d}", "description": None} for t in range(teams)
+    ]
+    if teams:
+        members += [
+            {"group_id": team_group(i % teams), "member_id": user_id(i), "member_type": "user"}
+            for i in range(users)
+        ]
     for i in range(0, users, 97):
         members.append(
             {
@@ -191,7 +206,7 @@ def build(engine: Engine, users: int = 3000, seed: int = 7) -> dict[str, int]:
     }
 
 
-def build_sqlite(path: Path | str, users: int = 3000, seed: int = 7) -> dict[str, int]:
+def build_sqlite(path: Path | str, users: int = 3000, seed: int = 7, teams: int = 0) -> dict[str, int]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return build(create_engine(f"sqlite:///{path}"), users=users, seed=seed)
+    return build(create_engine(f"sqlite:///{path}"), users=users, seed=seed, teams=teams)
