@@ -10,13 +10,19 @@ from collections.abc import Callable
 
 from provisioning.config import AppConfig
 from provisioning.connectors.base import AppConnector
+from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.hook import open_scim_connector
 from provisioning.engine.partitions import Partition
 
-TARGETS: dict[str, Callable[[AppConfig, Partition | None], AppConnector]] = {"scim": open_scim_connector}
+TARGETS: dict[str, Callable[[AppConfig, Partition | None, RateShare | None], AppConnector]] = {
+    "scim": open_scim_connector
+}
 
 
-def open_target(config: AppConfig, partition: Partition | None = None) -> AppConnector:
+def open_target(
+    config: AppConfig, partition: Partition | None = None, rate_share: RateShare | None = None
+) -> AppConnector:
     """The app's connector, from its Airflow connection (opening it sends no request); for one
-    partition of a partitioned apply, with that partition's share of the app's limits."""
-    return TARGETS[config.target.kind](config, partition)
+    partition of a partitioned apply, with that partition's share of the app's limits.
+    ``rate_share``: where every client of the app learns its rate and 429 pauses together."""
+    return TARGETS[config.target.kind](config, partition, rate_share)

@@ -18,6 +18,7 @@ from provisioning.connectors.targets import open_target
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
 from provisioning.engine.partitions import Partition
+from provisioning.state.rate_share import StoreRateShare
 from provisioning.state.schema import require_current
 from provisioning.state.store import StateStore
 
@@ -62,12 +63,15 @@ def open_directory(config: AppConfig) -> DirectorySource:
 def cycle_context(
     config: AppConfig, cycle_id: str, options: RunOptions | None = None, partition: Partition | None = None
 ) -> CycleContext:
-    """``partition``: the context of one partition of a partitioned apply (its share of the limits)."""
+    """``partition``: the context of one partition of a partitioned apply (its share of the limits).
+    Every client of the app shares its learned rate and 429 pauses through the state store."""
+    store = open_state_store(config)
+    share = StoreRateShare(store.engine, config.app, partition.count if partition else 1)
     return CycleContext(
         config=config,
         cycle_id=cycle_id,
-        store=open_state_store(config),
+        store=store,
         open_directory=lambda: open_directory(config),
-        open_app=lambda: open_target(config, partition),
+        open_app=lambda: open_target(config, partition, share),
         options=options or RunOptions(),
     )

@@ -16,6 +16,7 @@ from airflow.sdk import BaseHook
 
 from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import connection_url
+from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
 from provisioning.connectors.scim.errors import ScimError
@@ -71,7 +72,9 @@ class ScimHook(BaseHook):
         return True, f"connected to {client.base_url}; PATCH {patch}"
 
 
-def open_scim_connector(config: AppConfig, partition: Partition | None = None) -> ScimConnector:
+def open_scim_connector(
+    config: AppConfig, partition: Partition | None = None, rate_share: RateShare | None = None
+) -> ScimConnector:
     """The connector of a ``kind: scim`` target, from its Airflow connection; for a partition of a
     partitioned apply, with its share of the app's rate and connections."""
     target = config.target
@@ -87,5 +90,6 @@ def open_scim_connector(config: AppConfig, partition: Partition | None = None) -
         requests_per_second=target.requests_per_second,
         deadline=target.request_deadline_seconds,
         max_response_bytes=int(target.max_response_mib * 1024 * 1024),
+        rate_share=rate_share,
     ).get_conn()
     return ScimConnector.for_app(client, config)
