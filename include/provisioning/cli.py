@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections import defaultdict
@@ -127,13 +126,21 @@ def preview_user(app: str, who: str, as_json: bool) -> int:
     from provisioning.connectors.directory.base import DirectoryError
     from provisioning.connectors.errors import ConnectorError
     from provisioning.cycle.preview import PreviewError, preview, render
-    from provisioning.glue.resources import cycle_context
+    from provisioning.glue.resources import StateStoreMissing, cycle_context
+    from provisioning.state.schema import StateStoreNotReady
 
     try:
         config = load_app_config(app_config_path(app))
         with cycle_context(config, "preview") as ctx:
             report = preview(ctx, who)
-    except (ConfigError, PreviewError, DirectoryError, ConnectorError) as exc:
+    except (
+        ConfigError,
+        PreviewError,
+        DirectoryError,
+        ConnectorError,
+        StateStoreMissing,
+        StateStoreNotReady,
+    ) as exc:
         print(exc, file=sys.stderr)
         return 2
     except AirflowNotFoundException as exc:
@@ -173,7 +180,6 @@ def db(action: str, folder: Path, conn_id: str | None) -> int:
 
     from provisioning.state import schema
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per store below says it all
     behind = 0
     for url, name in state_stores(folder, conn_id).items():
         engine = create_engine(url)
@@ -193,10 +199,6 @@ def db(action: str, folder: Path, conn_id: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # An operator's command where the metadata DB is reachable, as `airflow db migrate` is: read
-    # connections from it too, not only from environment variables and external secrets backends
-    # (Airflow's task SDK looks in the metadata DB only in "server" processes).
-    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
     parser = argparse.ArgumentParser(prog="provisioning", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="validate every app config under include/apps")
@@ -232,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "preview":
         return preview_user(args.app, args.user, args.json)
     if args.command == "db":
+        # run where the metadata DB is reachable, as `airflow db migrate` is: read the state store
+        # connections from it too (Airflow's task SDK looks there only in "server" processes)
+        os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
         return db(args.action, args.apps_dir or apps_dir(), args.conn_id)
     if args.command == "import-settings":
         counts = import_settings(args.file, args.file.resolve().parent)

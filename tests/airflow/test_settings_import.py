@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.cli import db
 from provisioning.glue.settings_import import SettingsError, import_settings, read_settings
 from tests.conftest import REPO
 
@@ -75,6 +76,16 @@ def test_preview_command_reads_airflow_connections(airflow_db, install_app, dire
         timeout=120,
     )
     assert missing.returncode == 2 and "no directory user" in missing.stderr
+    unconfigured = subprocess.run(
+        [script, "preview", "demo_crm", "u0000000"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROVISIONING_APPS_DIR": str(REPO / "include" / "apps")},
+        timeout=120,
+    )
+    assert unconfigured.returncode == 2
+    assert "run `provisioning db upgrade`" in unconfigured.stderr  # its state store was never prepared
+    assert db("upgrade", REPO / "include" / "apps", "provisioning_state") == 0
     unconfigured = subprocess.run(
         [script, "preview", "demo_crm", "u0000000"],
         capture_output=True,

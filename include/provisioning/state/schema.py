@@ -9,6 +9,7 @@ message that names the command to run.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic says at INFO which dialect it found, on every check: noise in each task's log (and in the
+# output of commands such as `provisioning preview --json`); `db upgrade` prints its own summary
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class StateStoreNotReady(RuntimeError):
