@@ -4,6 +4,7 @@
 from collections import Counter
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from provisioning.state import StateStore
 from tests.airflow.dag_runs import run_dag, xcoms
@@ -12,16 +13,36 @@ from tests.integration.cycle_helpers import Harness
 
 pytestmark = pytest.mark.airflow
 
+# a DAG id of its own: the metadata DB of the session keeps the DAGs it has seen, and the other
+# tests' provision_demo_wiki has an unmapped apply
+APP = "partwiki"
+
+
+def install_partitioned(install_app, directory_db, scim_app, partitions: int) -> None:
+    """The demo wiki under another name, with the wiki's assignments in the directory."""
+    engine = create_engine(f"sqlite:///{directory_db}")
+    with engine.begin() as conn:
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(text("select * from app_assignments where app='demo_wiki'"))
+        ]
+        columns = ", ".join(rows[0])
+        conn.execute(
+            text(f"insert into app_assignments ({columns}) values ({', '.join(':' + c for c in rows[0])})"),
+            [{**r, "app": APP} for r in rows],
+        )
+    config = {**demo_config("demo_wiki", APP), "retries": 0}
+    config["target"] = {**config["target"], "partitions": partitions}
+    install_app(config, directory=directory_db, scim=scim_app)
+
 
 def test_apply_mapped_over_partitions_then_groups_then_report(
     airflow_db, install_app, directory_db, scim_app, tmp_path
 ):
-    config = {**demo_config("demo_wiki"), "retries": 0}
-    config["target"] = {**config["target"], "partitions": 3}
-    install_app(config, directory=directory_db, scim=scim_app)
+    install_partitioned(install_app, directory_db, scim_app, 3)
     expected = Harness(directory_db, scim_app, tmp_path / "unused.db").expected_wiki_users()
 
-    run = run_dag("demo_wiki")
+    run = run_dag(APP)
     assert str(run.state) == "success"
     from airflow.utils.session import create_session
 
@@ -42,7 +63,7 @@ def test_apply_mapped_over_partitions_then_groups_then_report(
         (i, "succeeded") for i in range(3)
     ]
     assert sum(p["succeeded"] for p in report["partitions"]) == len(expected)
-    cycle = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}").cycle("demo_wiki", run.run_id)
+    cycle = StateStore(f"sqlite:///{tmp_path / f'state_{APP}.db'}").cycle(APP, run.run_id)
     assert cycle["status"] == "succeeded"
 
 
@@ -51,12 +72,10 @@ def test_failed_partitions_still_let_groups_and_the_report_run(
 ):
     from tests.support.fault_proxy import Fault
 
-    config = {**demo_config("demo_wiki"), "retries": 0}
-    config["target"] = {**config["target"], "partitions": 2}
-    install_app(config, directory=directory_db, scim=scim_app)
+    install_partitioned(install_app, directory_db, scim_app, 2)
     scim_app.proxy.inject(Fault(400, methods=("POST",), path="/Users"), times=10_000)  # every create
 
-    run = run_dag("demo_wiki")
+    run = run_dag(APP)
     assert str(run.state) == "failed"
     from airflow.utils.session import create_session
 
