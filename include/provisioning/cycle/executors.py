@@ -19,7 +19,7 @@ from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.lookup import Lookup
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.changes import AttributeUpdate, readable
-from provisioning.engine.matching import match_accounts
+from provisioning.engine.matching import DUPLICATE_TARGET, match_accounts
 from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
 from provisioning.state.bounds import storable
@@ -178,8 +178,19 @@ def _lookup(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> tuple
     links = ctx.store.links(ctx.app, row.object_type)
     owners = {link.target_id: source for source, link in links.items() if source != row.source_id}
     found = Lookup(ctx, connector, row.object_type, rules).find(row.source_id, row.display, row.attributes)
-    matches, _ = match_accounts([(row.source_id, row.attributes)], found, rules, owners)
+    matches, conflicts = match_accounts([(row.source_id, row.attributes)], found, rules, owners)
+    twins = [c for c in conflicts if c.code == DUPLICATE_TARGET]
+    if twins:  # the app already holds several: another create would only add one more
+        raise AmbiguousInApp(f"{twins[0].message}: remove the extra ones in the app", code=DUPLICATE_TARGET)
     return (matches[0].account, matches[0].matched_by) if matches else None
+
+
+class AmbiguousInApp(ConnectorError):
+    """Several objects in the app match the one a create may have made: none is linked and none is
+    created until an operator removes the twins (retrying cannot help)."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message, code=code, permanent=True)
 
 
 def _adopt(
