@@ -130,25 +130,21 @@ class Leases:
 
     def record_progress(self, lease: Lease, attempted: int, succeeded: int, failed: int) -> None:
         """A running partition's counts so far, for the page (fenced: a stale attempt stops here)."""
-        p = t.apply_partitions.c
-        with self.engine.begin() as conn:
-            fence(conn, lease)
-            conn.execute(
-                update(t.apply_partitions)
-                .where((p.app == lease.app) & (p.cycle_id == lease.holder) & (p.partition == lease.partition))
-                .values(attempted=attempted, succeeded=succeeded, failed=failed)
-            )
+        self._update_partition(lease, attempted=attempted, succeeded=succeeded, failed=failed)
 
     def finish_partition(
         self, lease: Lease, status: str, counts: dict[str, int], error: str | None = None
     ) -> None:
+        self._update_partition(lease, status=status, error=error, finished_at=utcnow(), **counts)
+
+    def _update_partition(self, lease: Lease, **values: object) -> None:
         p = t.apply_partitions.c
         with self.engine.begin() as conn:
             fence(conn, lease)
             conn.execute(
                 update(t.apply_partitions)
                 .where((p.app == lease.app) & (p.cycle_id == lease.holder) & (p.partition == lease.partition))
-                .values(status=status, error=error, finished_at=utcnow(), **counts)
+                .values(**values)
             )
 
     def partitions(self, app: str, holder: str) -> list[dict]:
