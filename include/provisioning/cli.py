@@ -236,8 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         # run where the metadata DB is reachable, as `airflow db migrate` is: read the state store
         # connections from it too (Airflow's task SDK looks there only in "server" processes)
-        os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
-        return db(args.action, args.apps_dir or apps_dir(), args.conn_id)
+        previous = os.environ.get("_AIRFLOW_PROCESS_CONTEXT")
+        os.environ["_AIRFLOW_PROCESS_CONTEXT"] = previous or "server"
+        try:
+            return db(args.action, args.apps_dir or apps_dir(), args.conn_id)
+        finally:  # called in-process (tests), the caller's later commands keep their own context
+            if previous is None:
+                del os.environ["_AIRFLOW_PROCESS_CONTEXT"]
     if args.command == "import-settings":
         counts = import_settings(args.file, args.file.resolve().parent)
         print(f"imported {counts} from {args.file}")
