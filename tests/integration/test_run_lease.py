@@ -14,7 +14,7 @@ from provisioning.demo.scim_server import ScimServer
 from tests.conftest import TOKEN, ScimApp
 from tests.integration.cycle_helpers import STEPS, Harness
 from tests.integration.test_crash_safety import start_apply
-from tests.support.fault_proxy import FaultProxy
+from tests.support.fault_proxy import Fault, FaultProxy
 
 
 @pytest.fixture
@@ -129,3 +129,37 @@ def test_a_connection_pointed_at_another_endpoint_writes_nothing_there(harness, 
     assert duplicates(scim_app) == []
     assert {n for n, a in accounts.items() if a["active"]} == set(harness.expected_wiki_users().index)
     assert len(leavers) == 5 and all(not accounts[n]["active"] for n in leavers)
+
+
+def test_a_relink_that_failed_and_a_connection_pointed_back_cannot_orphan_accounts(
+    harness, other_tenant, scim_app
+):
+    """A relink retires the first endpoint's links even when its run then fails (the new endpoint
+    answers 500). Pointing the connection back without a relink would leave runs with links for
+    nobody who left scope meanwhile: their accounts would stay active for good. Such a run is
+    refused; a relink back brings the links home and the leavers are disabled."""
+    harness.cycle()
+    harness.scim_app = other_tenant
+    other_tenant.proxy.inject(Fault(500), times=3)
+    harness.options = RunOptions(restart="relink", triggered_by="dana")
+    failed = harness.cycle_tolerant()
+    assert failed["report"]["status"] == "failed" and other_tenant.users() == []
+
+    harness.scim_app = scim_app  # the operator puts the connection back, without a relink
+    harness.options = RunOptions()
+    leaving = "select id from users where department = 'Design' and accountEnabled = 1 limit 3"
+    leavers = harness.upns(f"select userPrincipalName from users where id in ({leaving})")
+    harness.sql(f"update users set accountEnabled = 0 where id in ({leaving})")
+    writes = len(scim_app.proxy.writes())
+    refused = harness.cycle_tolerant()
+    assert isinstance(refused["match"], CycleRefused)
+    message = str(refused["match"])
+    assert "a relink at" in message and "retired the" in message and "restart=relink" in message
+    assert len(scim_app.proxy.writes()) == writes
+
+    harness.options = RunOptions(restart="relink", triggered_by="dana")
+    back = harness.cycle()
+    assert back["report"]["status"] == "succeeded"
+    accounts = scim_app.by_username()
+    assert len(leavers) == 3 and all(not accounts[n]["active"] for n in leavers)
+    assert duplicates(scim_app) == []

@@ -463,9 +463,11 @@ class SafetyMachine(RuleBasedStateMachine):
         self.harness.options = RunOptions()
 
     def _links_elsewhere(self) -> bool:
-        """Whether the state store holds links made in another server than the current one."""
+        """Whether the state store holds links made in another server than the current one, or a
+        relink retired those made in the current one."""
         here = endpoint_id(self.harness.scim_app.url)
-        return any(e not in (None, here) for e in self.harness.store.endpoints("demo_wiki"))
+        elsewhere = any(e not in (None, here) for e in self.harness.store.endpoints("demo_wiki"))
+        return elsewhere or self.harness.store.retired_from("demo_wiki", here)[0] > 0
 
     def _current(self) -> int:
         return self.world.apps.index(self.harness.scim_app)

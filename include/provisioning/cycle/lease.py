@@ -69,3 +69,14 @@ def check_endpoint(ctx: CycleContext, endpoint: str) -> None:
             "links retire, every object is matched again in the new endpoint (links once made there "
             "come back) and a full reconcile checks it; otherwise restore the connection"
         )
+    retired, when = ctx.store.retired_from(ctx.app, endpoint)
+    if retired:
+        # the links kept now miss every object made here that is out of scope since: a run would
+        # never disable those accounts
+        raise CycleRefused(
+            f"{ctx.app}: the connection {ctx.config.target.conn_id} points at {endpoint}, but a relink "
+            f"at {when:%Y-%m-%d %H:%M:%S} UTC moved the app away from it and retired the {retired} "
+            "link(s) made there. Nothing was written: without them, accounts made there that left scope "
+            "since would never be disabled. If the app is back there, trigger once with restart=relink "
+            "(the links made there come back); otherwise point the connection at the app's new endpoint"
+        )

@@ -10,6 +10,7 @@ members change with its outbox row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, update
@@ -127,6 +128,15 @@ def endpoints(conn: Connection, app: str) -> dict[str | None, int]:
         row[0]: row[1]
         for row in conn.execute(select(c.endpoint, func.count()).where(c.app == app).group_by(c.endpoint))
     }
+
+
+def retired_from(conn: Connection, app: str, endpoint: str) -> tuple[int, datetime | None]:
+    """How many links made in ``endpoint`` a relink retired (and none brought back), and when."""
+    r = t.retired_links.c
+    count, latest = conn.execute(
+        select(func.count(), func.max(r.retired_at)).where((r.app == app) & (r.endpoint == endpoint))
+    ).one()
+    return count, aware(latest)
 
 
 def adopt_endpoint(conn: Connection, app: str, endpoint: str) -> int:

@@ -102,6 +102,10 @@ class StateStore:
         with self.engine.connect() as conn:
             return links.endpoints(conn, app)
 
+    def retired_from(self, app: str, endpoint: str) -> tuple[int, datetime | None]:
+        with self.engine.connect() as conn:
+            return links.retired_from(conn, app, endpoint)
+
     def adopt_endpoint(self, app: str, endpoint: str) -> int:
         with self.engine.begin() as conn:
             return links.adopt_endpoint(conn, app, endpoint)
