@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-distributed test lint venv constraints bench bench-rate-limit bench-memory bench-log clean
+.PHONY: run run-distributed test lint venv constraints bench bench-rate-limit bench-partitions bench-memory bench-log clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 
 bench-rate-limit: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_rate_limit.py $(BENCH_ARGS)
+
+# One app 50 ms away, apply in 1, 2 and 4 partitions on two worker processes (PostgreSQL state store).
+bench-partitions: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_partitions.py $(BENCH_ARGS)
 
 bench-memory: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_memory.py $(BENCH_ARGS)
