@@ -5,6 +5,7 @@ beside its retry, in-flight actions adopted by the next plan, a connection point
 import time
 from collections import Counter
 
+import httpx
 import pytest
 
 from provisioning.cycle import steps
@@ -12,7 +13,7 @@ from provisioning.cycle.guards import CycleRefused, CycleSkipped
 from provisioning.cycle.options import RunOptions
 from provisioning.demo.scim_server import ScimServer
 from tests.conftest import TOKEN, ScimApp
-from tests.integration.cycle_helpers import STEPS, Harness
+from tests.integration.cycle_helpers import DEPARTMENTS_AND_DIVISIONS, STEPS, Harness
 from tests.integration.test_crash_safety import start_apply
 from tests.support.fault_proxy import Fault, FaultProxy
 
@@ -163,3 +164,50 @@ def test_a_relink_that_failed_and_a_connection_pointed_back_cannot_orphan_accoun
     accounts = scim_app.by_username()
     assert len(leavers) == 3 and all(not accounts[n]["active"] for n in leavers)
     assert duplicates(scim_app) == []
+
+
+def test_an_adopted_create_makes_what_the_new_plan_wants_and_nothing_for_leavers(harness, scim_app):
+    """Creates left in flight by a crash (their requests may or may not have reached the app) are
+    adopted by the next plan. Meanwhile two of those people were deleted from the directory, and
+    one of their accounts had been made by the lost request; a group was renamed. The next run
+    creates no account for either leaver and re-enables nothing, links the one the app holds (the
+    run after disables it), and makes the group under its new name."""
+    harness.configure(groups={**DEPARTMENTS_AND_DIVISIONS})
+    ctx = harness.context("cycle-1")
+    for step in STEPS[:3]:
+        step(ctx)
+    rows = harness.store.open_actions("demo_wiki", "cycle-1")
+    creates = [r for r in rows if r.action == "create" and r.object_type == "user"][:4]
+    group = next(r for r in rows if r.action == "create" and r.source_id == "g-dept-engineering")
+    harness.store.mark_in_flight([r.change_id for r in [*creates, group]])  # a crash, requests out
+    harness.store.leases.release("demo_wiki", "cycle-1")
+    harness.cycles = 1
+    made, lost = creates[0], creates[1]  # the lost request of `made` did reach the app
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        client.post(
+            f"{scim_app.server.url}/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": made.attributes["userName"],
+                "externalId": made.source_id,
+                "active": True,
+            },
+        ).raise_for_status()
+    harness.sql("delete from users where id in (:a, :b)", a=made.source_id, b=lost.source_id)
+    harness.sql("update groups set displayName = 'Department Eng Renamed' where id = 'g-dept-engineering'")
+
+    result = harness.cycle()
+    assert result["diff"]["adopted_in_flight"] == 5 and result["report"]["status"] == "succeeded"
+    accounts = scim_app.by_username()
+    assert lost.attributes["userName"] not in accounts  # no account made for a leaver
+    assert accounts[made.attributes["userName"]]["active"]  # linked as the app holds it ...
+    log = {r["source_id"]: r for r in harness.store.log("demo_wiki", "cycle-2")}
+    assert log[lost.source_id]["status"] == "skipped" and log[lost.source_id]["error_code"] == "NotMadeInApp"
+    assert log[made.source_id]["status"] == "success" and log[made.source_id]["target_id"]
+    assert all(c.attributes["userName"] in accounts for c in creates[2:])
+    names = [g["displayName"] for g in scim_app.groups_list()]
+    assert "Department Eng Renamed" in names and group.attributes["displayName"] not in names
+    assert duplicates(scim_app) == []
+
+    harness.cycle()  # ... and disabled by the next plan, through the deletion guard
+    assert not scim_app.by_username()[made.attributes["userName"]]["active"]

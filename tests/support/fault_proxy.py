@@ -94,13 +94,17 @@ class RateLimit:
 CHAOS_KINDS = (
     "500",  # refused before the app acted
     "502_after",  # the app acted, the answer is an error
-    "429_retry_after",
+    "429_retry_after",  # refused before the app acted, saying when to come back
     "429",
     "timeout_after",  # the app acted, the answer comes too late
     "drop",  # connection closed before the app saw the request
     "drop_after",  # connection closed after the app acted
     "garbled_after",  # the app acted, the answer is not JSON (a protocol violation: quarantine)
 )
+# the kinds whose request reaches the app before the fault: spelled out, as "429_retry_after" also
+# ends in "_after" but is a refusal (an app that acted and then answered 429 would make any client
+# that honours 429 send a second create)
+ACTED_FIRST = frozenset({"502_after", "timeout_after", "drop_after", "garbled_after"})
 
 
 @dataclass
@@ -295,7 +299,7 @@ class FaultProxy:
 
     def _chaos(self, handler: BaseHTTPRequestHandler, kind: str, body: bytes) -> None:
         error = b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"chaos"}'
-        response = self._upstream(handler, body) if kind.endswith("_after") else None
+        response = self._upstream(handler, body) if kind in ACTED_FIRST else None
         if kind in ("drop", "drop_after"):
             with self._lock:
                 self.requests.append(Recorded(handler.command, handler.path, 0))

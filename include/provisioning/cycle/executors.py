@@ -23,9 +23,11 @@ from provisioning.engine.matching import DUPLICATE_TARGET, match_accounts
 from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
 from provisioning.state.bounds import storable
-from provisioning.state.outbox import UNSETTLED
+from provisioning.state.outbox import CONFIRM_ONLY, UNSETTLED
 
 UNREADABLE = "UnreadableChange"
+# an unsettled create that, looked for, proved never made (and is no longer planned)
+NOT_MADE = "NotMadeInApp"
 
 
 @dataclass
@@ -116,6 +118,8 @@ def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outco
     a twin (``_app_refuses_twins``); otherwise (groups: apps rarely keep their names unique) it is
     left unresolved, and the next cycle looks again before creating."""
     unsure = row.status in UNSETTLED  # a previous attempt may have made it
+    if unsure and row.payload.get(CONFIRM_ONLY):
+        return _confirm(ctx, connector, row)
     try:
         if unsure and (existing := _lookup(ctx, connector, row)) is not None:
             return _adopt(ctx, connector, row, existing, "made by an interrupted earlier attempt; linked")
@@ -144,6 +148,36 @@ def _create(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outco
         return _failure(row, exc, unresolved=unsure or exc.may_have_acted)
     return Outcome(
         change_id=row.change_id, status=OutboxStatus.SUCCEEDED, target_id=created.id, matched_by="created"
+    )
+
+
+def _confirm(ctx: CycleContext, connector: AppConnector, row: OutboxRow) -> Outcome:
+    """An unsettled create the current plan no longer wants: link what the earlier attempt made,
+    exactly as the app holds it (the next diff disables it if its owner left scope), else settle
+    that nothing was made. A failed lookup keeps it unresolved, to look again."""
+    try:
+        found = _lookup(ctx, connector, row)
+    except ConnectorError as exc:
+        return _failure(row, exc, unresolved=True)
+    if found is None:
+        return Outcome(
+            change_id=row.change_id,
+            status=OutboxStatus.SKIPPED,
+            error_code=NOT_MADE,
+            error_message=f"an earlier attempt at this create failed; the app holds no such "
+            f"{row.object_type}, and the current plan no longer creates it",
+        )
+    account, matched_by = found
+    return Outcome(
+        change_id=row.change_id,
+        status=OutboxStatus.SUCCEEDED,
+        target_id=account.id,
+        matched_by=matched_by,
+        attributes={p: account.attributes.get(p) for p in _rules(ctx, row).paths},
+        active=account.active,
+        action="update",
+        detail="made by an earlier attempt that failed; linked as the app holds it (the current plan "
+        "no longer creates it: the next cycle disables it if it is out of scope)",
     )
 
 

@@ -35,6 +35,8 @@ UNSETTLED = (OutboxStatus.IN_FLIGHT, OutboxStatus.UNRESOLVED)
 # superseded by the next plan; an in_flight action is not: its request may be out, so the next
 # cycle adopts it and verifies it instead of planning the object anew
 SUPERSEDABLE = (OutboxStatus.PENDING, OutboxStatus.STAGED)
+# in the payload of an adopted create the new plan no longer wants: look for it, never create it
+CONFIRM_ONLY = "confirm_only"
 # the error code of a removal held by the accidental-deletion guard
 HELD_CODE = "AccidentalDeletionThreshold"
 
@@ -84,9 +86,13 @@ def write_plan(
     c = t.outbox.c
     fence(conn, lease)
     in_flight = (c.app == app) & c.status.in_(UNSETTLED)
-    busy = {tuple(r) for r in conn.execute(select(c.object_type, c.source_id).where(in_flight))}
+    unsettled = conn.execute(
+        select(c.change_id, c.object_type, c.source_id, c.action, c.payload).where(in_flight)
+    ).all()
+    busy = {(r.object_type, r.source_id) for r in unsettled}
     if busy:
         conn.execute(update(t.outbox).where(in_flight).values(cycle_id=cycle_id))
+        _refresh_creates(conn, [r for r in unsettled if r.action == Action.CREATE], rows)
         rows = [r for r in rows if (r["object_type"], r["source_id"]) not in busy]
     # staged actions are logged when first held, not again every cycle they wait
     waiting = set(
@@ -127,6 +133,23 @@ def write_plan(
             ],
         )
     return len(busy)
+
+
+def _refresh_creates(conn: Connection, adopted: Sequence[Any], plan: list[dict[str, Any]]) -> None:
+    """An adopted create verifies first, then creates what the *new* plan wants: its attributes
+    if the plan creates the object again (a rename since is not sent stale), or nothing at all if
+    the plan no longer creates it (the object left scope, or was matched meanwhile): then an
+    account the earlier attempt made is only linked as it is, for the next diff to disable through
+    the deletion guard, and none is made or re-enabled for someone who left."""
+    creates = {(r["object_type"], r["source_id"]): r for r in plan if r["action"] == Action.CREATE}
+    for row in adopted:
+        new = creates.get((row.object_type, row.source_id))
+        values = (
+            {k: new[k] for k in ("display", "payload", "attributes", "active", "modified", "reason")}
+            if new
+            else {"payload": {**(row.payload or {}), CONFIRM_ONLY: True}}
+        )
+        conn.execute(update(t.outbox).where(t.outbox.c.change_id == row.change_id).values(**values))
 
 
 def record_skips(
