@@ -159,6 +159,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # kept-alive answers would wait ~40 ms for a delayed ACK
 
             def log_message(self, *args: object) -> None:
                 pass
