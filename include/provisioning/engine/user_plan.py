@@ -96,7 +96,6 @@ class _UserPlanner:
         if missing:
             self.skip(user, "MissingRequiredAttribute", f"{', '.join(missing)} has no value")
             return None
-        modified = [{"path": k, "old": None, "new": redact(k, v, self.sensitive)} for k, v in values.items()]
         return PlannedAction(
             Action.CREATE,
             user.source_id,
@@ -105,7 +104,8 @@ class _UserPlanner:
             create_payload(values, True),
             values,
             True,
-            modified,
+            None,  # every attribute, from nothing: derived from ``values`` when read
+            redacted=self.sensitive,
         )
 
     def unique_values(self, user: DesiredUser, values: dict[str, Any]) -> dict[str, Any] | None:
