@@ -128,7 +128,7 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
     elif plan.actions:
         action = plan.actions[0]
         name = "update (link the existing account)" if matching["outcome"] == "matched" else action.action
-        report["action"] = {"action": name, "modified": action.modified, "reason": action.reason}
+        report["action"] = {"action": name, "modified": action.modified_properties(), "reason": action.reason}
     else:
         report["action"] = {"action": "none", "reason": "nothing changed" if link else "not in scope"}
     return report

@@ -24,7 +24,7 @@ ENABLED = frozenset({"true", "1", "yes", "y", "t", "on", "enabled"})
 DISABLED = frozenset({"false", "0", "no", "n", "f", "off", "disabled"})
 
 
-@dataclass
+@dataclass(slots=True)  # no per-user __dict__: the diff holds one per directory user
 class DesiredUser:
     source_id: str
     display: str  # userPrincipalName, for people reading the log

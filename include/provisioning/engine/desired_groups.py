@@ -17,7 +17,7 @@ OUT_OF_SCOPE_NOT_ASSIGNED = "group not assigned to the app"
 OUT_OF_SCOPE_FILTERED = "group outside the scoping filters"
 
 
-@dataclass
+@dataclass(slots=True)  # no per-group __dict__: the diff holds one per directory group
 class DesiredGroup:
     source_id: str
     display: str

@@ -157,7 +157,6 @@ def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedActi
         return Skip(
             group.source_id, group.display, "MissingRequiredAttribute", f"{', '.join(missing)} has no value"
         )
-    modified = [{"path": k, "old": None, "new": v} for k, v in values.items()]
     return PlannedAction(
         Action.CREATE,
         group.source_id,
@@ -166,7 +165,7 @@ def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedActi
         create_payload(values, None),
         values,
         True,
-        modified,
+        None,  # every attribute, from nothing: derived from ``values`` when read
         object_type=ObjectType.GROUP,
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from provisioning.engine.mapping import redact
 from provisioning.engine.vocabulary import Action, ObjectType
 
 ACTIONS = (Action.CREATE, Action.UPDATE, Action.ENABLE, Action.DISABLE, Action.DELETE)
@@ -36,7 +37,7 @@ class LinkState:
     disabled_at: datetime | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # no per-action __dict__: a first cycle plans one action per user
 class PlannedAction:
     action: str
     source_id: str
@@ -45,11 +46,24 @@ class PlannedAction:
     payload: dict[str, Any] | None  # the neutral change (engine/changes.py)
     attributes: dict[str, Any]  # the snapshot once applied
     active: bool
-    modified: list[dict[str, Any]] = field(default_factory=list)  # [{path, old, new}], redacted
+    # [{path, old, new}], redacted; None for a create: see modified_properties()
+    modified: list[dict[str, Any]] | None = field(default_factory=list)
     reason: str | None = None
     object_type: str = ObjectType.USER
     change_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     approved_by: str | None = None  # who approved this removal (not counted again in the window)
+    redacted: frozenset[str] = frozenset()  # a create's paths whose values the log must not show
+
+    def modified_properties(self) -> list[dict[str, Any]]:
+        """What the change modifies, for the outbox and the provisioning log. A create modifies
+        every attribute from nothing, so its list is derived from ``attributes`` when it is read
+        instead of being held with the plan: held for every create of a first cycle, it was the
+        diff's largest holder (a quarter of its memory at 100,000 new users)."""
+        if self.modified is not None:
+            return self.modified
+        return [
+            {"path": p, "old": None, "new": redact(p, v, self.redacted)} for p, v in self.attributes.items()
+        ]
 
     @property
     def phase(self) -> int:

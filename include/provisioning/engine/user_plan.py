@@ -89,14 +89,17 @@ class _UserPlanner:
     def create(self, user: DesiredUser) -> PlannedAction | None:
         if not self.allows(user, Action.CREATE):
             return None
-        values = self.unique_values(user, {k: v for k, v in user.attributes.items() if v is not None})
+        values: dict[str, Any] | None = user.attributes
+        # a value to drop or a SelectUniqueValue to resolve: a copy of its own; otherwise the user's
+        # dict is sent as it is (a copy per create was a tenth of a first cycle's diff)
+        if any(v is None or isinstance(v, dict) for v in user.attributes.values()):
+            values = self.unique_values(user, {k: v for k, v in user.attributes.items() if v is not None})
         if values is None:
             return None
         missing = missing_required(self.paths, values)
         if missing:
             self.skip(user, "MissingRequiredAttribute", f"{', '.join(missing)} has no value")
             return None
-        modified = [{"path": k, "old": None, "new": redact(k, v, self.sensitive)} for k, v in values.items()]
         return PlannedAction(
             Action.CREATE,
             user.source_id,
@@ -105,7 +108,8 @@ class _UserPlanner:
             create_payload(values, True),
             values,
             True,
-            modified,
+            None,  # every attribute, from nothing: derived from ``values`` when read
+            redacted=self.sensitive,
         )
 
     def unique_values(self, user: DesiredUser, values: dict[str, Any]) -> dict[str, Any] | None:

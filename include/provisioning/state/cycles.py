@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,8 @@ ARTIFACT_CYCLES_KEPT = 5
 CHARTED = (OutboxStatus.SUCCEEDED, OutboxStatus.FAILED, OutboxStatus.STAGED)
 # outbox rows nothing will change any more: pruned with their cycle
 SETTLED = (OutboxStatus.SUCCEEDED, OutboxStatus.FAILED, OutboxStatus.SKIPPED, OutboxStatus.SUPERSEDED)
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # what JSON allows between tokens (artifact_items)
 
 
 def _key(app: str, cycle_id: str):
@@ -158,6 +162,18 @@ def put_artifact(conn: Connection, app: str, cycle_id: str, name: str, value: An
 
 
 def get_artifact(conn: Connection, app: str, cycle_id: str, name: str) -> Any:
+    return json.loads(_artifact_text(conn, app, cycle_id, name))
+
+
+def artifact_items(conn: Connection, app: str, cycle_id: str, name: str) -> Iterator[Any]:
+    """The items of a stored list, each parsed when it is taken: a caller that converts them as
+    it goes never holds the whole decoded list beside its own (at 100,000 desired users, the
+    decoded list was the largest part of the diff's peak). The text is read before the first
+    item is asked for, so ``conn`` may be closed by then."""
+    return _items(_artifact_text(conn, app, cycle_id, name))
+
+
+def _artifact_text(conn: Connection, app: str, cycle_id: str, name: str) -> str:
     a = t.artifacts.c
     row = conn.execute(
         select(a.data).where((a.app == app) & (a.cycle_id == cycle_id) & (a.name == name))
@@ -166,7 +182,24 @@ def get_artifact(conn: Connection, app: str, cycle_id: str, name: str) -> Any:
         raise LookupError(
             f"no {name!r} data stored for cycle {cycle_id!r} of app {app!r}: rerun the earlier steps"
         )
-    return json.loads(gzip.decompress(row[0]))
+    # text, not bytes, for json: the decompressed bytes are freed before parsing instead of
+    # being held beside the text and the parsed objects
+    return gzip.decompress(row[0]).decode()
+
+
+def _items(text: str) -> Iterator[Any]:
+    """The items of the JSON array ``text``, one at a time."""
+    decoder = json.JSONDecoder()
+    at = _SPACE.match(text).end()
+    if text[at] != "[":
+        raise ValueError("the stored data is not a list")
+    at = _SPACE.match(text, at + 1).end()
+    while text[at] != "]":
+        item, at = decoder.raw_decode(text, at)
+        yield item
+        at = _SPACE.match(text, at).end()
+        if text[at] == ",":
+            at = _SPACE.match(text, at + 1).end()
 
 
 def prune_cycles(conn: Connection, app: str, cutoff: datetime) -> None:

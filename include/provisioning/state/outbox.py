@@ -58,8 +58,9 @@ def write_plan(
     is in ``staged`` are held for approval and logged as staged the first cycle they are held.
     Returns the number of adopted actions."""
     now = utcnow()
-    rows = [
-        {
+
+    def row(seq: int, a: PlannedAction) -> dict[str, Any]:
+        return {
             "change_id": a.change_id,
             "app": app,
             "cycle_id": cycle_id,
@@ -73,7 +74,7 @@ def write_plan(
             "payload": a.payload,
             "attributes": a.attributes,
             "active": a.active,
-            "modified": a.modified,
+            "modified": a.modified_properties(),
             "reason": a.reason,
             "approved_by": a.approved_by,
             "status": OutboxStatus.STAGED if a.change_id in staged else OutboxStatus.PENDING,
@@ -81,8 +82,7 @@ def write_plan(
             "error_message": staged_reason if a.change_id in staged else None,
             "created_at": now,
         }
-        for seq, a in enumerate(actions)
-    ]
+
     c = t.outbox.c
     fence(conn, lease)
     in_flight = (c.app == app) & c.status.in_(UNSETTLED)
@@ -92,8 +92,11 @@ def write_plan(
     busy = {(r.object_type, r.source_id) for r in unsettled}
     if busy:
         conn.execute(update(t.outbox).where(in_flight).values(cycle_id=cycle_id))
-        _refresh_creates(conn, [r for r in unsettled if r.action == Action.CREATE], rows)
-        rows = [r for r in rows if (r["object_type"], r["source_id"]) not in busy]
+        _refresh_creates(
+            conn,
+            [r for r in unsettled if r.action == Action.CREATE],
+            [row(seq, a) for seq, a in enumerate(actions) if (a.object_type, a.source_id) in busy],
+        )
     # staged actions are logged when first held, not again every cycle they wait
     waiting = set(
         conn.execute(
@@ -107,14 +110,18 @@ def write_plan(
         .where((c.app == app) & c.status.in_(SUPERSEDABLE))
         .values(status=OutboxStatus.SUPERSEDED, finished_at=now)
     )
+    # rows are built a batch at a time as they are inserted: all of a first cycle's rows at once
+    # held more memory than the plan itself
+    rows = (row(seq, a) for seq, a in enumerate(actions) if (a.object_type, a.source_id) not in busy)
+    held: list[dict[str, Any]] = []
     for chunk in chunks(rows, 1000):
         conn.execute(insert(t.outbox), chunk)
-    held = [
-        r
-        for r in rows
-        if r["status"] == OutboxStatus.STAGED
-        and (r["object_type"], r["source_id"], r["action"]) not in waiting
-    ]
+        held += [
+            r
+            for r in chunk
+            if r["status"] == OutboxStatus.STAGED
+            and (r["object_type"], r["source_id"], r["action"]) not in waiting
+        ]
     for chunk in chunks(held, 1000):
         conn.execute(
             insert(t.provisioning_log),

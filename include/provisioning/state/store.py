@@ -76,6 +76,10 @@ class StateStore:
         with self.engine.connect() as conn:
             return cycles.get_artifact(conn, app, cycle_id, name)
 
+    def artifact_items(self, app: str, cycle_id: str, name: str) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            return cycles.artifact_items(conn, app, cycle_id, name)
+
     # --- links and members ----------------------------------------------------------------------
 
     def links(self, app: str, object_type: str = ObjectType.USER) -> dict[str, LinkState]:

@@ -160,7 +160,7 @@ def _dry_run_rows(actions: list[PlannedAction], staged: dict[str, str]) -> list[
             "target_id": a.target_id,
             "action": a.action,
             "status": LogStatus.DRY_RUN,
-            "modified_properties": a.modified,
+            "modified_properties": a.modified_properties(),
             "detail": a.reason,
             "error_code": HOLD_CODE if a.change_id in staged else None,
             "error_message": staged.get(a.change_id),
