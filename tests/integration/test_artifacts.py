@@ -1,10 +1,11 @@
-"""Artifacts read item by item (the diff's desired users) give what the whole read gives."""
+"""Artifacts read item by item (the diff's desired users) give what the whole read gives, and a list
+written item by item (the extract's desired users) is stored as the whole list would be."""
 
 from pathlib import Path
 
 import pytest
 
-from provisioning.state import StateStore
+from provisioning.state import StateStore, cycles
 from provisioning.state.schema import upgrade as upgrade_schema
 
 
@@ -18,6 +19,19 @@ def test_items_read_one_at_a_time_equal_the_stored_list(tmp_path: Path, value: l
     store.put_artifact("app", "c1", "desired_users", value)
     assert list(store.artifact_items("app", "c1", "desired_users")) == value
     assert store.get_artifact("app", "c1", "desired_users") == value
+
+
+@pytest.mark.parametrize("count", [0, 1, 2500])  # none, one, and batches with a part batch last
+def test_a_list_written_item_by_item_is_stored_as_the_whole_list(tmp_path: Path, count: int) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade_schema(store.engine)
+    value = [
+        {"source_id": f"u{i}", "attributes": {"title": 'Dév, "lead" ]', "n": [i, None]}} for i in range(count)
+    ]
+    size = store.put_artifact_items("app", "c1", "desired_users", iter(value))
+    assert list(store.artifact_items("app", "c1", "desired_users")) == value
+    assert store.get_artifact("app", "c1", "desired_users") == value
+    assert size == len(cycles.encode_items(value))
 
 
 def test_a_missing_artifact_says_to_rerun_the_earlier_steps(tmp_path: Path) -> None:

@@ -69,8 +69,18 @@ class StateStore:
             return cycles.cycle_totals(conn, app, limit)
 
     def put_artifact(self, app: str, cycle_id: str, name: str, value: Any) -> int:
+        """Store (or replace) one hand-over; returns its compressed size."""
+        return self._put_artifact(app, cycle_id, name, cycles.encode(value))
+
+    def put_artifact_items(self, app: str, cycle_id: str, name: str, items: Iterable[Any]) -> int:
+        """Store a list given one item at a time (a generator): read back with ``artifact_items``
+        or ``get_artifact`` like one stored whole, but never held whole while it is written."""
+        return self._put_artifact(app, cycle_id, name, cycles.encode_items(items))
+
+    def _put_artifact(self, app: str, cycle_id: str, name: str, data: bytes) -> int:
+        # encoded before the transaction: it holds the store's write lock
         with self.engine.begin() as conn:
-            return cycles.put_artifact(conn, app, cycle_id, name, value)
+            return cycles.put_artifact(conn, app, cycle_id, name, data)
 
     def get_artifact(self, app: str, cycle_id: str, name: str) -> Any:
         with self.engine.connect() as conn:

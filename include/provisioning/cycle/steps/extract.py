@@ -38,7 +38,9 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
         dict(zip(snapshot.groups["id"], snapshot.groups["displayName"], strict=True)),
     )
     desired = validate_users(desired, ctx.users.paths, ctx.users.mappings, snapshot.users)
-    size = ctx.store.put_artifact(ctx.app, ctx.cycle_id, DESIRED_USERS, [d.to_record() for d in desired])
+    size = ctx.store.put_artifact_items(
+        ctx.app, ctx.cycle_id, DESIRED_USERS, (d.to_record() for d in desired)
+    )
     in_scope = sum(d.in_scope for d in desired)
     counts = {
         "users": len(snapshot.users),
@@ -64,7 +66,7 @@ def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
             ctx.groups.mappings,
             ctx.groups.filters,
         )
-        ctx.store.put_artifact(ctx.app, ctx.cycle_id, DESIRED_GROUPS, [g.to_record() for g in groups])
+        ctx.store.put_artifact_items(ctx.app, ctx.cycle_id, DESIRED_GROUPS, (g.to_record() for g in groups))
         summary["groups_in_scope"] = sum(g.in_scope for g in groups)
     if ctx.options.on_demand:
         summary["on_demand"] = _select(ctx, desired, groups)
