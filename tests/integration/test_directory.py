@@ -31,8 +31,11 @@ def test_reads_the_documented_relations(engine):
 
 def test_each_distinct_string_is_read_once_and_the_frames_are_as_pandas_reads_them(engine):
     with engine.begin() as conn:
+        # a null in a text column and in an integer one (which pandas reads as floats)
         conn.execute(text("update users set department=NULL where id in (select id from users limit 3)"))
-    snapshot = SqlDirectorySource(engine).read()
+        conn.execute(text("alter table users add column level integer"))
+        conn.execute(text("update users set level=7 where id in (select id from users limit 2)"))
+    snapshot = SqlDirectorySource(engine).read(["level"])
     with engine.connect() as conn:
         users = pd.read_sql(text("select * from users"), conn)
         memberships = pd.read_sql(text("select * from group_members"), conn)

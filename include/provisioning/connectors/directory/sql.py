@@ -44,25 +44,37 @@ class SqlDirectorySource:
         extra_user_attributes: Sequence[str] = (),
         extra_group_attributes: Sequence[str] = (),
     ) -> DirectorySnapshot:
-        users = self._read("users", [*USER_ATTRIBUTES, *extra_user_attributes])
+        once = one_copy()  # across relations: a membership's ids are the users' and groups' ids
+        users = self._read(once, "users", [*USER_ATTRIBUTES, *extra_user_attributes])
         groups = self._read(
-            "groups", ["id", "displayName", *extra_group_attributes], optional=["description", "updatedAt"]
+            once,
+            "groups",
+            ["id", "displayName", *extra_group_attributes],
+            optional=["description", "updatedAt"],
         )
         groups["displayName"] = groups["displayName"].astype(str)
-        memberships = self._read("group_members", ["group_id", "member_id", "member_type"])
+        memberships = self._read(once, "group_members", ["group_id", "member_id", "member_type"])
         assignments = self._read(
-            "app_assignments", ["app", "principal_id", "principal_type"], optional=["role"]
+            once, "app_assignments", ["app", "principal_id", "principal_type"], optional=["role"]
         )
         for frame in (memberships, assignments):
             for name in ("member_type", "app", "principal_type"):
                 if name in frame.columns:
                     frame[name] = frame[name].astype(str)
-        once = one_copy()  # across relations: a membership's ids are the users' and groups' ids
-        for frame in (users, groups, memberships, assignments):
-            _share_strings(frame, once)
         return DirectorySnapshot(users, groups, memberships, assignments)
 
-    def _read(self, relation: str, columns: list[str], optional: list[str] | None = None) -> pd.DataFrame:
+    def _read(
+        self,
+        once: Callable[[Any], Any],
+        relation: str,
+        columns: list[str],
+        optional: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """The relation's rows, each value through ``once`` as the row arrives (one_copy): a
+        whole read holds every string the driver made, yet most repeat, within a column (a
+        department) or across them (the mail that is also the userPrincipalName, the user id a
+        membership names), and the frames were most of the extract's peak. The frame is built
+        as ``pd.read_sql`` builds it, dtypes and missing values alike."""
         name = self.relations[relation]
         schema, _, table_name = name.rpartition(".")
         present = self._check_columns(name, schema or None, table_name, columns)
@@ -71,12 +83,15 @@ class SqlDirectorySource:
         query = select(*selected).select_from(table(table_name, schema=schema or None))
         try:
             with self.engine.connect() as conn:
-                return pd.read_sql(query, conn)
-        except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
+                result = conn.execute(query)
+                labels = list(result.keys())
+                rows = [tuple(map(once, row)) for row in result]
+        except SQLAlchemyError as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0]
             raise DirectoryError(
                 f"cannot read directory relation {name!r} (columns {', '.join(columns)}): {cause}"
             ) from None
+        return pd.DataFrame.from_records(rows, columns=labels, coerce_float=True)
 
     def _check_columns(self, name: str, schema: str | None, table_name: str, columns: list[str]) -> set[str]:
         """Look before selecting: SQLite reads a quoted name that is no column as a string literal,
@@ -95,17 +110,3 @@ class SqlDirectorySource:
                 f"(it has {', '.join(sorted(present))}; see docs/directory.md)"
             )
         return present
-
-
-def _share_strings(frame: pd.DataFrame, once: Callable[[Any], Any]) -> None:
-    """Each text column with one copy of each distinct string (one_copy): the frames are most of
-    the extract's peak, and most of their strings repeat, within a column (a department) or
-    across them (the mail that is also the userPrincipalName, the user id a membership names):
-    at 100,000 users, 122 -> 45 MB. Only the distinct values of a column go through ``once``;
-    the column is rebuilt from them at C speed, with its dtype and its missing values as read."""
-    for name in frame.columns:
-        dtype = frame[name].dtype
-        if isinstance(dtype, pd.StringDtype):
-            codes, distinct = pd.factorize(frame[name])
-            shared = pd.array([once(v) for v in distinct.to_numpy()], dtype=dtype)
-            frame[name] = shared.take(codes, allow_fill=True)
