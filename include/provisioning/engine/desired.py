@@ -94,7 +94,7 @@ def desired_users(
 
 def _rows(users: pd.DataFrame) -> Iterator[dict[str, Any]]:
     """Each user as a dict of its columns, nulls as None, made when it is taken: the rows of a
-    whole directory as dicts at once were the largest part of the extract's peak (at 100,000
+    whole directory as dicts at once were a large part of the extract's peak (at 100,000
     users, 40 MB), and only the one being mapped is needed."""
     values = users.astype(object).where(users.notna(), None)
     columns = list(values.columns)
