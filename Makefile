@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-distributed test lint venv constraints bench bench-rate-limit bench-partitions bench-memory bench-log clean
+.PHONY: run run-distributed test lint venv constraints bench bench-airflow bench-rate-limit bench-partitions bench-memory bench-log clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+
+# The same three cycles as real Airflow DAG runs (`airflow dags test`, SQLite metadata DB).
+bench-airflow: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_airflow.py $(BENCH_ARGS)
 
 bench-rate-limit: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/benchmark_rate_limit.py $(BENCH_ARGS)

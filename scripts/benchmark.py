@@ -78,15 +78,20 @@ def build_directory(path: Path, users: int) -> None:
         conn.execute(text("update users set accountEnabled=1"))
 
 
-def bench_config(concurrency: int, groups: bool) -> AppConfig:
-    """The demo wiki's config for every user, with or without its groups."""
+def bench_raw_config(concurrency: int, groups: bool) -> dict:
+    """The demo wiki's config file for every user, with or without its groups, as a mapping."""
     raw = yaml.safe_load((DEFAULT_APPS_DIR / "demo_wiki.yaml").read_text())
     raw.update(app="bench")
     raw["users"]["scope"] = "all"
     raw["target"]["max_concurrency"] = concurrency
     if not groups:
         raw.pop("groups")
-    return AppConfig.model_validate(raw)
+    return raw
+
+
+def bench_config(concurrency: int, groups: bool) -> AppConfig:
+    """The demo wiki's config for every user, with or without its groups."""
+    return AppConfig.model_validate(bench_raw_config(concurrency, groups))
 
 
 def run_cycle(name: str, ctx: CycleContext, objects: int, profile: Path | None = None) -> list[dict]:
