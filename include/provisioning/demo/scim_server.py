@@ -18,6 +18,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """The server exited at once: most often its port was taken after we picked it."""
+
+
 class ScimServer:
     """``with ScimServer(token="t") as server: server.url`` -- a fresh, empty app per instance."""
 
@@ -30,6 +34,7 @@ class ScimServer:
     ):
         self.extra_args = extra_args or []  # more scim2-server options, e.g. --service-provider-config
         self.port = port or free_port()
+        self.port_chosen = port is None  # ours to change if another process takes it first
         self.token = token
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
@@ -39,6 +44,16 @@ class ScimServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ScimServer:
+        """Start the server; a port we chose that another process took between our check and the
+        server's bind (the server exits at once) is replaced by another, twice at most."""
+        for _ in range(2 if self.port_chosen else 0):
+            try:
+                return self._start()
+            except PortTaken:
+                self.port = free_port()
+        return self._start()
+
+    def _start(self) -> ScimServer:
         executable = shutil.which("scim2-server", path=str(Path(sys.executable).parent)) or "scim2-server"
         command = [executable, "--hostname", "127.0.0.1", "--port", str(self.port)]
         if self.token:
@@ -49,7 +64,7 @@ class ScimServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"scim2-server exited with {self.process.returncode} on port {self.port}")
+                raise PortTaken(f"scim2-server exited with {self.process.returncode} on port {self.port}")
             try:
                 httpx.get(f"{self.url}/ServiceProviderConfig", timeout=1)
                 return self
