@@ -55,7 +55,6 @@ import contextlib
 import multiprocessing
 import os
 import queue
-import subprocess
 import sys
 import tempfile
 import threading
@@ -70,7 +69,6 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-import httpx
 from benchmark import bench_config, build_directory
 from sqlalchemy import create_engine, make_url, text
 
@@ -128,23 +126,12 @@ class BenchScimServer(ScimServer):
     connection attempts, each retried only after a second, and those stalls, not the latency,
     would bound the rate."""
 
-    def start(self) -> BenchScimServer:
+    def launcher(self) -> list[str]:
         boot = (
             "from scim2_server.testserver import cli; "
             f"cli.ThreadingWSGIServer.request_queue_size = {BACKLOG}; cli.main()"
         )
-        command = [sys.executable, "-c", boot, "--hostname", "127.0.0.1", "--port", str(self.port)]
-        command += ["--bearer-token", TOKEN]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                httpx.get(f"{self.url}/ServiceProviderConfig", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"scim2-server did not answer on port {self.port}")
+        return [sys.executable, "-c", boot]
 
 
 @dataclass(frozen=True)

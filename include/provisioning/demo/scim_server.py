@@ -53,9 +53,12 @@ class ScimServer:
                 self.port = free_port()
         return self._start()
 
+    def launcher(self) -> list[str]:
+        """How the server process starts, before its options (a benchmark starts it tuned)."""
+        return [shutil.which("scim2-server", path=str(Path(sys.executable).parent)) or "scim2-server"]
+
     def _start(self) -> ScimServer:
-        executable = shutil.which("scim2-server", path=str(Path(sys.executable).parent)) or "scim2-server"
-        command = [executable, "--hostname", "127.0.0.1", "--port", str(self.port)]
+        command = [*self.launcher(), "--hostname", "127.0.0.1", "--port", str(self.port)]
         if self.token:
             command += ["--bearer-token", self.token]
         command += self.extra_args
