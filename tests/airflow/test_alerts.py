@@ -2,6 +2,11 @@
 receiver on 127.0.0.1, across real dag.test() runs: sent once per problem, never a storm, never a
 secret, and a word when the problem is over."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from provisioning.state import StateStore
@@ -118,3 +123,27 @@ def test_staged_deletions_alert_through_the_webhook_only_when_configured(
     assert notice["problem"] == "deletions_staged" and notice["state"] == "new"
     assert "approve=" in notice["message"] and notice["counts"]["staged"] > 10
     assert smtp.messages == [] and http.bodies("/slack") == []
+
+
+def test_the_dag_alert_is_sent_from_airflow_dags_test_too(
+    airflow_db, install_app, directory_db, scim_app, receivers
+):
+    """`airflow dags test` (how people try a DAG) hands the DAG's callback a SerializedDAG, from
+    which Airflow's notifiers ask a template environment it does not have (apache/airflow#64649):
+    the callback failed and the quarantine was never announced."""
+    _smtp, http = receivers
+    install_app(
+        wiki_with_alerts(email=None, slack=None), directory=directory_db, scim=scim_app, token=WRONG_TOKEN
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "provision_demo_wiki"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert "Callback failed" not in output, output[-3000:]
+    hooks = http.bodies("/hook")
+    assert {(h["problem"], h["state"]) for h in hooks} == {("quarantine", "new"), ("cycle_failed", "new")}
+    assert WRONG_TOKEN not in str(http.posts)

@@ -51,6 +51,11 @@ class ProvisioningNotifier(BaseNotifier):
         super().__init__()
         self.app = app
 
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render. BaseNotifier asks the context's DAG for a template environment even
+        so, and under ``airflow dags test`` that DAG is a SerializedDAG, which has none
+        (apache/airflow#64649): the callback failed there and no alert was sent."""
+
     def notify(self, context: Any) -> None:
         from provisioning.cycle.alerts import due_notices, record_sent
         from provisioning.glue.resources import open_state_store
