@@ -57,6 +57,13 @@ def links(ctx: CycleContext, object_type: str) -> dict[str, LinkState]:
     return current
 
 
+def link_targets(ctx: CycleContext, object_type: str) -> dict[str, str]:
+    """Source id -> app id of each link, as ``links`` has them."""
+    if ctx.options.dry_run:
+        return {source_id: link.target_id for source_id, link in links(ctx, object_type).items()}
+    return ctx.store.link_targets(ctx.app, object_type)
+
+
 def save_members(ctx: CycleContext, groups: dict[str, dict[str, str]]) -> None:
     """Replace the member baseline of these groups: {group source id: {member source id: app id}}."""
     if not ctx.options.dry_run:

@@ -12,14 +12,13 @@ diff plans groups only after the user removals are decided.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import InvalidRunOptions
-from provisioning.engine.plan import PlannedAction
+from provisioning.engine.plan import PlannedAction, new_change_id
 from provisioning.engine.removal_guard import (
     Collapse,
     Threshold,
@@ -251,5 +250,5 @@ def _with(action: PlannedAction, name: str | None = None, **payload: Any) -> Pla
         else action.modified
     )
     return dataclasses.replace(
-        action, action=name, payload=body, modified=modified, change_id=uuid.uuid4().hex
+        action, action=name, payload=body, modified=modified, change_id=new_change_id()
     )

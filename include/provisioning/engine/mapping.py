@@ -82,15 +82,15 @@ def map_row(row: dict[str, Any], mappings: Sequence[CompiledMapping]) -> dict[st
 
 def normalize_value(value: Any) -> Any:
     """Directory values as JSON-safe scalars: NaN/NaT -> None, timestamps -> ISO 8601 strings."""
-    if value is None:
-        return None
+    if value is None or type(value) is str:  # nearly every value: answered before the checks
+        return value
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, datetime | date):
         return value.isoformat()
     if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalar
         return normalize_value(value.item())
-    if isinstance(value, str):
+    if isinstance(value, str):  # a str subclass
         return value
     try:
         import pandas as pd

@@ -70,6 +70,8 @@ def source_conflicts(
     ``candidates`` are (source id, desired attributes) of unlinked in-scope users; ``others`` the
     linked in-scope users, whose values also count as taken.
     """
+    if not candidates:  # the usual cycle: everyone is linked, so no conflict can be reported
+        return []
     owners: dict[tuple[int, str], list[str]] = defaultdict(list)
     for source_id, attrs in [*candidates, *others]:
         for index, rule in enumerate(rules):

@@ -9,13 +9,13 @@ account named ``jo<U+200B>hn`` looks like ``john`` to every person who reads it.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+import regex
 
 from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.desired import INVALID_DATA, DesiredUser
@@ -25,7 +25,9 @@ MANAGER_CYCLE = "ManagerCycle"
 EMAIL_MAX = 254  # RFC 5321 path limit
 DEFAULT_MAX = 1024
 SOURCE_ID_MAX = 128  # the state store's key column
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # the ASCII part of _CONTROL, faster
+_CONTROL = regex.compile(r"[\p{Cc}--[\t\n\r]]", regex.V1)
+_INVISIBLE = regex.compile(r"[[\p{Cc}\p{Cf}]--[\t\n\r]]", regex.V1)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
@@ -35,26 +37,32 @@ def validate_users(
     mappings: Sequence[CompiledMapping],
     users: pd.DataFrame,
 ) -> list[DesiredUser]:
+    """``desired``, its in-scope users brought to NFC or marked with their first problem. The
+    users are changed in place: a copy of each was a tenth of the extract's time and memory."""
     limits = {m.target: m.max_length for m in mappings if m.max_length}
     reads_manager = any(m.source == "manager" for m in mappings)
     loops = manager_cycles(users) if reads_manager else {}
-    result = []
     for user in desired:
         if not user.in_scope or user.error:
-            result.append(user)
             continue
-        attributes = {p: _nfc(v) for p, v in user.attributes.items()}
-        problem = _id_problem(user.source_id) or next(
-            (msg for p, v in attributes.items() if (msg := _value_problem(paths[p], v, limits.get(p)))), None
-        )
+        attributes = {}
+        problem = _id_problem(user.source_id)
+        for text, value in user.attributes.items():
+            if isinstance(value, str):
+                value = value if value.isascii() else unicodedata.normalize("NFC", value)
+                if problem is None:
+                    problem = _value_problem(paths[text], value, limits.get(text))
+            elif isinstance(value, list):
+                value = [_nfc(v) for v in value]
+            attributes[text] = value
         code = INVALID_DATA
         if problem is None and user.source_id in loops:
             problem, code = f"manager chain loops: {loops[user.source_id]}", MANAGER_CYCLE
-        if problem is not None:
-            result.append(dataclasses.replace(user, attributes={}, error=problem, error_code=code))
+        if problem is None:
+            user.attributes = attributes
         else:
-            result.append(dataclasses.replace(user, attributes=attributes))
-    return result
+            user.attributes, user.error, user.error_code = {}, problem, code
+    return desired
 
 
 def _nfc(value: Any) -> Any:
@@ -94,15 +102,13 @@ def _value_problem(path: AttributePath, value: Any, limit: int | None) -> str | 
 
 def _bad_character(value: str, identifier: bool) -> tuple[int, str] | None:
     """The first control character (tab and newlines allowed), or in an identifier the first
-    invisible format character; ASCII strings, nearly all of them, are checked at C speed."""
+    invisible format character. One pattern search per value, not a category look-up per
+    character: validation was nearly half of the extract's time with accented names."""
     if value.isascii():
         found = _ASCII_CONTROL.search(value)
-        return (found.start(), found[0]) if found else None
-    for index, char in enumerate(value):
-        category = unicodedata.category(char)
-        if (category == "Cc" and char not in "\t\n\r") or (category == "Cf" and identifier):
-            return index, char
-    return None
+    else:
+        found = (_INVISIBLE if identifier else _CONTROL).search(value)
+    return (found.start(), found[0]) if found else None
 
 
 def manager_cycles(users: pd.DataFrame) -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, cast, func, insert, select, true, update
 
 from provisioning.engine.vocabulary import CycleStatus, OutboxStatus
+from provisioning.state import json_codec
 from provisioning.state import tables as t
 from provisioning.state.bounds import MAX_MESSAGE_LENGTH, clip
 from provisioning.state.times import aware, utcnow
@@ -145,7 +146,14 @@ def _status_sums(conn: Connection, recent):
 
 def encode(value: Any) -> bytes:
     """A hand-over as it is stored: gzip'd compact JSON."""
-    return gzip.compress(json.dumps(value, separators=_COMPACT).encode(), compresslevel=_COMPRESS_LEVEL)
+    return gzip.compress(_ascii_json(value), compresslevel=_COMPRESS_LEVEL)
+
+
+def _ascii_json(value: Any) -> bytes:
+    """JSON with every non-ASCII character escaped: the reader holds the text as one str, which
+    takes 1 byte a character only when all of it is ASCII (one accented name in raw UTF-8 made
+    the desired users' text twice as large in memory)."""
+    return json.dumps(value, separators=_COMPACT).encode()
 
 
 def encode_items(items: Iterable[Any]) -> bytes:
@@ -153,19 +161,18 @@ def encode_items(items: Iterable[Any]) -> bytes:
     text): each batch of items is encoded and compressed as it comes, so neither the list nor its
     JSON text is ever held whole (at 1,000,000 desired users the text and its bytes were over
     1 GB of the extract's peak; compressed, they are a few dozen MB)."""
-    encoder = json.JSONEncoder(separators=_COMPACT)
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=_COMPRESS_LEVEL) as out:
         out.write(b"[")
-        batch: list[str] = []
-        separator = ""  # before each batch but the first
+        batch: list[Any] = []
+        separator = b""  # before each batch but the first
         for item in items:
-            batch.append(encoder.encode(item))
+            batch.append(item)
             if len(batch) == _BATCH:
-                out.write((separator + ",".join(batch)).encode())
-                batch, separator = [], ","
+                out.write(separator + _ascii_json(batch)[1:-1])
+                batch, separator = [], b","
         if batch:
-            out.write((separator + ",".join(batch)).encode())
+            out.write(separator + _ascii_json(batch)[1:-1])
         out.write(b"]")
     return buffer.getvalue()
 
@@ -192,7 +199,7 @@ def put_artifact(conn: Connection, app: str, cycle_id: str, name: str, data: byt
 
 
 def get_artifact(conn: Connection, app: str, cycle_id: str, name: str) -> Any:
-    return json.loads(_artifact_text(conn, app, cycle_id, name))
+    return json_codec.loads(_artifact_text(conn, app, cycle_id, name))
 
 
 def artifact_items(conn: Connection, app: str, cycle_id: str, name: str) -> Iterator[Any]:

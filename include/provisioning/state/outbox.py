@@ -10,7 +10,6 @@ lease, so a stale attempt's writes are refused. Every function works on a connec
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from provisioning.engine.outbox import OutboxRow, Outcome
-from provisioning.engine.plan import PlannedAction, Skip
+from provisioning.engine.plan import PlannedAction, Skip, new_change_id
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType, OutboxStatus
 from provisioning.state import escrow
 from provisioning.state import links as linked
@@ -193,7 +192,7 @@ def record_skips(
         already.add(key)
         rows.append(
             {
-                "change_id": uuid.uuid4().hex,
+                "change_id": new_change_id(),
                 "app": app,
                 "cycle_id": cycle_id,
                 "seq": -1,

@@ -10,7 +10,6 @@ outbox row.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, or_, select
 
 from provisioning.engine.outbox import OutboxRow, Outcome
+from provisioning.engine.plan import new_change_id
 from provisioning.engine.vocabulary import Action, LogStatus, OutboxStatus
 from provisioning.state import tables as t
 from provisioning.state.batches import chunks
@@ -112,7 +112,7 @@ def add_log_rows(conn: Connection, app: str, cycle_id: str, rows: Sequence[dict[
     """Log rows with no outbox action behind them: a dry run's plan, an on-demand trace. They are
     logged now unless a row carries its own ``time`` (history written at once, as a benchmark's)."""
     now = utcnow()
-    full = [{"change_id": uuid.uuid4().hex, "app": app, "cycle_id": cycle_id, "time": now, **r} for r in rows]
+    full = [{"change_id": new_change_id(), "app": app, "cycle_id": cycle_id, "time": now, **r} for r in rows]
     for chunk in chunks(full, 1000):
         conn.execute(insert(t.provisioning_log), chunk)
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.plan import LinkState, PlannedAction, Skip
 from provisioning.engine.vocabulary import ObjectType
-from provisioning.state import app_status, cycles, escrow, links, outbox, provisioning_log
+from provisioning.state import app_status, cycles, escrow, json_codec, links, outbox, provisioning_log
 from provisioning.state.bounds import MAX_CODE_LENGTH, MAX_MESSAGE_LENGTH, clip
 from provisioning.state.holds import Holds
 from provisioning.state.leases import Lease, Leases
@@ -36,7 +36,12 @@ class StateStore:
         else:
             url = make_url(url_or_engine)
             sqlite = url.get_backend_name() == "sqlite"
-            self.engine = create_engine(url, connect_args={"timeout": 60} if sqlite else {})
+            self.engine = create_engine(
+                url,
+                connect_args={"timeout": 60} if sqlite else {},
+                json_serializer=json_codec.dumps,
+                json_deserializer=json_codec.loads,
+            )
             if sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
         self.holds = Holds(self.engine)
@@ -95,6 +100,10 @@ class StateStore:
     def links(self, app: str, object_type: str = ObjectType.USER) -> dict[str, LinkState]:
         with self.engine.connect() as conn:
             return links.links(conn, app, object_type)
+
+    def link_targets(self, app: str, object_type: str = ObjectType.USER) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return links.link_targets(conn, app, object_type)
 
     def count_links(self, app: str, object_type: str = ObjectType.USER) -> int:
         with self.engine.connect() as conn:

@@ -18,7 +18,7 @@ from provisioning.config.directory import DirectorySection
 from provisioning.connectors.connection_url import sqlalchemy_url
 from provisioning.connectors.directory.base import RELATIONS, DirectoryError, DirectorySnapshot
 from provisioning.engine.directory_model import USER_ATTRIBUTES
-from provisioning.engine.strings import one_copy
+from provisioning.engine.strings import OneCopy
 
 # Ids are read as text whatever the column type: an integer column with one NULL comes back from
 # pandas as float64, and id 1 would become "1.0", which no membership or assignment names.
@@ -44,7 +44,7 @@ class SqlDirectorySource:
         extra_user_attributes: Sequence[str] = (),
         extra_group_attributes: Sequence[str] = (),
     ) -> DirectorySnapshot:
-        once = one_copy()  # across relations: a membership's ids are the users' and groups' ids
+        once = OneCopy()  # across relations: a membership's ids are the users' and groups' ids
         users = self._read(once, "users", [*USER_ATTRIBUTES, *extra_user_attributes])
         groups = self._read(
             once,
@@ -65,12 +65,12 @@ class SqlDirectorySource:
 
     def _read(
         self,
-        once: Callable[[Any], Any],
+        once: OneCopy,
         relation: str,
         columns: list[str],
         optional: list[str] | None = None,
     ) -> pd.DataFrame:
-        """The relation's rows, each value through ``once`` as the row arrives (one_copy): a
+        """The relation's rows, each value through ``once`` as the row arrives (OneCopy): a
         whole read holds every string the driver made, yet most repeat, within a column (a
         department) or across them (the mail that is also the userPrincipalName, the user id a
         membership names), and the frames were most of the extract's peak. The frame is built
@@ -85,7 +85,7 @@ class SqlDirectorySource:
             with self.engine.connect() as conn:
                 result = conn.execute(query)
                 labels = list(result.keys())
-                rows = [tuple(map(once, row)) for row in result]
+                rows = [once.row(row) for row in result]
         except SQLAlchemyError as exc:
             cause = str(getattr(exc, "orig", exc)).splitlines()[0]
             raise DirectoryError(

@@ -12,7 +12,7 @@ from typing import Any
 from provisioning.cycle.context import CycleContext
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.desired_groups import DesiredGroup
-from provisioning.engine.strings import one_copy
+from provisioning.engine.strings import OneCopy
 
 DESIRED_USERS = "desired_users"
 DESIRED_GROUPS = "desired_groups"
@@ -36,14 +36,14 @@ def load_desired_groups(ctx: CycleContext) -> list[DesiredGroup]:
 
 
 def _records(ctx: CycleContext, name: str) -> Iterator[dict[str, Any]]:
-    """The stored desired objects one at a time, each distinct string kept once (one_copy): as
+    """The stored desired objects one at a time, each distinct string kept once (OneCopy): as
     records are decoded one at a time the decoded copies are never all held together."""
-    once = one_copy()
+    once = OneCopy()
     for r in ctx.store.artifact_items(ctx.app, ctx.cycle_id, name):
         r.update(
             source_id=once(r["source_id"]),
             display=once(r["display"]),
-            attributes={once(k): once(v) for k, v in r["attributes"].items()},
+            attributes=once.mapping(r["attributes"]),
         )
         if "members" in r:
             r["members"] = [once(m) for m in r["members"]]

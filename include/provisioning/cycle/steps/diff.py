@@ -24,6 +24,7 @@ from provisioning.cycle.steps.artifacts import (
     load_desired_users,
     resume,
 )
+from provisioning.cycle.steps.bulk import collector_paused
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.group_plan import plan_groups
 from provisioning.engine.plan import (
@@ -39,6 +40,7 @@ from provisioning.engine.user_plan import DeprovisionPolicy, plan_users
 from provisioning.engine.vocabulary import Action, LogStatus, ObjectType
 
 
+@collector_paused
 def diff(ctx: CycleContext) -> dict[str, Any]:
     """Desired vs last applied -> the outbox, less escrowed objects, with mass deprovisioning held
     for approval. Counts per action plus sample objects (the XCom)."""

@@ -16,12 +16,14 @@ from provisioning.cycle.preview import preview, render
 from provisioning.cycle.selection import SelectionError, save_selection
 from provisioning.cycle.source_checks import read_directory
 from provisioning.cycle.steps.artifacts import DESIRED_GROUPS, DESIRED_USERS, DIRECTORY_COUNTS
+from provisioning.cycle.steps.bulk import collector_paused
 from provisioning.engine.desired import DesiredUser, desired_users
 from provisioning.engine.desired_groups import DesiredGroup, desired_groups
 from provisioning.engine.validation import validate_users
 from provisioning.engine.vocabulary import LogStatus, ObjectType
 
 
+@collector_paused
 def extract_assignments(ctx: CycleContext) -> dict[str, Any]:
     """Read the directory, resolve assignment and map attributes -> the cycle's desired state."""
     ctx.store.start_cycle(ctx.app, ctx.cycle_id)

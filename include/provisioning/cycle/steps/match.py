@@ -17,6 +17,7 @@ from provisioning.cycle.lookup import find_each
 from provisioning.cycle.reconcile import reconcile
 from provisioning.cycle.selection import selected
 from provisioning.cycle.steps.artifacts import SAMPLE_SIZE, load_desired_groups, load_desired_users, resume
+from provisioning.cycle.steps.bulk import collector_paused
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.desired import DesiredUser
 from provisioning.engine.desired_groups import DesiredGroup
@@ -34,6 +35,7 @@ from provisioning.state.bounds import INVALID_APP_ID, app_id_problem
 LIST_ALL_THRESHOLD = 25
 
 
+@collector_paused
 def match(ctx: CycleContext) -> dict[str, Any]:
     """Link in-scope objects without a link to existing app objects; log conflicts, never guess."""
     resume(ctx)
@@ -79,9 +81,9 @@ def _match(
         listing = list(ctx.connector().list(object_type))
         known = {d.source_id: (d.display, d.attributes) for d in everyone if not d.error}
         reconciled = reconcile(ctx, object_type, rules, ctx.connector(), listing, known, chosen)
-    links = baseline.links(ctx, object_type)
-    candidates = [(s, attrs) for s, _, attrs in desired if s not in links]
-    linked = [(s, attrs) for s, _, attrs in desired if s in links]
+    targets = baseline.link_targets(ctx, object_type)
+    candidates = [(s, attrs) for s, _, attrs in desired if s not in targets]
+    linked = [(s, attrs) for s, _, attrs in desired if s in targets]
     display = {s: d for s, d, _ in desired}
     conflicts = source_conflicts(candidates, linked, rules.rules)
     if rules.unique_rules:
@@ -112,7 +114,7 @@ def _match(
             conflicts += failed
             conflicted |= {f.source_id for f in failed}
             candidates = [c for c in candidates if c[0] not in conflicted]
-        owners = {link.target_id: source for source, link in links.items()}
+        owners = {target: source for source, target in targets.items()}
         matches, more = match_accounts(candidates, found, rules.rules, owners)
         refused = {m.source_id: p for m in matches if (p := app_id_problem(m.account.id))}
         conflicts += more + [Conflict(s, INVALID_APP_ID, p) for s, p in refused.items()]
