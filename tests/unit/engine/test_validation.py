@@ -1,6 +1,7 @@
 import unicodedata
 
 import pandas as pd
+import pytest
 
 from provisioning.config.mappings import DirectMapping
 from provisioning.engine.desired import DesiredUser
@@ -82,3 +83,23 @@ def test_a_manager_loop_skips_the_users_on_it():
 def test_an_over_long_directory_id_cannot_be_stored():
     (user,) = validate_users([desired("x" * 129)], PATHS, MAPPINGS, users())
     assert user.error == "the directory id is 129 characters long (at most 128)"
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "error"),
+    [
+        ("displayName", "Jürgen\x85", "displayName contains control character U+0085 at position 7"),
+        ("displayName", "Jürg\ten", None),  # tab, CR and LF are text
+        ("displayName", "Jür\u200bgen", None),  # a format character is fine outside identifiers
+        (
+            "userName",
+            "jür\u200bgen@x.example",
+            "userName contains invisible U+200B ZERO WIDTH SPACE at position 4",
+        ),
+        ("userName", "jür\x7fgen@x.example", "userName contains control character U+007F at position 4"),
+        ("userName", "jürgen@x.example", None),
+    ],
+)
+def test_non_ascii_values_are_searched_for_controls_and_invisibles(attribute, value, error):
+    (user,) = validate_users([desired("u", **{attribute: value})], PATHS, MAPPINGS, users(("u", None)))
+    assert user.error == error
