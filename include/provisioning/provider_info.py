@@ -35,12 +35,20 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    name: {
-                        "label": label,
-                        "description": description,
-                        "schema": {"type": ["number", "null"], "minimum": 0},
-                    }
-                    for name, (label, description) in TRANSPORT_FIELDS.items()
+                    **{
+                        name: {
+                            "label": label,
+                            "description": description,
+                            "schema": {"type": ["number", "null"], "minimum": 0},
+                        }
+                        for name, (label, description) in TRANSPORT_FIELDS.items()
+                    },
+                    "allow_plain_http": {
+                        "label": "Allow plain http",
+                        "description": "Send the token over http:// to a host other than this machine "
+                        "(only on a network you trust; https is the default).",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
                 },
             }
         ],

@@ -18,6 +18,7 @@ from tests.support.fault_proxy import Fault
 from tests.support.forward_proxy import ForwardProxy
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
@@ -122,6 +123,29 @@ def test_conflict_and_not_found_carry_scim_details(scim_app):
         with pytest.raises(ScimError) as bad:
             client.create_resource("user", {"schemas": [USER], "userName": "x", "notAnAttribute": 1})
         assert bad.value.status == 400 and bad.value.scim_type == "invalidSyntax"
+
+
+def test_an_app_id_addresses_one_resource_whatever_it_holds(scim_app):
+    """Ids are the app's to choose; one holding "/", "?", "#" or dot segments must not reach another
+    resource (unencoded, ``DELETE /Users/../Groups/<id>`` deleted the group)."""
+    with client_for(scim_app) as client:
+        group = client.create_resource("group", {"schemas": [GROUP], "displayName": "Finance"})
+        user = client.create_resource("user", new_user("kept", displayName="Kept"))
+        disable = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+        for hostile in (f"../Groups/{group['id']}", f"{user['id']}/../../Groups/{group['id']}"):
+            with pytest.raises(ScimNotFoundError):
+                client.get_resource("user", hostile)
+            with pytest.raises(ScimNotFoundError):
+                client.delete_resource("user", hostile)
+        for hostile in (f"{user['id']}?attributes=id", f"{user['id']}#x", "..", ".", "%2E%2E"):
+            with pytest.raises(ScimNotFoundError):
+                client.patch_resource("user", hostile, disable)
+        assert client.get_resource("group", group["id"])["displayName"] == "Finance"
+        assert client.get_resource("user", user["id"]).get("active") is not False
+        sent = [r.path for r in scim_app.proxy.requests if r.method in ("DELETE", "PATCH")]
+        assert len(sent) == 7 and all(not set("/?#") & set(path.split("/Users/", 1)[1]) for path in sent), (
+            sent
+        )
 
 
 def test_429_retry_after_is_honoured(scim_app):

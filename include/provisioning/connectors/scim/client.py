@@ -34,6 +34,7 @@ import email.utils
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -337,7 +338,7 @@ class ScimClient:
         return resources, total
 
     def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
-        path = f"{_endpoint(kind)}/{resource_id}"
+        path = _resource_path(kind, resource_id)
         return self._json(self.request("GET", path), "GET", path)
 
     def create_resource(self, kind: str, resource: dict[str, Any]) -> dict[str, Any]:
@@ -348,11 +349,21 @@ class ScimClient:
         return created
 
     def patch_resource(self, kind: str, resource_id: str, patch: dict[str, Any]) -> None:
-        self.request("PATCH", f"{_endpoint(kind)}/{resource_id}", json=patch)
+        self.request("PATCH", _resource_path(kind, resource_id), json=patch)
 
     def delete_resource(self, kind: str, resource_id: str) -> None:
-        self.request("DELETE", f"{_endpoint(kind)}/{resource_id}")
+        self.request("DELETE", _resource_path(kind, resource_id))
 
 
 def _endpoint(kind: str) -> str:
     return ENDPOINTS[kind]
+
+
+def _resource_path(kind: str, resource_id: str) -> str:
+    """The path of one resource, its id (which the app chose) as exactly one path segment: a "/",
+    "?" or "#" in it would address another resource, and so would "." or "..", which the URL
+    parser resolves (``/Users/../Groups/7`` is group 7), so their dots are encoded too."""
+    segment = quote(resource_id, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return f"{_endpoint(kind)}/{segment}"

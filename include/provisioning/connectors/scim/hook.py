@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from provisioning.config import AppConfig
-from provisioning.connectors.connection_url import connection_url
+from provisioning.connectors.connection_url import token_url
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
@@ -41,7 +41,7 @@ class ScimHook(BaseHook):
     def get_conn(self) -> ScimClient:
         if self._client is None:
             conn = self.get_connection(self.scim_conn_id)
-            base_url = connection_url(conn, self.scim_conn_id, "the SCIM base URL")
+            base_url = token_url(conn, self.scim_conn_id, "the SCIM base URL")
             extra = conn.extra_dejson
             options = {**self.client_options}
             for key in ("timeout", "max_retries", "page_size", "requests_per_second"):

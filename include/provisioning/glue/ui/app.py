@@ -48,6 +48,9 @@ CSV_COLUMNS = (
     "status", "modified_properties", "detail", "error_code", "error_message",
 )  # fmt: skip
 CSV_MAX_ROWS = 1_000_000
+# what makes a spreadsheet read a cell as a formula (OWASP, CSV injection); a name, an error
+# message or a value echoed by an app may start with any of them
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def create_app(host: Host | None = None, apps_folder: Path | None = None) -> FastAPI:
@@ -179,6 +182,14 @@ def _filter(
 Filtered = Annotated[tuple[list[AppConfig], LogFilter], Depends(_filter)]
 
 
+def inert_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate (``=HYPERLINK(...)`` in a display name) gets a
+    leading apostrophe, which spreadsheets show as text and do not evaluate."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return f"'{value}"
+    return value
+
+
 def _log_row(row: dict[str, Any], run_url: Callable[[str, str], str], dag_ids: dict[str, str]) -> LogRow:
     dag_id = dag_ids.get(row["app"])
     return LogRow(**row, run_url=run_url(dag_id, row["cycle_id"]) if dag_id else None)
@@ -223,7 +234,7 @@ def log_csv(catalog: CatalogDep, filtered: Filtered) -> StreamingResponse:
                 "time": row["time"].isoformat(),
                 "modified_properties": modified and json.dumps(modified),
             }
-            writer.writerow([fields[c] for c in CSV_COLUMNS])
+            writer.writerow([inert_cell(fields[c]) for c in CSV_COLUMNS])
             if sent % 500 == 0:
                 yield out.getvalue()
                 out.seek(0)
