@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
 from provisioning.engine.outbox import Outcome
@@ -31,15 +31,21 @@ HELD = "1 account removal(s) held (threshold 0)"
 
 @dataclass
 class StandInHost:
-    """The page's host without Airflow: everyone is signed in unless ``refuse``."""
+    """The page's host without Airflow: everyone is signed in unless ``refuse``, as the user named
+    by the ``X-User`` header; ``grants``: user -> the DAG ids they may read (others read all)."""
 
     state_url: str
     paused_dags: dict[str, bool] = field(default_factory=dict)
     refuse: bool = False
+    grants: dict[str, set[str]] = field(default_factory=dict)
 
-    async def authenticate(self) -> None:
+    async def authenticate(self, request: Request) -> None:
         if self.refuse:
             raise HTTPException(401, "Not authenticated")
+        request.state.user = request.headers.get("X-User", "admin")
+
+    def readable_dag_ids(self, user: str, dag_ids: set[str]) -> set[str]:
+        return dag_ids & self.grants[user] if user in self.grants else dag_ids
 
     def paused(self) -> dict[str, bool]:
         return self.paused_dags
@@ -287,6 +293,38 @@ def test_csv_cells_a_spreadsheet_would_evaluate_are_made_text(page, text):
         assert hostile[column] == f"'{text}", column
     assert hostile["error_code"] == "400" and hostile["action"] == "update"
     assert {r["source_display"] for r in table if r["cycle_id"] == "c1"} >= {"ann@contoso.example"}
+
+
+def test_a_user_sees_only_the_apps_whose_dags_they_may_read(page):
+    """The auth manager decides per DAG: a reader of provision_crm alone gets crm on every
+    endpoint, never a row, a name or a count of wiki (nor of the broken config), and 403 when
+    asking for wiki by name."""
+    client, host = page
+    host.grants["crm-reader"] = {"provision_crm"}
+    reader = {"X-User": "crm-reader"}
+    (crm,) = client.get("/api/apps", headers=reader).json()
+    assert crm["app"] == "crm"
+    assert client.get("/api/config-errors", headers=reader).json() == []
+    rows = client.get("/api/log", params={"limit": 200}, headers=reader).json()["rows"]
+    assert len(rows) == 120 and {r["app"] for r in rows} == {"crm"}
+    table = list(csv.DictReader(io.StringIO(client.get("/api/log.csv", headers=reader).text)))
+    assert len(table) == 120 and {r["app"] for r in table} == {"crm"}
+    for path in ("/api/apps", "/api/config-errors", "/api/log", "/api/log.csv"):
+        shown = client.get(path, headers=reader).text
+        assert "wiki" not in shown and "broken" not in shown, path
+    for path, params in (
+        ("/api/log", {"app": "wiki"}),
+        ("/api/log.csv", {"app": "wiki"}),
+        ("/api/cycles", {"app": "wiki"}),
+        ("/api/log", {"app": "broken"}),
+    ):
+        refused = client.get(path, params=params, headers=reader)
+        assert refused.status_code == 403, path
+        assert refused.json()["detail"] == f"you may not read app {params['app']!r} (its DAG's permissions)"
+    assert client.get("/api/log", params={"app": "nope"}, headers=reader).status_code == 404
+    # the same page for someone who may read everything
+    assert {a["app"] for a in client.get("/api/apps").json()} == {"crm", "wiki"}
+    assert [b["app"] for b in client.get("/api/config-errors").json()] == ["broken"]
 
 
 def test_the_chart_sums_each_cycles_actions_per_status(page):

@@ -1,6 +1,9 @@
-"""The Provisioning page for real: ``airflow standalone`` started by the test (its own home, a
-free port, this repo's plugins folder), a state store filled by a real cycle against a real SCIM
-server, and headless Debian Chromium driven by Playwright logging in like a person would."""
+"""The Provisioning page for real: Airflow's API server started by the test (its own home and
+migrated metadata DB, a free port, this repo's plugins folder; not ``airflow standalone``, which
+forces the simple auth manager), a state store filled by a real cycle against a real SCIM
+server, and headless Debian Chromium driven by Playwright logging in like a person would. Two
+users: ``admin`` reads every DAG, ``reader`` only the demo CRM's (a per-DAG auth manager,
+tests/support/per_dag_auth_manager.py)."""
 
 from __future__ import annotations
 
@@ -32,23 +35,25 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
-    """A running Airflow (standalone) with the demo wiki installed and one cycle in its log."""
+    """A running Airflow API server with the demo wiki (one cycle in its log), the demo CRM (no
+    cycle yet) and a broken config installed."""
     home = tmp_path_factory.mktemp("ui-airflow")
     apps, dags = home / "apps", home / "dags"
     apps.mkdir(), dags.mkdir()
     state = home / "state.db"
     harness = Harness(directory_db_module, scim_app_module, state)
     harness.cycle()
-    config = {**demo_config("demo_wiki"), "state_conn_id": "ui_state"}
-    config["directory"] = {**config["directory"], "conn_id": "ui_directory"}
-    config["target"] = {**config["target"], "conn_id": "ui_scim"}
     import yaml
 
-    (apps / "demo_wiki.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for app in ("demo_wiki", "demo_crm"):
+        config = {**demo_config(app), "state_conn_id": "ui_state"}
+        config["directory"] = {**config["directory"], "conn_id": "ui_directory"}
+        config["target"] = {**config["target"], "conn_id": "ui_scim"}
+        (apps / f"{app}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (dags / f"provision_{app}.py").write_text((REPO / "dags" / "provision_demo_wiki.py").read_text())
     broken = {**demo_config("demo_wiki", "broken_app"), "log_retention_days": 0}
     (apps / "broken_app.yaml").write_text(yaml.safe_dump(broken, sort_keys=False))
-    (dags / "provision_demo_wiki.py").write_text((REPO / "dags" / "provision_demo_wiki.py").read_text())
-    (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
+    (home / "passwords.json").write_text(json.dumps({"admin": "admin", "reader": "reader"}))
     port = free_port()
     env = {
         **os.environ,
@@ -57,10 +62,15 @@ def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "PYTHONPATH": str(REPO),  # the auth manager below
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.support.per_dag_auth_manager.PerDagAuthManager",
+        "PROVISIONING_TEST_DAG_GRANTS": json.dumps({"reader": ["provision_demo_crm"]}),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,reader:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(16).hex(),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "PROVISIONING_APPS_DIR": str(apps),
         "AIRFLOW_CONN_UI_STATE": json.dumps({"conn_type": "sqlite", "host": str(state)}),
@@ -69,9 +79,14 @@ def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
             {"conn_type": "scim", "host": scim_app_module.url, "password": scim_app_module.token}
         ),
     }
-    log = open(home / "standalone.log", "wb")  # noqa: SIM115
+    airflow = str(Path(sys.executable).parent / "airflow")
+    migrated = subprocess.run(
+        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-2000:]
+    log = open(home / "api-server.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "airflow"), "standalone"],
+        [airflow, "api-server"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -81,13 +96,13 @@ def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
     try:
         deadline = time.monotonic() + 300
         while True:
-            assert process.poll() is None, (home / "standalone.log").read_text()[-3000:]
+            assert process.poll() is None, (home / "api-server.log").read_text()[-3000:]
             try:
                 if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "airflow standalone did not come up in 5 minutes"
+            assert time.monotonic() < deadline, "the API server did not come up in 5 minutes"
             time.sleep(2)
         yield url, harness
     finally:
@@ -99,8 +114,8 @@ def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
         log.close()
 
 
-def token(url: str) -> str:
-    response = httpx.post(f"{url}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30)
+def token(url: str, user: str = "admin") -> str:
+    response = httpx.post(f"{url}/auth/token", json={"username": user, "password": user}, timeout=30)
     response.raise_for_status()
     return response.json()["access_token"]
 
@@ -120,7 +135,8 @@ def test_every_endpoint_refuses_anonymous_callers(airflow_ui):
 def test_the_api_answers_an_authenticated_user(airflow_ui):
     url, harness = airflow_ui
     headers = {"Authorization": f"Bearer {token(url)}"}
-    (wiki,) = httpx.get(f"{url}/provisioning/api/apps", headers=headers, timeout=30).json()
+    crm, wiki = httpx.get(f"{url}/provisioning/api/apps", headers=headers, timeout=30).json()
+    assert (crm["app"], crm["last_cycle"]) == ("demo_crm", None)
     assert wiki["app"] == "demo_wiki" and wiki["state"] in ("active", "paused")
     assert wiki["last_cycle"]["status"] == "succeeded"
     expected = len(harness.expected_wiki_users())
@@ -175,8 +191,53 @@ def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
         entry.first.click()
         detail = page.locator("#log tbody tr.detail").first
         assert "modified properties" in detail.inner_text() and upn in detail.inner_text()
-        assert page.locator("#chart rect").count() >= 1
+        assert page.locator("#chart rect").count() >= 1  # the app that has run, not the first
+        expect(page.locator("#chart-app")).to_contain_text("demo_wiki")
         page.screenshot(path=str(SCREENSHOTS / "provisioning_page.png"), full_page=True)
+        browser.close()
+
+
+def test_a_reader_of_one_dag_sees_that_app_alone_through_airflows_auth_manager(airflow_ui):
+    """``reader`` may read provision_demo_crm only: the wiki's cycle, log rows and name stay hidden
+    on every endpoint and in the CSV, asking for it by name is 403, and the page in a browser
+    lists the CRM alone."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, harness = airflow_ui
+    reader = {"Authorization": f"Bearer {token(url, 'reader')}"}
+
+    def get(path: str, **params) -> httpx.Response:
+        return httpx.get(f"{url}/provisioning{path}", params=params, headers=reader, timeout=30)
+
+    shown = get("/api/apps").json()
+    assert [a["app"] for a in shown] == ["demo_crm"], shown
+    assert get("/api/config-errors").json() == []  # broken_app's DAG is not the reader's
+    assert get("/api/log", limit=200).json()["rows"] == []
+    assert get("/api/log.csv").text.strip().splitlines() == [get("/api/log.csv").text.splitlines()[0]]
+    for path in ("/api/apps", "/api/config-errors", "/api/log", "/api/log.csv"):
+        assert "demo_wiki" not in get(path).text and "broken_app" not in get(path).text, path
+    for path in ("/api/log", "/api/log.csv", "/api/cycles"):
+        refused = get(path, app="demo_wiki")
+        assert refused.status_code == 403, path
+        assert "you may not read app 'demo_wiki'" in refused.json()["detail"]
+        assert harness.expected_wiki_users().index[0] not in refused.text
+    assert get("/api/cycles", app="demo_crm").json() == []
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.fill("input[name=username]", "reader")
+        page.fill("input[name=password]", "reader")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/auth/login" not in u and "login" not in u, timeout=60_000)
+        page.goto(f"{url}/provisioning/")
+        page.locator("#apps tbody tr[data-app=demo_crm]").wait_for(timeout=30_000)
+        expect(page.locator("#apps tbody tr")).to_have_count(1)
+        expect(page.locator("#apps tbody tr[data-app=demo_wiki]")).to_have_count(0)
+        expect(page.locator("#log tbody tr.entry")).to_have_count(0)
+        expect(page.locator("#config-errors .broken")).to_have_count(0)
+        page.screenshot(path=str(SCREENSHOTS / "provisioning_page_reader.png"), full_page=True)
         browser.close()
 
 
@@ -215,7 +276,7 @@ def test_the_api_names_the_hold_an_approval_needs(airflow_ui):
     held = harness.cycle()
     assert held["report"]["status"] == "staged"
     headers = {"Authorization": f"Bearer {token(url)}"}
-    (wiki,) = httpx.get(f"{url}/provisioning/api/apps", headers=headers, timeout=30).json()
+    _, wiki = httpx.get(f"{url}/provisioning/api/apps", headers=headers, timeout=30).json()
     cycle_id = held["report"]["cycle_id"]
     assert wiki["staged"] == held["report"]["staged"]
     assert wiki["hold"]["cycle_id"] == cycle_id

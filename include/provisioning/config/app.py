@@ -118,7 +118,7 @@ class AppConfig(StrictModel):
 
     @property
     def dag_id(self) -> str:
-        return f"provision_{self.app}"
+        return dag_id_for(self.app)
 
     @property
     def pool_name(self) -> str:
@@ -233,3 +233,8 @@ def _section_problems(
                 )
             )
     return found
+
+
+def dag_id_for(app: str) -> str:
+    """The id of an app's DAG: also what decides who may see the app (its DAG's permissions)."""
+    return f"provision_{app}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -23,13 +25,18 @@ class AirflowHost:
         """Airflow's own check (session cookie or bearer token). Airflow answers a malformed token
         with 403; for this read-only page any failed authentication is 401, so clients re-login."""
         try:
-            await get_user(request, None, bearer)
+            request.state.user = await get_user(request, None, bearer)
         except HTTPException as exc:
             if exc.status_code == 403:
                 raise HTTPException(
                     401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
                 ) from None
             raise
+
+    def readable_dag_ids(self, user: BaseUser, dag_ids: set[str]) -> set[str]:
+        """Asked of the configured auth manager (simple, FAB, Keycloak or a custom one), as Airflow's
+        own DAG list asks it: per DAG id, so an app whose DAG is not parsed yet is decided too."""
+        return get_auth_manager().filter_authorized_dag_ids(dag_ids=dag_ids, user=user, method="GET")
 
     def paused(self) -> dict[str, bool]:
         from airflow.models.dag import DagModel

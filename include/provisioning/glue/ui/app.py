@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from provisioning.config import AppConfig
 from provisioning.engine.vocabulary import LogStatus, ObjectType
-from provisioning.glue.ui.catalog import Catalog
+from provisioning.glue.ui.catalog import Apps, Catalog
 from provisioning.glue.ui.host import Host
 from provisioning.glue.ui.models import (
     AppRow,
@@ -71,6 +71,13 @@ def _catalog(request: Request) -> Catalog:
 
 
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+
+
+def _visible(request: Request, catalog: CatalogDep) -> Apps:
+    return catalog.apps(request.state.user)
+
+
+VisibleDep = Annotated[Apps, Depends(_visible)]  # the apps the caller may read
 router = APIRouter()
 
 
@@ -93,9 +100,9 @@ def vocabulary() -> Vocabulary:
 
 
 @router.get("/api/apps")
-def apps(catalog: CatalogDep) -> list[AppRow]:
+def apps(catalog: CatalogDep, visible: VisibleDep) -> list[AppRow]:
     paused = catalog.host.paused()
-    return [_app_row(catalog, config, paused) for config in catalog.apps().configs.values()]
+    return [_app_row(catalog, config, paused) for config in visible.configs.values()]
 
 
 def _app_row(catalog: Catalog, config: AppConfig, paused: dict[str, bool]) -> AppRow:
@@ -138,14 +145,16 @@ def _last_cycle(catalog: Catalog, store: StateStore, config: AppConfig) -> LastC
 
 
 @router.get("/api/config-errors")
-def config_errors(catalog: CatalogDep) -> list[BrokenConfig]:
+def config_errors(visible: VisibleDep) -> list[BrokenConfig]:
     """App configs that do not load, each with its file, field paths and problems."""
-    return catalog.apps().broken
+    return visible.broken
 
 
-def _chosen(catalog: Catalog, app: str | None) -> list[AppConfig]:
-    """The configs of one app, or of all; a broken or unknown app is refused with the reason."""
-    known = catalog.apps()
+def _chosen(known: Apps, app: str | None) -> list[AppConfig]:
+    """The configs of one app, or of all the caller may read; an app they may not read, a broken
+    or an unknown one is refused with the reason."""
+    if app in known.hidden:
+        raise HTTPException(403, f"you may not read app {app!r} (its DAG's permissions)")
     if app is None:
         return list(known.configs.values())
     if app in known.configs:
@@ -157,7 +166,7 @@ def _chosen(catalog: Catalog, app: str | None) -> list[AppConfig]:
 
 
 def _filter(
-    catalog: CatalogDep,
+    visible: VisibleDep,
     app: str | None = None,
     user: str | None = None,
     action: str | None = None,
@@ -176,7 +185,7 @@ def _filter(
         since=since,
         until=until,
     )
-    return _chosen(catalog, app or None), where
+    return _chosen(visible, app or None), where
 
 
 Filtered = Annotated[tuple[list[AppConfig], LogFilter], Depends(_filter)]
@@ -248,9 +257,11 @@ def log_csv(catalog: CatalogDep, filtered: Filtered) -> StreamingResponse:
 
 
 @router.get("/api/cycles")
-def cycles(catalog: CatalogDep, app: str, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[CycleBar]:
+def cycles(
+    catalog: CatalogDep, visible: VisibleDep, app: str, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[CycleBar]:
     """Per cycle, oldest first: succeeded, failed and staged actions (the chart), status and run link."""
-    (config,) = _chosen(catalog, app)
+    (config,) = _chosen(visible, app)
     store = catalog.store(config)
     return [
         CycleBar(**totals, run_url=catalog.host.run_url(config.dag_id, totals["cycle_id"]))

@@ -1,16 +1,19 @@
-"""The apps the Provisioning page shows: every config file that loads, every one that does not
-(with the file, field and problem, so a broken config is seen, not hidden), and each app's
-state store, opened once per store however many apps share it."""
+"""The apps the Provisioning page shows a caller: every config file that loads, every one that
+does not (with the file, field and problem, so a broken config is seen, not hidden), each only to
+callers who may read the app's DAG; and each app's state store, opened once per store however
+many apps share it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
+from typing import Any
 
 from fastapi import HTTPException
 
 from provisioning.config import AppConfig
+from provisioning.config.app import dag_id_for
 from provisioning.config.errors import ConfigError
 from provisioning.config.loader import app_config_paths, load_app_config
 from provisioning.glue.ui.host import Host
@@ -23,6 +26,7 @@ from provisioning.state.schema import StateStoreNotReady, require_current
 class Apps:
     configs: dict[str, AppConfig]  # by app name, sorted
     broken: list[BrokenConfig]
+    hidden: frozenset[str] = frozenset()  # apps the caller may not read: named only to refuse them
 
 
 class Catalog:
@@ -32,8 +36,20 @@ class Catalog:
         self._stores: dict[str, StateStore] = {}
         self._opening = Lock()  # requests run in a thread pool: one store (and schema check) per URL
 
-    def apps(self) -> Apps:
-        """Read every config now: a file edited since the last request is read as it is now."""
+    def apps(self, user: Any) -> Apps:
+        """The apps ``user`` may see: those whose DAG the platform lets them read (a broken config
+        by the DAG id its file name gives). Every config is read now: a file edited since the last
+        request is read as it is now."""
+        known = self._read_all()
+        readable = self.host.readable_dag_ids(
+            user, {c.dag_id for c in known.configs.values()} | {dag_id_for(b.app) for b in known.broken}
+        )
+        configs = {name: c for name, c in known.configs.items() if c.dag_id in readable}
+        broken = [b for b in known.broken if dag_id_for(b.app) in readable]
+        hidden = (set(known.configs) - set(configs)) | {b.app for b in known.broken if b not in broken}
+        return Apps(configs=configs, broken=broken, hidden=frozenset(hidden))
+
+    def _read_all(self) -> Apps:
         configs: dict[str, AppConfig] = {}
         broken: list[BrokenConfig] = []
         for path in app_config_paths(self.folder):

@@ -9,8 +9,13 @@ from typing import Any, Protocol
 
 
 class Host(Protocol):
-    # a FastAPI dependency of every route: raises HTTPException(401) for a caller not signed in
+    # a FastAPI dependency of every route: keeps the caller, as the platform knows them, in
+    # ``request.state.user`` (whose permissions decide which apps the routes show), or raises
+    # HTTPException(401) for a caller not signed in
     authenticate: Callable[..., Any]
+
+    def readable_dag_ids(self, user: Any, dag_ids: set[str]) -> set[str]:
+        """Of ``dag_ids``, those the caller may read: an app is shown to whoever may read its DAG."""
 
     def paused(self) -> dict[str, bool]:
         """DAG id -> whether the DAG is paused."""

@@ -54,7 +54,8 @@ async function loadApps() {
   body.querySelectorAll(".chart-link").forEach((link) => link.addEventListener("click", (e) => {
     e.preventDefault(); loadChart(link.closest("tr").dataset.app);
   }));
-  if (apps.length) loadChart(apps[0].app);
+  // the first app that has run: an app installed but never run has no cycles to chart
+  if (apps.length) loadChart((apps.find((a) => a.last_cycle) || apps[0]).app);
 }
 
 async function loadChart(app) {
