@@ -107,6 +107,23 @@ def test_wrong_token_is_an_auth_error_that_never_shows_the_token(scim_app):
     assert scim_app.proxy.count("GET", 401) == 1  # not retried: it cannot get better
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400",'
+        b'"scimType":"invalidValue","detail":"refused request with Authorization: Bearer %s"}',
+        # not JSON: cut at 300 characters, where the token begins (unmasked, its first 4 were kept)
+        b"<html>" + b"x" * 283 + b"Bearer %s</html>",
+    ],
+)
+def test_an_app_that_echoes_our_token_in_an_error_never_gets_it_stored(scim_app, body):
+    scim_app.proxy.inject(Fault(400, body=body.replace(b"%s", scim_app.token.encode()), methods=("POST",)))
+    with client_for(scim_app) as client, pytest.raises(ScimError) as refused:
+        client.create_resource("user", new_user("echoed"))
+    text = f"{refused.value} {refused.value.detail} {refused.value.code}"
+    assert scim_app.token[:4] not in text and "Bearer ***" in text
+
+
 def test_conflict_and_not_found_carry_scim_details(scim_app):
     with client_for(scim_app) as client:
         client.create_resource("user", new_user("dup"))

@@ -13,10 +13,15 @@ import html
 from typing import Any
 
 from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk.log import mask_secret
 
 from provisioning.config.loader import app_config_path, load_app_config
 
 MASK = "***"
+
+
+class WebhookError(RuntimeError):
+    """A webhook post that failed, named by its connection: never by its URL, the secret."""
 
 
 class WebhookNotifier(BaseNotifier):
@@ -38,8 +43,18 @@ class WebhookNotifier(BaseNotifier):
 
         conn = BaseHook.get_connection(self.conn_id)
         url = token_url(conn, self.conn_id, "the webhook URL")
+        mask_secret(url)  # a Slack or Teams webhook URL is itself the credential
         headers = {"Authorization": f"Bearer {conn.password}"} if conn.password else {}
-        httpx.post(url, json=self.payload, headers=headers, timeout=self.timeout).raise_for_status()
+        try:
+            httpx.post(url, json=self.payload, headers=headers, timeout=self.timeout).raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise WebhookError(
+                f"the webhook of connection {self.conn_id!r} answered {exc.response.status_code}"
+            ) from None  # httpx's own message, and its chained traceback, hold the URL
+        except httpx.HTTPError as exc:
+            raise WebhookError(
+                f"the webhook of connection {self.conn_id!r} was not reached: {type(exc).__name__}"
+            ) from None
 
 
 class ProvisioningNotifier(BaseNotifier):

@@ -59,6 +59,7 @@ from provisioning.connectors.scim.throttle import Throttle
 SCIM_CONTENT_TYPE = "application/scim+json"
 MAX_RETRY_AFTER_SECONDS = 300.0
 MIB = 1024 * 1024
+MASK = "***"  # what an echoed token becomes, as Airflow masks secrets in task logs
 MAX_PAGES = 10_000
 ENDPOINTS = {"user": "/Users", "group": "/Groups"}
 
@@ -111,6 +112,7 @@ class ScimClient:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        self._token = token
         self.base_url = base_url.rstrip("/")
         self.endpoint = endpoint_id(self.base_url, tenant)  # what links made through us belong to
         self.page_size = page_size
@@ -243,9 +245,9 @@ class ScimClient:
         scim_type = detail = None
         try:
             message = ScimErrorMessage.model_validate(response.json())
-            scim_type, detail = message.scim_type, message.detail
+            scim_type, detail = self._masked(message.scim_type), self._masked(message.detail)
         except (ValueError, ValidationError):
-            detail = response.text[:300] or None
+            detail = self._masked(response.text)[:300] or None  # masked first: a cut token still leaks
         kwargs = {"status": status, "scim_type": scim_type, "detail": detail, "method": method, "path": path}
         if status in (401, 403):
             return ScimAuthError("the app refused our credentials", **kwargs)
@@ -259,6 +261,14 @@ class ScimClient:
                 "the app is unavailable or throttling", retry_after=retry_after, **kwargs
             )
         return ScimRejectedError("the app rejected the request", **kwargs)
+
+    def _masked(self, text: str | None) -> str | None:
+        """An app's text without our token in it. Some apps echo the request, headers included, in
+        their error bodies; the text goes into the provisioning log, escrow, the cycle's error and
+        alerts, and is masked here, where it enters, not in each of those."""
+        if text and self._token:
+            return text.replace(self._token, MASK)
+        return text
 
     def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
         try:
