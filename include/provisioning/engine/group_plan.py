@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload
 from provisioning.engine.desired_groups import DesiredGroup
-from provisioning.engine.mapping import CompiledMapping
+from provisioning.engine.mapping import CompiledMapping, redact
 from provisioning.engine.plan import LinkState, Plan, PlannedAction, Skip
 from provisioning.engine.vocabulary import Action, ObjectType
 
@@ -40,6 +40,7 @@ def plan_groups(
     excluded = set(excluded)
     keep = frozenset(keep)
     create_only = {m.target for m in mappings if m.on_create_only}
+    sensitive = frozenset(m.target for m in mappings if m.sensitive)  # never shown in the log
     actions: list[PlannedAction] = []
     skipped: list[Skip] = []
     notes: list[Skip] = []
@@ -58,14 +59,14 @@ def plan_groups(
             skipped.append(Skip(group.source_id, group.display, "MappingError", group.error))
             continue
         if link is None:
-            created = _create(group, paths)
+            created = _create(group, paths, sensitive)
             if isinstance(created, Skip):
                 skipped.append(created)
                 continue
             actions.append(created)
             updated = None
         else:
-            updated = _update(group, link, create_only)
+            updated = _update(group, link, create_only, sensitive)
             actions += filter(None, [updated])
         member_actions = _member_actions(
             group, link, applied_members.get(group.source_id, {}), provisioned, keep, batch_size, removal
@@ -150,7 +151,9 @@ def _delete(source_id: str, display: str, link: LinkState, reason: str | None) -
     )
 
 
-def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedAction | Skip:
+def _create(
+    group: DesiredGroup, paths: dict[str, AttributePath], sensitive: frozenset[str]
+) -> PlannedAction | Skip:
     values = {k: v for k, v in group.attributes.items() if v is not None}
     missing = missing_required(paths, values)
     if missing:
@@ -167,10 +170,13 @@ def _create(group: DesiredGroup, paths: dict[str, AttributePath]) -> PlannedActi
         True,
         None,  # every attribute, from nothing: derived from ``values`` when read
         object_type=ObjectType.GROUP,
+        redacted=sensitive,
     )
 
 
-def _update(group: DesiredGroup, link: LinkState, create_only: set[str]) -> PlannedAction | None:
+def _update(
+    group: DesiredGroup, link: LinkState, create_only: set[str], sensitive: frozenset[str]
+) -> PlannedAction | None:
     """The changed attributes of a linked group, or None when none changed."""
     old = link.attributes
     changes = {
@@ -189,7 +195,10 @@ def _update(group: DesiredGroup, link: LinkState, create_only: set[str]) -> Plan
         change.to_payload(),
         {**old, **changes},
         True,
-        [{"path": p, "old": old.get(p), "new": v} for p, v in changes.items()],
+        [
+            {"path": p, "old": redact(p, old.get(p), sensitive), "new": redact(p, v, sensitive)}
+            for p, v in changes.items()
+        ],
         object_type=ObjectType.GROUP,
     )
 

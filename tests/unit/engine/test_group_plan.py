@@ -102,3 +102,19 @@ def test_a_group_without_display_name_is_skipped():
     assert result.actions == [] and result.skipped == [
         ("g1", "g1", "MissingRequiredAttribute", "displayName has no value")
     ]
+
+
+def test_sensitive_group_attributes_are_sent_but_never_shown():
+    secret = [*CONFIG, DirectMapping(target="description", source="description", sensitive=True)]
+    mappings = compile_mappings(secret)
+    desired = group("g1")
+    desired.attributes["description"] = "cost centre 4711"
+    linked = LinkState("app-g1", {"displayName": "G g1", "externalId": "g1", "description": "old 0815"}, True)
+    settings = {"on_leave_scope": "keep", "batch_size": 2, "removal": "rfc"}
+    paths = scim_paths(secret, "group")
+    (create,) = plan_groups([desired], {}, {}, set(), mappings, paths, **settings).actions
+    (update,) = plan_groups([desired], {"g1": linked}, {}, set(), mappings, paths, **settings).actions
+    assert create.payload["attributes"]["description"] == "cost centre 4711"  # the app gets the value
+    assert update.payload["set"] == {"description": "cost centre 4711"}
+    shown = str(create.modified_properties()) + str(update.modified_properties())
+    assert "4711" not in shown and "0815" not in shown and shown.count("[redacted]") == 3
