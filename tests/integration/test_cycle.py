@@ -181,6 +181,42 @@ def test_a_create_that_gets_409_links_the_existing_account(harness):
     assert harness.scim_app.proxy.count("POST", 409) == 1
 
 
+def test_an_account_linked_after_a_409_shows_no_sensitive_value_in_the_log(harness):
+    """The 409 path brings the found account to the desired values and logs what it changed: a
+    sensitive mapping's values (old and new) show as [redacted] there too, as in any update."""
+    from provisioning.connectors.scim.client import ScimClient
+    from provisioning.cycle import steps
+
+    users = harness.config.model_dump(mode="json", exclude_none=True)["users"]
+    for mapping in users["mappings"]:
+        if mapping["target"] == "title":
+            mapping["sensitive"] = True
+    harness.configure(users=users)
+    ctx = harness.context("cycle-1")
+    steps.extract_assignments(ctx)
+    steps.match(ctx)
+    steps.diff(ctx)
+    upn = harness.expected_wiki_users().index[3]
+    title = harness.expected_wiki_users().loc[upn, "jobTitle"]
+    with ScimClient(harness.scim_app.server.url, harness.scim_app.token) as client:
+        client.create_resource(
+            "user",
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": upn,
+                "title": "Old secret",
+            },
+        )
+    steps.apply(ctx)
+    (account,) = [a for a in harness.scim_app.users() if a["userName"].lower() == upn]
+    assert account["title"] == title  # the app got the value
+    entry = next(r for r in harness.store.log("demo_wiki") if r["source_display"] == upn)
+    assert "409" in entry["detail"]
+    changed = {m["path"]: m for m in entry["modified_properties"]}
+    assert changed["title"] == {"path": "title", "old": "[redacted]", "new": "[redacted]"}
+    assert "Old secret" not in str(entry) and title not in str(entry)
+
+
 def test_conflicting_directory_users_are_skipped_and_logged(harness):
     expected = harness.expected_wiki_users()
     first, second = expected.index[0], expected.index[1]

@@ -19,6 +19,7 @@ from provisioning.cycle.context import CycleContext, ObjectRules
 from provisioning.cycle.lookup import Lookup
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.changes import AttributeUpdate, readable
+from provisioning.engine.mapping import redact, sensitive_paths
 from provisioning.engine.matching import DUPLICATE_TARGET, match_accounts
 from provisioning.engine.outbox import OutboxRow, Outcome
 from provisioning.engine.vocabulary import Action, ObjectType, OutboxStatus
@@ -232,7 +233,8 @@ def _adopt(
 ) -> Outcome:
     """Link an object that exists already and bring it to the desired attributes."""
     account, matched_by = found
-    current = {p: account.attributes.get(p) for p in _rules(ctx, row).paths}
+    rules = _rules(ctx, row)
+    current = {p: account.attributes.get(p) for p in rules.paths}
     changes = {p: v for p, v in row.attributes.items() if v is not None and current.get(p) != v}
     enable = row.object_type == ObjectType.USER and not account.active
     if changes or enable:
@@ -240,6 +242,7 @@ def _adopt(
             set=changes, previous={p: current.get(p) for p in changes}, active=True if enable else None
         )
         connector.update(row.object_type, account.id, change)
+    hidden = sensitive_paths(rules.mappings)  # sent to the app, never shown in the log
     return Outcome(
         change_id=row.change_id,
         status=OutboxStatus.SUCCEEDED,
@@ -248,7 +251,10 @@ def _adopt(
         attributes={**current, **changes},
         active=True,
         action="update",
-        modified=[{"path": p, "old": current.get(p), "new": v} for p, v in changes.items()],
+        modified=[
+            {"path": p, "old": redact(p, current.get(p), hidden), "new": redact(p, v, hidden)}
+            for p, v in changes.items()
+        ],
         detail=note,
     )
 

@@ -12,7 +12,7 @@ from provisioning.cycle.context import CycleContext
 from provisioning.cycle.source_checks import read_directory
 from provisioning.engine.assignments import assigned_user_ids, member_of
 from provisioning.engine.desired import desired_users
-from provisioning.engine.mapping import REDACTED
+from provisioning.engine.mapping import redact, sensitive_paths
 from provisioning.engine.matching import match_accounts, source_conflicts
 from provisioning.engine.references import resolve_references
 from provisioning.engine.user_plan import DeprovisionPolicy, plan_users
@@ -68,13 +68,11 @@ def preview(ctx: CycleContext, who: str) -> dict[str, Any]:
         names,
     )
     (desired,) = validate_users([desired], ctx.users.paths, ctx.users.mappings, users)
-    sensitive = {m.target for m in ctx.users.mappings if m.sensitive}
+    sensitive = sensitive_paths(ctx.users.mappings)
     report["in_scope"] = desired.in_scope
     report["out_of_scope_reason"] = desired.reason
     report["mapping_error"] = desired.error
-    report["attributes"] = {
-        k: REDACTED if k in sensitive and v is not None else v for k, v in desired.attributes.items()
-    }
+    report["attributes"] = {k: redact(k, v, sensitive) for k, v in desired.attributes.items()}
 
     links = ctx.store.links(ctx.app)
     link = links.get(user_id)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload
 from provisioning.engine.desired_groups import DesiredGroup
-from provisioning.engine.mapping import CompiledMapping, redact
+from provisioning.engine.mapping import CompiledMapping, redact, sensitive_paths
 from provisioning.engine.plan import LinkState, Plan, PlannedAction, Skip
 from provisioning.engine.vocabulary import Action, ObjectType
 
@@ -40,7 +40,7 @@ def plan_groups(
     excluded = set(excluded)
     keep = frozenset(keep)
     create_only = {m.target for m in mappings if m.on_create_only}
-    sensitive = frozenset(m.target for m in mappings if m.sensitive)  # never shown in the log
+    sensitive = sensitive_paths(mappings)
     actions: list[PlannedAction] = []
     skipped: list[Skip] = []
     notes: list[Skip] = []

@@ -102,5 +102,10 @@ def normalize_value(value: Any) -> Any:
     return value
 
 
+def sensitive_paths(mappings: Sequence[CompiledMapping]) -> frozenset[str]:
+    """The paths whose values the app gets and no log, preview or alert shows."""
+    return frozenset(m.target for m in mappings if m.sensitive)
+
+
 def redact(path: str, value: Any, sensitive_paths: frozenset[str]) -> Any:
     return REDACTED if path in sensitive_paths and value is not None else value

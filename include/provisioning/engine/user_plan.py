@@ -18,7 +18,7 @@ from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload, set_active_payload
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
 from provisioning.engine.expressions import UNIQUE
-from provisioning.engine.mapping import CompiledMapping, redact
+from provisioning.engine.mapping import CompiledMapping, redact, sensitive_paths
 from provisioning.engine.plan import LinkState, Plan, PlannedAction, Skip
 from provisioning.engine.vocabulary import Action
 
@@ -74,7 +74,7 @@ class _UserPlanner:
         self.create_only = {m.target for m in self.mappings if m.on_create_only}
         self.only_if_empty = {m.target for m in self.mappings if m.only_if_empty}
         self.clear_when_null = [m.target for m in self.mappings if m.clear_when_null]
-        self.sensitive = frozenset(m.target for m in self.mappings if m.sensitive)
+        self.sensitive = sensitive_paths(self.mappings)
 
     def skip(self, user: DesiredUser, code: str, reason: str) -> None:
         self.skipped.append(Skip(user.source_id, user.display, code, reason))
