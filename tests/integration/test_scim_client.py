@@ -124,6 +124,37 @@ def test_an_app_that_echoes_our_token_in_an_error_never_gets_it_stored(scim_app,
     assert scim_app.token[:4] not in text and "Bearer ***" in text
 
 
+def test_an_app_that_echoes_a_sensitive_value_in_an_error_never_gets_it_stored(scim_app):
+    """The connector knows which mapped paths are sensitive (``sensitive: true``, ``Redact()``): their
+    values in a create or an update, new and previous, are masked in the app's error text."""
+    from provisioning.config import AppConfig
+    from provisioning.connectors.scim.connector import ScimConnector
+    from provisioning.engine.changes import AttributeUpdate
+    from tests.conftest import demo_config
+
+    raw = demo_config("demo_wiki")
+    for mapping in raw["users"]["mappings"]:
+        if mapping["target"] == "title":
+            mapping["sensitive"] = True
+    echo = (
+        b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400",'
+        b'"detail":"title \\"Director of Mergers 7\\" (was \\"Head of Layoffs 3\\") is not allowed"}'
+    )
+    with ScimConnector.for_app(client_for(scim_app), AppConfig.model_validate(raw)) as connector:
+        scim_app.proxy.inject(Fault(400, body=echo, methods=("POST", "PATCH")), times=2)
+        attributes = {"userName": "echo@contoso.example", "title": "Director of Mergers 7"}
+        with pytest.raises(ScimError) as on_create:
+            connector.create("user", attributes, True)
+        change = AttributeUpdate(
+            set={"title": "Director of Mergers 7"}, previous={"title": "Head of Layoffs 3"}
+        )
+        with pytest.raises(ScimError) as on_update:
+            connector.update("user", "some-id", change)
+    # a create has no previous value to hide: only what it sent is masked
+    assert str(on_create.value).endswith('detail=title "***" (was "Head of Layoffs 3") is not allowed')
+    assert str(on_update.value).endswith('detail=title "***" (was "***") is not allowed')
+
+
 def test_conflict_and_not_found_carry_scim_details(scim_app):
     with client_for(scim_app) as client:
         client.create_resource("user", new_user("dup"))

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -149,9 +149,17 @@ class ScimClient:
         return self._backoff(state)
 
     def request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        hidden: Collection[str] = (),
     ) -> httpx.Response:
-        """Send one request with retries; return the successful response or raise a ScimError."""
+        """Send one request with retries; return the successful response or raise a ScimError.
+        ``hidden``: values of the request that must not come back in an error's text (sensitive
+        attributes), masked like the token."""
         idempotent = method != "POST"
 
         def retryable(error: BaseException) -> bool:
@@ -165,9 +173,11 @@ class ScimClient:
             retry=retry_if_exception(retryable),
             reraise=True,
         )
-        return retrying(self._send, method, path, params, json)
+        return retrying(self._send, method, path, params, json, hidden)
 
-    def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any, hidden: Collection[str]
+    ) -> httpx.Response:
         sent = self.throttle.acquire()
         try:
             response = self._receive(method, path, params, json)
@@ -187,7 +197,7 @@ class ScimClient:
             self.throttle.accepted(sent)
         if response.is_success:
             return response
-        error = self._error(response, method, path)
+        error = self._error(response, method, path, hidden)
         if response.status_code == 429:
             self.throttle.slow_down(error.retry_after, sent)
         raise error
@@ -240,14 +250,17 @@ class ScimClient:
             path=path,
         )
 
-    def _error(self, response: httpx.Response, method: str, path: str) -> ScimError:
+    def _error(
+        self, response: httpx.Response, method: str, path: str, hidden: Collection[str] = ()
+    ) -> ScimError:
         status = response.status_code
         scim_type = detail = None
         try:
             message = ScimErrorMessage.model_validate(response.json())
-            scim_type, detail = self._masked(message.scim_type), self._masked(message.detail)
+            scim_type, detail = self._masked(message.scim_type, hidden), self._masked(message.detail, hidden)
         except (ValueError, ValidationError):
-            detail = self._masked(response.text)[:300] or None  # masked first: a cut token still leaks
+            # masked before the cut: the start of a cut secret is still a leak
+            detail = self._masked(response.text, hidden)[:300] or None
         kwargs = {"status": status, "scim_type": scim_type, "detail": detail, "method": method, "path": path}
         if status in (401, 403):
             return ScimAuthError("the app refused our credentials", **kwargs)
@@ -262,12 +275,16 @@ class ScimClient:
             )
         return ScimRejectedError("the app rejected the request", **kwargs)
 
-    def _masked(self, text: str | None) -> str | None:
-        """An app's text without our token in it. Some apps echo the request, headers included, in
-        their error bodies; the text goes into the provisioning log, escrow, the cycle's error and
-        alerts, and is masked here, where it enters, not in each of those."""
-        if text and self._token:
-            return text.replace(self._token, MASK)
+    def _masked(self, text: str | None, hidden: Collection[str] = ()) -> str | None:
+        """An app's text without our token or the request's ``hidden`` values in it. Some apps
+        echo the request, headers included, in their error bodies; the text goes into the
+        provisioning log, escrow, the cycle's error and alerts, and is masked here, where it
+        enters, not in each of those. Longer secrets first: one may contain another."""
+        if not text:
+            return text
+        for secret in sorted({self._token or "", *hidden}, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, MASK)
         return text
 
     def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
@@ -351,15 +368,19 @@ class ScimClient:
         path = _resource_path(kind, resource_id)
         return self._json(self.request("GET", path), "GET", path)
 
-    def create_resource(self, kind: str, resource: dict[str, Any]) -> dict[str, Any]:
+    def create_resource(
+        self, kind: str, resource: dict[str, Any], hidden: Collection[str] = ()
+    ) -> dict[str, Any]:
         path = _endpoint(kind)
-        created = self._json(self.request("POST", path, json=resource), "POST", path)
+        created = self._json(self.request("POST", path, json=resource, hidden=hidden), "POST", path)
         if not created.get("id"):
             raise ScimProtocolError(f"created {kind} has no id", method="POST", path=path)
         return created
 
-    def patch_resource(self, kind: str, resource_id: str, patch: dict[str, Any]) -> None:
-        self.request("PATCH", _resource_path(kind, resource_id), json=patch)
+    def patch_resource(
+        self, kind: str, resource_id: str, patch: dict[str, Any], hidden: Collection[str] = ()
+    ) -> None:
+        self.request("PATCH", _resource_path(kind, resource_id), json=patch, hidden=hidden)
 
     def delete_resource(self, kind: str, resource_id: str) -> None:
         self.request("DELETE", _resource_path(kind, resource_id))

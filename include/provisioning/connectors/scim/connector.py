@@ -23,6 +23,7 @@ from provisioning.connectors.scim.payloads import (
 )
 from provisioning.engine.app_object import AppObject
 from provisioning.engine.changes import AttributeUpdate
+from provisioning.engine.mapping import compile_mappings, sensitive_paths
 from provisioning.engine.vocabulary import ObjectType
 
 MEMBERS = "members"
@@ -32,21 +33,32 @@ class ScimConnector:
     """``paths``: object type -> the mapped target paths as the config writes them;
     ``member_removal``: how member removals are written (payloads.remove_members_body)."""
 
-    def __init__(self, client: ScimClient, paths: dict[str, list[str]], member_removal: str = "rfc"):
+    def __init__(
+        self,
+        client: ScimClient,
+        paths: dict[str, list[str]],
+        member_removal: str = "rfc",
+        sensitive: dict[str, frozenset[str]] | None = None,
+    ):
         self.client = client
         self.endpoint = client.endpoint
         self.member_removal = member_removal
         self._paths = {kind: {text: parse_scim_path(text) for text in texts} for kind, texts in paths.items()}
+        # object type -> the paths whose values an app's error text must not carry back to us
+        self._sensitive = sensitive or {}
 
     @classmethod
     def for_app(cls, client: ScimClient, config: AppConfig) -> ScimConnector:
-        """Reading the app config's mapped paths, writing member removals its way."""
-        paths = {ObjectType.USER: [m.target for m in config.users.mappings]}
+        """Reading the app config's mapped paths, writing member removals its way, masking its
+        sensitive values in the app's answers."""
+        sections = {ObjectType.USER: config.users}
         removal = "rfc"
         if config.groups:
-            paths[ObjectType.GROUP] = [m.target for m in config.groups.mappings]
+            sections[ObjectType.GROUP] = config.groups
             removal = config.groups.members.removal
-        return cls(client, paths, removal)
+        paths = {kind: [m.target for m in section.mappings] for kind, section in sections.items()}
+        sensitive = {kind: sensitive_paths(compile_mappings(s.mappings)) for kind, s in sections.items()}
+        return cls(client, paths, removal, sensitive)
 
     def close(self) -> None:
         self.client.close()
@@ -115,13 +127,21 @@ class ScimConnector:
     def create(self, object_type: str, attributes: dict[str, Any], active: bool | None) -> AppObject:
         paths = {text: self._path(object_type, text) for text in attributes}
         created = self.client.create_resource(
-            object_type, create_body(object_type, attributes, paths, active)
+            object_type,
+            create_body(object_type, attributes, paths, active),
+            self._hidden(object_type, attributes),
         )
         return self.record(object_type, created)
 
     def update(self, object_type: str, app_id: str, change: AttributeUpdate) -> None:
         paths = {text: self._path(object_type, text) for text in [*change.set, *change.clear]}
-        self.client.patch_resource(object_type, app_id, update_body(change, paths))
+        hidden = self._hidden(object_type, change.set) + self._hidden(object_type, change.previous)
+        self.client.patch_resource(object_type, app_id, update_body(change, paths), hidden)
+
+    def _hidden(self, object_type: str, values: dict[str, Any]) -> list[str]:
+        """The request's values at sensitive paths, as text: what an error must not echo."""
+        sensitive = self._sensitive.get(object_type, frozenset())
+        return [str(v) for p, v in values.items() if p in sensitive and v not in (None, "")]
 
     def set_active(self, object_type: str, app_id: str, active: bool) -> None:
         self.client.patch_resource(
