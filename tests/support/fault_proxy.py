@@ -153,6 +153,9 @@ class FaultProxy:
         self.chaos: Chaos | None = None
         self.listing: ListingLies | None = None
         self.rate_limit: RateLimit | None = None
+        # every error answer (injected or the app's own, a 409 say) echoes the request, its
+        # Authorization header and body included, as careless apps do
+        self.echo_errors = False
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
         proxy = self
@@ -239,6 +242,8 @@ class FaultProxy:
             return
         if fault:
             payload = fault.body % fault.status if b"%d" in fault.body else fault.body
+            if self.echo_errors:
+                payload = _echo(handler, body, fault.status)
             headers = {"Content-Type": "application/scim+json"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
@@ -257,7 +262,10 @@ class FaultProxy:
         keep = {
             k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location", "etag")
         }
-        self._reply(handler, response.status_code, keep, response.content)
+        content = response.content
+        if self.echo_errors and response.status_code >= 400:
+            content = _echo(handler, body, response.status_code)
+        self._reply(handler, response.status_code, keep, content)
 
     def _upstream(self, handler: BaseHTTPRequestHandler, body: bytes) -> httpx.Response:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
@@ -370,3 +378,15 @@ def _created_id(body: bytes) -> str | None:
     with contextlib.suppress(ValueError, AttributeError):
         return json.loads(body).get("id")
     return None
+
+
+def _echo(handler: BaseHTTPRequestHandler, body: bytes, status: int) -> bytes:
+    """A SCIM error whose detail repeats the request: its line, Authorization header and body."""
+    authorization = handler.headers.get("Authorization")
+    detail = f"{handler.command} {handler.path} Authorization: {authorization} {body.decode()}"
+    error = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": str(status),
+        "detail": detail,
+    }
+    return json.dumps(error).encode()
