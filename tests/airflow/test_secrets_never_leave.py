@@ -3,8 +3,8 @@ failed request in its error body (the Authorization header and the request's JSO
 values included), as careless apps do. After rejected creates, a 409 on an account that already
 exists, rejected updates and a refused token, neither the token nor any value of the sensitive
 mapping appears where people or other systems read: the provisioning log, escrow, cycle errors,
-alerts and notifications in the state store, XComs, the runs' output and task logs, the webhook
-alerts and the CSV export.
+alerts and notifications in the state store, XComs, the runs' output and task logs, the mail and
+webhook alerts and the CSV export.
 
 The outbox's changes and the links' snapshots hold the sensitive values by design (a value must
 be kept to be sent, and to notice when it changes); they are the only places allowed to.
@@ -25,7 +25,7 @@ from provisioning.state import StateStore
 from tests.airflow.dag_runs import run_dag, xcoms
 from tests.conftest import connection_env, demo_config
 from tests.support.fault_proxy import Fault
-from tests.support.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver, SmtpReceiver
 
 pytestmark = pytest.mark.airflow
 
@@ -84,9 +84,22 @@ def test_an_app_that_echoes_requests_gets_no_secret_stored_logged_or_sent(
     for mapping in config["users"]["mappings"]:
         if mapping["target"] == "title":
             mapping["sensitive"] = True
-    with HttpReceiver() as http:
+    with HttpReceiver() as http, SmtpReceiver() as smtp:
         monkeypatch.setenv(*connection_env("hook_alerts", conn_type="http", host=f"{http.url}/hook"))
-        config["alerts"] = {"webhook": {"conn_id": "hook_alerts"}, "on": ["cycle_failed", "objects_failed"]}
+        monkeypatch.setenv(
+            *connection_env(
+                "smtp_alerts",
+                conn_type="smtp",
+                host="127.0.0.1",
+                port=smtp.port,
+                extra={"disable_tls": True, "disable_ssl": True, "from_email": "airflow@contoso.example"},
+            )
+        )
+        config["alerts"] = {
+            "webhook": {"conn_id": "hook_alerts"},
+            "email": {"to": ["idm-team@contoso.example"], "smtp_conn_id": "smtp_alerts"},
+            "on": ["cycle_failed", "objects_failed", "quarantine"],
+        }
         install_app(config, directory=directory_db, scim=scim_app)
         store = StateStore(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}")
         scim_app.proxy.echo_errors = True
@@ -105,13 +118,14 @@ def test_an_app_that_echoes_requests_gets_no_secret_stored_logged_or_sent(
         with create_engine(f"sqlite:///{directory_db}").begin() as conn:  # work to do: a request
             conn.execute(text(f"update users set jobTitle = '{MARK}third-' || id"))
         runs.append(run_dag("demo_wiki"))
-        alerts = str(http.posts)
+        alerts = str(http.posts) + "\n".join(smtp.texts())
 
     log = store.log("demo_wiki")
     assert any(r["status"] == "failure" and "400" in (r["error_code"] or "") for r in log)  # echoed
     assert any("409" in (r["detail"] or "") for r in log)
     assert any(r["action"] == "update" and r["status"] == "failure" for r in log)
     assert [str(r.state) for r in runs] == ["failed", "failed", "failed"] and "cycle_failed" in alerts
+    assert "app in quarantine" in alerts  # the mails went out too
     assert store.app_status("demo_wiki")["quarantined"]  # the revoked token was refused
     csv = TestClient(create_app(Reader(f"sqlite:///{tmp_path / 'state_demo_wiki.db'}"))).get("/api/log.csv")
     assert csv.status_code == 200
