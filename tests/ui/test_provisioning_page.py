@@ -114,6 +114,20 @@ def airflow_ui(tmp_path_factory, directory_db_module, scim_app_module):
         log.close()
 
 
+def provisioning_page(playwright, url: str, user: str):
+    """Chromium signed in to Airflow as ``user`` (password = name), on the Provisioning page
+    opened as a signed-in person would: the browser, to close, and the page."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", user)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/auth/login" not in u and "login" not in u, timeout=60_000)
+    page.goto(f"{url}/provisioning/")
+    return browser, page
+
+
 def token(url: str, user: str = "admin") -> str:
     response = httpx.post(f"{url}/auth/token", json={"username": user, "password": user}, timeout=30)
     response.raise_for_status()
@@ -165,15 +179,7 @@ def test_a_person_finds_the_app_and_a_log_entry_in_a_real_browser(airflow_ui):
     upn = sorted(harness.expected_wiki_users().index)[7]
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", "admin")
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda u: "/auth/login" not in u and "login" not in u, timeout=60_000)
-        # the page is in Airflow's navigation; open it as a signed-in user would
-        page.goto(f"{url}/provisioning/")
+        browser, page = provisioning_page(p, url, "admin")
         row = page.locator("#apps tbody tr[data-app=demo_wiki]")
         row.wait_for(timeout=30_000)
         assert "succeeded" in row.inner_text()
@@ -224,14 +230,7 @@ def test_a_reader_of_one_dag_sees_that_app_alone_through_airflows_auth_manager(a
     assert get("/api/cycles", app="demo_crm").json() == []
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.fill("input[name=username]", "reader")
-        page.fill("input[name=password]", "reader")
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda u: "/auth/login" not in u and "login" not in u, timeout=60_000)
-        page.goto(f"{url}/provisioning/")
+        browser, page = provisioning_page(p, url, "reader")
         page.locator("#apps tbody tr[data-app=demo_crm]").wait_for(timeout=30_000)
         expect(page.locator("#apps tbody tr")).to_have_count(1)
         expect(page.locator("#apps tbody tr[data-app=demo_wiki]")).to_have_count(0)
