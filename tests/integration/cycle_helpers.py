@@ -64,7 +64,7 @@ class Harness:
             self.config,
             cycle_id,
             self.store,
-            lambda: open_source(self.config.directory, self.connection),
+            lambda: open_source(self.config.directory, self.connection, self.config.app),
             lambda: ScimConnector.for_app(
                 ScimClient(
                     self.scim_app.url,

@@ -34,7 +34,7 @@ class MemoryHarness(Harness):
             self.config,
             cycle_id,
             self.store,
-            lambda: open_source(self.config.directory, self.connection),
+            lambda: open_source(self.config.directory, self.connection, self.config.app),
             lambda: self.target,
             self.options,
         )

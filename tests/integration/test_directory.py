@@ -94,7 +94,7 @@ def test_the_registry_opens_the_sql_source_from_its_airflow_connection(engine, t
             extra={"relations": {"users": "v_people"}},
         )
     )
-    source = open_source(SqlDirectoryConfig(conn_id="d_dir"), BaseHook.get_connection)
+    source = open_source(SqlDirectoryConfig(conn_id="d_dir"), BaseHook.get_connection, "d")
     assert isinstance(source, SqlDirectorySource) and source.relations["users"] == "v_people"
     assert set(source.read().users["department"]) == {"Engineering"}
 

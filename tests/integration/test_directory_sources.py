@@ -7,7 +7,7 @@ from typing import Literal
 import pandas as pd
 import pytest
 
-from provisioning.config.directory import DirectorySection
+from provisioning.config.directory_section import DirectorySection
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
 from provisioning.connectors.directory import registry
 from provisioning.connectors.directory.base import RELATIONS, DirectoryError, DirectorySnapshot
@@ -59,8 +59,8 @@ def open_context(tmp_path, monkeypatch):
     upgrade_schema(store.engine)
 
     def open_context(users: list[dict]) -> CycleContext:
-        def factory(section, get_connection):
-            assert get_connection(section.conn_id) == "the hr_memory connection"
+        def factory(section, get_connection, app):
+            assert get_connection(section.conn_id) == "the hr_memory connection" and app == APP
             return MemorySource(users)
 
         monkeypatch.setitem(registry.SOURCES, "memory", factory)
@@ -68,7 +68,7 @@ def open_context(tmp_path, monkeypatch):
             config,
             "cycle-1",
             store,
-            lambda: registry.open_source(config.directory, lambda conn_id: f"the {conn_id} connection"),
+            lambda: registry.open_source(config.directory, lambda conn_id: f"the {conn_id} connection", APP),
             lambda: pytest.fail("reading the directory needs no app"),
         )
 
@@ -121,5 +121,5 @@ def test_a_null_id_is_only_its_rows_problem(open_context):
 
 
 def test_a_kind_no_source_serves_is_named():
-    with pytest.raises(DirectoryError, match=r"no directory source of kind 'memory' \(known kinds: sql\)"):
-        registry.open_source(MemoryDirectoryConfig(conn_id="x"), lambda conn_id: None)
+    with pytest.raises(DirectoryError, match=r"no directory source of kind 'memory' \(known kinds: sql, ldap, hr_file\)"):
+        registry.open_source(MemoryDirectoryConfig(conn_id="x"), lambda conn_id: None, APP)

@@ -104,6 +104,12 @@ def _deprovision(config: AppConfig) -> str:
     return "accounts are disabled, never deleted"
 
 
+def _directory(config: AppConfig) -> str:
+    section = config.directory
+    where = f"connection `{section.conn_id}`" if section.conn_id else "no connection"
+    return f"`{section.kind}` source, {where}"
+
+
 def _groups(config: AppConfig) -> str:
     groups = config.groups
     if groups is None:
@@ -143,7 +149,7 @@ def _doc(config: AppConfig) -> str:
 
 {config.description}
 
-- **Directory:** connection `{config.directory.conn_id}`; in scope: {scope}.
+- **Directory:** {_directory(config)}; in scope: {scope}.
 - **App:** {config.target.kind.upper()} connection `{config.target.conn_id}`, up to
   {config.target.max_concurrency} requests at once.
 - **Actions allowed:** {", ".join(config.users.actions)}. Leaving scope: {_deprovision(config)}.

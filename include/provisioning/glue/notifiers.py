@@ -113,6 +113,8 @@ def run_url(dag_id: str, run_id: str) -> str:
 def _secrets(config) -> list[str]:
     found = []
     for conn_id in (config.target.conn_id, config.directory.conn_id):
+        if conn_id is None:
+            continue
         try:
             password = BaseHook.get_connection(conn_id).password
         except Exception:  # a missing connection is the run's problem, not the alert's

@@ -57,7 +57,7 @@ def open_state_store(config: AppConfig) -> StateStore:
 
 def open_directory(config: AppConfig) -> DirectorySource:
     """The source of the app's ``directory.kind``, with its credentials from Airflow connections."""
-    return open_source(config.directory, BaseHook.get_connection)
+    return open_source(config.directory, BaseHook.get_connection, config.app)
 
 
 def cycle_context(

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine, String, cast, column, create_engine, inspect, select, table
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
-from provisioning.config.directory import DirectorySection
+from provisioning.config.directory_section import DirectorySection
 from provisioning.connectors.connection_url import sqlalchemy_url
 from provisioning.connectors.directory.base import RELATIONS, DirectoryError, DirectorySnapshot
 from provisioning.engine.directory_model import USER_ATTRIBUTES
@@ -25,9 +25,12 @@ from provisioning.engine.strings import OneCopy
 ID_COLUMNS = frozenset({"id", "manager", "group_id", "member_id", "principal_id"})
 
 
-def open_sql_directory(section: DirectorySection, get_connection: Callable[[str], Any]) -> SqlDirectorySource:
+def open_sql_directory(
+    section: DirectorySection, get_connection: Callable[[str], Any], app: str
+) -> SqlDirectorySource:
     """The registry's factory: the connection names the database, and its extra ``relations``
-    the tables or views that stand for the documented relations."""
+    the tables or views that stand for the documented relations. The app is not needed: the
+    ``app_assignments`` relation names the app of each row."""
     conn = get_connection(section.conn_id)
     engine = create_engine(sqlalchemy_url(conn, section.conn_id), pool_pre_ping=True)
     return SqlDirectorySource(engine, conn.extra_dejson.get("relations"))

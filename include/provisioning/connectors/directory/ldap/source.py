@@ -1,0 +1,5 @@
+"""Stub."""
+
+
+def open_ldap_directory(section, get_connection, app):
+    raise NotImplementedError
