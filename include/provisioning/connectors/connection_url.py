@@ -35,7 +35,7 @@ def token_url(conn: Any, conn_id: str, what: str) -> str:
     would read the token otherwise, and could act as us in the app."""
     url = connection_url(conn, conn_id, what)
     parts = urlsplit(url)
-    if conn.password and parts.scheme.lower() == "http" and not _loopback(parts.hostname):
+    if conn.password and parts.scheme.lower() == "http" and not loopback_host(parts.hostname):
         extra = conn.extra_dejson  # plain keys, or as a connection form saves its fields
         allowed = extra.get("allow_plain_http", extra.get(f"extra__{conn.conn_type}__allow_plain_http"))
         if allowed is not True and str(allowed).lower() != "true":
@@ -47,7 +47,8 @@ def token_url(conn: Any, conn_id: str, what: str) -> str:
     return url
 
 
-def _loopback(host: str | None) -> bool:
+def loopback_host(host: str | None) -> bool:
+    """This machine: the one place a secret may travel in clear (its traffic never leaves it)."""
     if host is None:
         return False
     if host.lower() == "localhost":
