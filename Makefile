@@ -4,9 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Debian packages the commands need, installed when missing (no download but Debian's and PyPI's is
+# reachable here): the OpenLDAP headers python-ldap compiles against, slapd for the LDAP tests and
+# benchmark, and Chromium for the page tests.
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(1) \
+	  || { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(1); }
+LDAP_HEADERS := /usr/include/ldap.h
+SLAPD := /usr/sbin/slapd
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: run run-distributed test lint venv constraints bench bench-airflow bench-rate-limit bench-partitions bench-memory bench-log clean
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt constraints.txt pyproject.toml | $(LDAP_HEADERS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt -c constraints.txt -e .
@@ -21,14 +31,16 @@ run: $(STAMP)
 run-distributed: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_distributed.py $(TIER_ARGS)
 
-# The page test drives Debian's Chromium (no browser download is reachable from here).
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium \
-	  || { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+$(LDAP_HEADERS):
+	$(call APT_INSTALL,libldap2-dev libsasl2-dev)
 
-test: $(STAMP) $(CHROMIUM)
+$(SLAPD):
+	$(call APT_INSTALL,slapd)
+
+$(CHROMIUM):
+	$(call APT_INSTALL,chromium)
+
+test: $(STAMP) $(CHROMIUM) $(SLAPD)
 	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
