@@ -1,6 +1,7 @@
 """Airflow provider metadata, found through the ``apache_airflow_provider`` entry point in
-pyproject.toml: installing this project registers the "SCIM 2.0 app" connection type, with its
-labelled form fields, in the Airflow UI -- no Python import of the hook at UI time."""
+pyproject.toml: installing this project registers the "SCIM 2.0 app" and "LDAP directory"
+connection types, with their labelled form fields, in the Airflow UI -- no Python import of the
+hooks at UI time."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provisioning",
         "name": "Directory provisioning",
-        "description": "User and group provisioning from a directory to SaaS apps over SCIM 2.0.",
+        "description": "User and group provisioning from a directory (SQL, LDAP, Active Directory, HR "
+        "exports) to SaaS apps over SCIM 2.0.",
         "versions": [version("airflow-provisioning")],
         "connection-types": [
             {
@@ -50,6 +52,40 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["boolean", "null"]},
                     },
                 },
-            }
+            },
+            {
+                "connection-type": "ldap",
+                "hook-class-name": "provisioning.connectors.directory.ldap.hook.LdapHook",
+                "hook-name": "LDAP directory",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {"host": "LDAP server", "login": "Bind DN", "password": "Bind password"},
+                    "placeholders": {
+                        "host": "dc1.corp.example.com or ldaps://dc1.corp.example.com",
+                        "login": "CN=svc-provisioning,OU=Service,DC=corp,DC=example,DC=com",
+                        "port": "389 (636 for ldaps)",
+                    },
+                },
+                "conn-fields": {
+                    "tls": {
+                        "label": "TLS",
+                        "description": "ldaps, starttls (the default) or none (a bind password then only "
+                        "goes to this machine, unless plain binds are allowed).",
+                        "schema": {"type": ["string", "null"], "enum": ["ldaps", "starttls", "none", None]},
+                    },
+                    "ca_file": {
+                        "label": "CA file",
+                        "description": "PEM file of the CA that signed the server's certificate "
+                        "(empty: the system's CAs).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "allow_plain": {
+                        "label": "Allow plain bind",
+                        "description": "Send the bind password without TLS to a host other than this "
+                        "machine (only on a network you trust).",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+            },
         ],
     }

@@ -15,8 +15,10 @@ import pytest
 
 from provisioning.config.ldap_directory import LdapDirectoryConfig
 from provisioning.connectors.directory.base import DirectoryError
+from provisioning.connectors.directory.ldap.hook import LdapHook
 from provisioning.connectors.directory.registry import open_source
-from provisioning.demo.slapd import READER_PASSWORD, Slapd, slapd_installed
+from provisioning.demo.slapd import READER_DN, READER_PASSWORD, Slapd, slapd_installed
+from tests.conftest import connection_env
 from tests.integration.cycle_helpers import Harness
 from tests.support.ldap_server import (
     GROUPS,
@@ -275,6 +277,16 @@ def test_what_cannot_be_read_is_refused_with_what_and_where(slapd):
         f"'{GROUPS}' with filter '(objectClass=groupOfNames)': refusing to read the app's assignments "
         "as empty"
     )
+
+
+def test_the_connection_forms_test_button_binds_for_real(slapd, monkeypatch):
+    fields = {"conn_type": "ldap", "host": "127.0.0.1", "port": slapd.port, "login": READER_DN}
+    extra = {"extra__ldap__tls": "none"}  # as the connection form saves its fields
+    monkeypatch.setenv(*connection_env("corp_ldap", **fields, password=READER_PASSWORD, extra=extra))
+    assert LdapHook("corp_ldap").test_connection() == (True, f"bound to {slapd.url} as dn:{READER_DN}")
+    monkeypatch.setenv(*connection_env("corp_ldap", **fields, password="wrong-1234", extra=extra))
+    ok, message = LdapHook("corp_ldap").test_connection()
+    assert not ok and message.endswith("Invalid credentials") and "wrong-1234" not in message
 
 
 def test_a_cleartext_bind_password_only_goes_to_this_machine():

@@ -10,6 +10,7 @@ disabled), ``manager`` and ``member`` as DNs.
 from __future__ import annotations
 
 import io
+import math
 import uuid
 from collections import defaultdict
 
@@ -57,7 +58,7 @@ def ad_ldif(snapshot: DirectorySnapshot) -> str:
             "department": [user.department],
             "title": [user.jobTitle],
             "employeeID": [user.employeeId],
-            "manager": [user_dn(user.manager) if user.manager else None],
+            "manager": [None if _missing(user.manager) else user_dn(user.manager)],
         }
         writer.unparse(user_dn(user.id), _encoded(entry))
     members: dict[str, list[str]] = defaultdict(list)
@@ -76,11 +77,16 @@ def ad_ldif(snapshot: DirectorySnapshot) -> str:
     return out.getvalue()
 
 
+def _missing(value: object) -> bool:
+    """Null as the frame holds it (None or NaN), or empty."""
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
 def _encoded(entry: dict[str, list]) -> dict[str, list[bytes]]:
     """LDIF of present values only: LDAP has no empty or null values."""
     found = {}
     for name, values in entry.items():
-        kept = [v if isinstance(v, bytes) else str(v).encode() for v in values if v not in (None, "")]
+        kept = [v if isinstance(v, bytes) else str(v).encode() for v in values if not _missing(v)]
         if kept:
             found[name] = kept
     return found

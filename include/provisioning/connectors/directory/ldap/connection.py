@@ -51,7 +51,8 @@ def endpoint_of(conn: Any, conn_id: str) -> LdapEndpoint:
     if not conn.host:
         raise DirectoryError(f"LDAP connection {conn_id!r} has no host")
     parts = urlsplit(conn.host if "://" in conn.host else f"//{conn.host}")
-    extra = conn.extra_dejson
+    saved = conn.extra_dejson  # plain keys, or as the connection form saves its fields
+    extra = {key.removeprefix("extra__ldap__"): value for key, value in saved.items()}
     scheme = (parts.scheme or "").lower()
     if scheme not in ("", "ldap", "ldaps"):
         raise DirectoryError(

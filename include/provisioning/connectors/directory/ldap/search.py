@@ -28,17 +28,22 @@ Entry = tuple[str, dict[str, list[bytes]]]  # DN, attribute values by lowercased
 def paged_search(
     conn: LDAPObject, base: str, scope: str, filterstr: str, attributes: list[str], page_size: int
 ) -> Iterator[Entry]:
-    """Every entry the search finds, page by page. Search references (referrals to other
-    servers or domains) are skipped, as referrals are not chased."""
+    """Every entry the search finds, page by page. Entries are taken as they arrive, so the
+    server sends the rest of a page while the caller reads the first ones. Search references
+    (referrals to other servers or domains) are skipped, as referrals are not chased."""
     control = SimplePagedResultsControl(True, size=page_size, cookie=b"")
     what = f"LDAP search of {base!r} with filter {filterstr!r}"
     while True:
         with ldap_errors(what):
             msgid = conn.search_ext(base, SCOPES[scope], filterstr, attributes, serverctrls=[control])
-            _, entries, _, controls = conn.result3(msgid)
-        for dn, values in entries:
-            if dn is not None and isinstance(values, dict):
-                yield dn, {name.lower(): found for name, found in values.items()}
+        while True:
+            with ldap_errors(what):
+                kind, entries, _, controls = conn.result3(msgid, all=0)
+            for dn, values in entries:
+                if dn is not None and isinstance(values, dict):
+                    yield dn, {name.lower(): found for name, found in values.items()}
+            if kind == ldap.RES_SEARCH_RESULT:
+                break
         cookie = next(
             (c.cookie for c in controls if c.controlType == SimplePagedResultsControl.controlType), b""
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import ldap.dn
@@ -48,16 +48,21 @@ def generalized_time(raw: bytes) -> datetime | None:
         return None
 
 
-def attribute_value(name: str, raw: Sequence[bytes]) -> object:
-    """The value of an attribute as the engine takes it: one value as such, several as a list."""
+def value_reader(name: str) -> Callable[[bytes], object]:
+    """How one value of the attribute ``name`` is read (chosen once per attribute, not per value:
+    a read of 100,000 users reads over a million values)."""
     key = name.lower()
     if key in GUID_ATTRIBUTES:
-        convert = guid_text
-    elif key in TIME_ATTRIBUTES:
-        convert = generalized_time
-    else:
-        convert = text
-    values = [convert(v) for v in raw]
+        return guid_text
+    if key in TIME_ATTRIBUTES:
+        return generalized_time
+    return text
+
+
+def attribute_value(name: str, raw: Sequence[bytes]) -> object:
+    """The value of an attribute as the engine takes it: one value as such, several as a list."""
+    read = value_reader(name)
+    values = [read(v) for v in raw]
     if not values:
         return None
     return values[0] if len(values) == 1 else values
