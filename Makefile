@@ -24,7 +24,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml | $(LDAP_HEADERS)
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(SLAPD)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_demo.py
 
 # The tier tests/distributed runs: CeleryExecutor, two workers, this machine's Redis and PostgreSQL.

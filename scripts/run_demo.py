@@ -1,7 +1,8 @@
 """`make run`: the whole product on one machine.
 
 Airflow standalone on SQLite (AIRFLOW_HOME=.airflow), the demo directory (.demo/directory.db),
-one scim2-server per SCIM connection in airflow_settings.yaml that points at 127.0.0.1, the
+one scim2-server per SCIM connection in airflow_settings.yaml that points at 127.0.0.1, a slapd
+holding the demo directory as Active Directory entries per LDAP connection that does, the
 connections/pools/variables from that file, DAGs unpaused. Ctrl-C stops everything it started.
 Each start is a fresh demo: the SCIM apps keep accounts in memory only, so the state store is reset
 with them (the Airflow metadata DB and the directory are kept; `make clean` removes everything).
@@ -21,8 +22,10 @@ import httpx
 
 from provisioning.config import app_config_path, app_config_paths
 from provisioning.demo.directory import build_sqlite
+from provisioning.demo.ldap_directory import start_demo_ldap
 from provisioning.demo.scim_apps import seed_existing_accounts, start_scim_apps
 from provisioning.demo.scim_server import ScimServer
+from provisioning.demo.slapd import Slapd
 from provisioning.glue.settings_import import import_settings, read_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +84,7 @@ def main() -> None:
     (HOME / "provisioning_state.db").unlink(missing_ok=True)
     settings = read_settings(REPO / "airflow_settings.yaml", REPO)
     servers: dict[str, ScimServer] = {}
+    ldap_servers: list[Slapd] = []
     standalone: subprocess.Popen | None = None
 
     def interrupted(*_: object) -> None:
@@ -93,6 +97,9 @@ def main() -> None:
         servers = start_scim_apps(settings, DEMO)
         for conn_id, server in servers.items():
             print(f"  SCIM app {conn_id}: {server.url} (bearer token {server.token})")
+        ldap_servers = start_demo_ldap(settings, DEMO / "directory.db", DEMO)
+        for server in ldap_servers:
+            print(f"  Active Directory (slapd) for the chat: {server.url}, the demo directory's people")
         seeded = seed_existing_accounts(settings, DEMO / "directory.db", app_config_path("demo_crm"))
         print(f"  seeded {seeded} pre-existing CRM accounts (the first cycle links them)")
         print("preparing the Airflow metadata DB (.airflow/airflow.db)...")
@@ -136,7 +143,7 @@ Press Ctrl-C to stop everything.""")
                 standalone.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(standalone.pid, signal.SIGKILL)
-        for server in servers.values():
+        for server in [*servers.values(), *ldap_servers]:
             server.stop()
 
 

@@ -19,7 +19,7 @@ def test_the_shipped_dags_folder_gives_one_dag_per_app_config(airflow_db, monkey
     monkeypatch.delenv("PROVISIONING_APPS_DIR")
     bag = dagbag(REPO / "dags")
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["provision_demo_crm", "provision_demo_wiki"]
+    assert sorted(bag.dag_ids) == ["provision_demo_chat", "provision_demo_crm", "provision_demo_wiki"]
     dag = bag.get_dag("provision_demo_wiki")
     assert [t.task_id for t in dag.topological_sort()] == [
         "extract_assignments",
@@ -51,6 +51,8 @@ def test_the_shipped_dags_folder_gives_one_dag_per_app_config(airflow_db, monkey
     from datetime import timedelta
 
     assert bag.get_dag("provision_demo_crm").schedule == timedelta(minutes=10)
+    chat = bag.get_dag("provision_demo_chat")  # people from the demo's Active Directory
+    assert "`ldap` source, connection `demo_ldap`" in chat.doc_md and "ldap" in chat.tags
 
 
 def test_a_broken_config_is_an_import_error_naming_file_field_and_problem(tmp_path, monkeypatch):

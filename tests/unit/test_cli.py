@@ -17,7 +17,7 @@ def run(*args):
 def test_shipped_configs_validate():
     result = run("validate", "--apps-dir", str(REPO / "include" / "apps"), "--dags-dir", str(REPO / "dags"))
     assert result.returncode == 0, result.stderr
-    assert "provision_demo_wiki" in result.stdout and "2 valid, 0 problem file(s)" in result.stdout
+    assert "provision_demo_wiki" in result.stdout and "3 valid, 0 problem file(s)" in result.stdout
 
 
 def test_bad_configs_fail_with_every_problem_and_missing_dag_files(tmp_path):
@@ -35,7 +35,7 @@ def test_bad_configs_fail_with_every_problem_and_missing_dag_files(tmp_path):
     assert f"{apps / 'demo_crm.yaml'}: invalid app config (2 problem(s))" in result.stderr
     assert "target.max_concurrency: Input should be less than or equal to 64" in result.stderr
     assert "target.page_size: Input should be greater than or equal to 1" in result.stderr
-    assert "1 valid, 3 problem file(s)" in result.stderr
+    assert "2 valid, 3 problem file(s)" in result.stderr
     assert "no DAG file" in result.stderr and "provision_orphan.py" in result.stderr
     assert f"{dags / 'provision_gone.py'}: no app config" in result.stderr
     assert "ok  " in result.stdout and "provision_demo_wiki" in result.stdout  # the good one still reported

@@ -43,8 +43,10 @@ from provisioning.config import AppConfig, app_config_paths, load_app_config
 from provisioning.demo import worker_hostname
 from provisioning.demo.airflow_api import AirflowApi
 from provisioning.demo.directory import build_sqlite
+from provisioning.demo.ldap_directory import start_demo_ldap
 from provisioning.demo.scim_apps import seed_existing_accounts, start_scim_apps
 from provisioning.demo.scim_server import ScimServer, free_port
+from provisioning.demo.slapd import Slapd
 from provisioning.glue.settings_import import read_settings, write_settings
 
 REDIS = "redis://127.0.0.1:6379"
@@ -85,6 +87,7 @@ class CeleryTier:
         self.front = front  # (conn_id, SCIM server URL) -> the URL the connection uses
         self.processes: dict[str, subprocess.Popen] = {}
         self.servers: dict[str, ScimServer] = {}  # the demo apps by connection id
+        self.ldap_servers: list[Slapd] = []  # the demo Active Directory, when an app reads it
         self.settings: dict[str, Any] = {}
         self.api: AirflowApi | None = None
         self._fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
@@ -145,9 +148,10 @@ class CeleryTier:
                 log.warning("%s did not stop within 30 s; killing it", name)
                 _kill_tree(process)
         self.processes.clear()
-        for server in self.servers.values():
+        for server in [*self.servers.values(), *self.ldap_servers]:
             server.stop()
         self.servers.clear()
+        self.ldap_servers.clear()
         if self.api:
             self.api.close()
         if self._created and not self.options.keep_databases:
@@ -208,6 +212,9 @@ class CeleryTier:
             fixed_ports=self.options.fixed_scim_ports,
             front=self.front,
         )
+        self.ldap_servers = start_demo_ldap(
+            self.settings, self.directory, self.options.home, fixed_ports=self.options.fixed_scim_ports
+        )
         if any(c.app == "demo_crm" for c in configs):
             seeded = seed_existing_accounts(self.settings, self.directory, self.apps / "demo_crm.yaml")
             log.info("seeded %d pre-existing CRM accounts (the first cycle links them)", seeded)
@@ -263,12 +270,13 @@ class CeleryTier:
         return configs
 
     def _settings(self, configs: list[AppConfig]) -> dict[str, Any]:
-        """airflow_settings.yaml with the directory at the tier's file and the state store
+        """airflow_settings.yaml with the SQL directory at the tier's file and the state store
         connection(s) at the tier's PostgreSQL database."""
         project = self.options.project
         settings = read_settings(project / "airflow_settings.yaml", project)
         for config in configs:
-            settings["connections"][config.directory.conn_id]["host"] = str(self.directory)
+            if config.directory.kind == "sql":
+                settings["connections"][config.directory.conn_id]["host"] = str(self.directory)
             settings["connections"][config.state_conn_id] = {
                 "conn_type": "postgres",
                 "host": "127.0.0.1",

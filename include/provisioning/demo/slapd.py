@@ -69,11 +69,13 @@ class Slapd:
 
     ``tls``: also serve ldaps on ``ldaps_port`` and StartTLS, with ``(cert, key)`` PEM files."""
 
-    def __init__(self, folder: Path, ldif: str = "", tls: tuple[Path, Path] | None = None):
+    def __init__(
+        self, folder: Path, ldif: str = "", tls: tuple[Path, Path] | None = None, port: int | None = None
+    ):
         self.folder = folder
         self.ldif = ldif
         self.tls = tls
-        self.port = free_port()
+        self.port = port or free_port()
         self.ldaps_port = free_port() if tls else None
         self.process: subprocess.Popen | None = None
 

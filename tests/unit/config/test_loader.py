@@ -125,7 +125,7 @@ def test_unreadable_files(tmp_path, text, message):
 
 def test_shipped_demo_configs_are_valid():
     paths = app_config_paths(DEFAULT_APPS_DIR)
-    assert {p.stem for p in paths} == {"demo_wiki", "demo_crm"}
+    assert {p.stem for p in paths} == {"demo_wiki", "demo_crm", "demo_chat"}
     for path in paths:
         load_app_config(path)
 
