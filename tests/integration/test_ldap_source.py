@@ -227,6 +227,17 @@ def test_cycles_give_the_app_what_the_directory_implies_and_changes_flow(slapd, 
     admin.modify_s(group_dn("Team-A"), [(ldap.MOD_DELETE, "member", [uid_dn("cy").encode()])])  # unassign
     admin.modify_s(uid_dn("ann"), [(ldap.MOD_REPLACE, "title", [b"Director"])])  # attribute change
     admin.modify_s(group_dn("Unassigned"), [(ldap.MOD_ADD, "member", [uid_dn("ann").encode()])])  # group
+    # a move to another OU: a new DN, the same entryUUID; the group's member value follows the entry
+    # (Active Directory does this itself, slapd with its refint overlay)
+    moved_ou = f"ou=moved,{PEOPLE}"
+    admin.add_s(moved_ou, [("objectClass", [b"organizationalUnit"]), ("ou", [b"moved"])])
+    admin.rename_s(uid_dn("big000"), "uid=big000", moved_ou)
+    moved = f"uid=big000,{moved_ou}".encode()
+    admin.modify_s(
+        group_dn("Big"),
+        [(ldap.MOD_DELETE, "member", [uid_dn("big000").encode()]), (ldap.MOD_ADD, "member", [moved])],
+    )
+    big000 = accounts["big000@example.org"]["id"]
     harness.cycle()
     accounts = scim_app.by_username()
     assert accounts["bob@example.org"]["active"] is False
@@ -235,6 +246,7 @@ def test_cycles_give_the_app_what_the_directory_implies_and_changes_flow(slapd, 
         accounts["ann@example.org"]["active"] is True and accounts["ann@example.org"]["title"] == "Director"
     )
     assert len(accounts) == len(assigned)  # disabled, never deleted; nobody added
+    assert accounts["big000@example.org"]["id"] == big000 and accounts["big000@example.org"]["active"]
     groups = scim_app.groups()
     assert scim_app.member_names(groups["Unassigned"]) == {"ann@example.org"}
 
