@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
+import ldap
 import pandas as pd
 from ldap.ldapobject import LDAPObject
 
@@ -75,7 +77,8 @@ class LdapDirectorySource:
         try:
             return _Read(self, conn).snapshot(list(extra_user_attributes), list(extra_group_attributes))
         finally:
-            conn.unbind_s()
+            with suppress(ldap.LDAPError):  # a lost connection must not hide the read's own error
+                conn.unbind_s()
 
 
 class _Read:
@@ -110,7 +113,7 @@ class _Read:
         firsts = [
             (name, mapped[name].lower(), value_reader(mapped[name]))
             for name in USER_ATTRIBUTES
-            if name in mapped
+            if name in mapped and name != "manager"
         ]
         manager_from = mapped["manager"].lower()
         columns = [*USER_ATTRIBUTES, *extras]
