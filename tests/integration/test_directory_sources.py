@@ -121,5 +121,6 @@ def test_a_null_id_is_only_its_rows_problem(open_context):
 
 
 def test_a_kind_no_source_serves_is_named():
-    with pytest.raises(DirectoryError, match=r"no directory source of kind 'memory' \(known kinds: sql, ldap, hr_file\)"):
+    known = r"no directory source of kind 'memory' \(known kinds: sql, ldap, hr_file\)"
+    with pytest.raises(DirectoryError, match=known):
         registry.open_source(MemoryDirectoryConfig(conn_id="x"), lambda conn_id: None, APP)
