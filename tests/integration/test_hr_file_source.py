@@ -101,7 +101,8 @@ def test_pre_hires_join_in_their_window_and_leavers_leave_the_day_after_their_la
     hr.on("2031-07-01")
     hr.cycle()
     assert hr.accounts() == {f"w{n:03}@example.com": True for n in (1, 2, 3, 4, 6)}
-    assert hr.log_of(1)["w001@example.com"]["action"] == Action.CREATE
+    row = hr.log_of(1)["w001@example.com"]
+    assert (row["action"], row["lifecycle"]) == (Action.CREATE, "joiner")
 
     hr.on("2031-07-02", hour=21)  # 23:00 in Paris on the termination day: still employed
     hr.cycle()
@@ -112,7 +113,7 @@ def test_pre_hires_join_in_their_window_and_leavers_leave_the_day_after_their_la
     assert hr.accounts()["w006@example.com"] is False
     row = hr.log_of(3)["w006@example.com"]
     assert (row["action"], row["status"]) == (Action.DISABLE, LogStatus.SUCCESS)
-    assert row["detail"] == "left on 2031-07-02 (terminationDate)"
+    assert (row["detail"], row["lifecycle"]) == ("left on 2031-07-02 (terminationDate)", "leaver")
 
     hr.on("2031-07-07")  # eight days before the start: not yet
     hr.cycle()
@@ -130,7 +131,7 @@ def test_a_mover_is_updated_with_the_new_department(hr):
     write_csv(hr.export, [worker(1), worker(2, department="Finance"), worker(3)])
     hr.cycle()
     row = hr.log_of(2)["w002@example.com"]
-    assert (row["action"], row["status"]) == (Action.UPDATE, LogStatus.SUCCESS)
+    assert (row["action"], row["status"], row["lifecycle"]) == (Action.UPDATE, LogStatus.SUCCESS, "mover")
     assert {m["path"]: m["new"] for m in row["modified_properties"]} == {DEPARTMENT: "Finance"}
     enterprise = DEPARTMENT.rpartition(":")[0]
     assert hr.scim_app.by_username()["w002@example.com"][enterprise]["department"] == "Finance"
@@ -146,6 +147,12 @@ def test_a_rehire_is_enabled_again(hr):
     hr.cycle()
     assert hr.accounts()["w002@example.com"] is True
     assert hr.log_of(3)["w002@example.com"]["action"] == Action.ENABLE
+    assert hr.log_of(3)["w002@example.com"]["lifecycle"] == "joiner"
+    write_csv(
+        hr.export, [worker(1), worker(2, hire="2031-07-01", termination="2031-06-30") | {"First_Name": "Jo"}]
+    )
+    hr.cycle()
+    assert hr.log_of(4)["w002@example.com"]["lifecycle"] is None  # a new first name: no mover
 
 
 def test_bad_rows_are_their_own_problem_and_an_unreadable_termination_date_disables(hr):
