@@ -346,6 +346,7 @@ def test_the_vocabulary_is_the_engines(page):
     assert words["actions"] == [*(a.value for a in Action), "note", "on_demand"]
     assert words["statuses"] == [s.value for s in LogStatus]
     assert words["object_types"] == [t.value for t in ObjectType]
+    assert words["lifecycles"] == ["joiner", "mover", "leaver"]
 
 
 def test_the_page_loads_its_script_and_styles(page):
@@ -373,3 +374,30 @@ def test_the_page_imports_nothing_of_airflow():
     probe = "import sys, provisioning.glue.ui.app; print([m for m in sys.modules if m.startswith('airflow')])"
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
+
+
+def test_the_log_filters_and_exports_joiners_movers_and_leavers(page):
+    client, host = page
+    store = StateStore(host.state_url)
+    store.start_cycle("wiki", "c4")
+    rows = [
+        {"object_type": "user", "source_id": f"id-{name}", "source_display": name, "status": "success"}
+        for name in ("eve", "fay", "gus")
+    ]
+    store.add_log_rows(
+        "wiki",
+        "c4",
+        [
+            {**rows[0], "action": "create", "lifecycle": "joiner"},
+            {**rows[1], "action": "update", "lifecycle": "mover"},
+            {**rows[2], "action": "disable", "lifecycle": "leaver"},
+        ],
+    )
+    leavers = client.get("/api/log", params={"app": "wiki", "lifecycle": "leaver"}).json()["rows"]
+    assert [(r["source_display"], r["lifecycle"]) for r in leavers] == [("gus", "leaver")]
+    table = list(csv.DictReader(io.StringIO(client.get("/api/log.csv", params={"cycle": "c4"}).text)))
+    assert {r["source_display"]: r["lifecycle"] for r in table} == {
+        "eve": "joiner",
+        "fay": "mover",
+        "gus": "leaver",
+    }

@@ -120,7 +120,8 @@ class RemovalGuard:
             holding = {k for k in keys if k not in going and action.object_type in reasons}
             self.used_approval.update(approved)
             self.held_keys.update(holding)
-            held[action.object_type] += len(holding)
+            if holding:  # a zero count would read as a hold: an alert, and no healthy baseline
+                held[action.object_type] += len(holding)
             for part, status in _split(action, going, holding):
                 if status == "approved":
                     self._note_approval(part, approved)

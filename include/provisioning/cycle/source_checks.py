@@ -3,12 +3,16 @@
 A source (connectors/directory/) only reads; what no cycle may act on is refused here, above
 them all, so a new source inherits it: repeated user ids (which row is the user is unknowable)
 and a directory that returned no users while accounts are linked (a broken connection or view,
-not everyone leaving). Row-level problems, such as a null id, are each that row's own and are
-reported per user by the engine (engine/desired.py); a directory that shrank below its healthy
-baseline holds every removal in the diff (cycle/removals.py).
+not everyone leaving). A source that expects its size to hold steady (an HR export, whose
+truncation looks like a wave of leavers) sets ``min_users_ratio``: fewer users than that share of
+the last healthy cycle's count is refused too. Row-level problems, such as a null id, are each
+that row's own and are reported per user by the engine (engine/desired.py); a directory that
+shrank below its healthy baseline holds every removal in the diff (cycle/removals.py).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +27,11 @@ def read_directory(ctx: CycleContext) -> DirectorySnapshot:
     snapshot = source.read(directory.extra_user_attributes, directory.extra_group_attributes)
     refuse_repeated_ids(snapshot.users, source.relations["users"])
     refuse_emptied(snapshot.users, ctx.store.count_links(ctx.app), ctx.app)
+    min_ratio = getattr(source, "min_users_ratio", None)  # optional: directory/base.py
+    if min_ratio:
+        refuse_shrunk(
+            len(snapshot.users), min_ratio, ctx.store.holds.latest_health(ctx.app), source.relations["users"]
+        )
     return snapshot
 
 
@@ -42,4 +51,20 @@ def refuse_emptied(users: pd.DataFrame, linked: int, app: str) -> None:
         raise DirectoryError(
             f"the directory returned no users while {linked} accounts are linked in {app}: refusing "
             "to treat everyone as gone (check the directory connection and its users relation)"
+        )
+
+
+def refuse_shrunk(count: int, min_ratio: float, last: dict[str, Any] | None, relation: str) -> None:
+    """Far fewer users than the last healthy read is a cut or filtered source, not a wave of
+    leavers: refused before the diff could plan their removal. The count only moves with healthy
+    cycles, so a refused read is compared with the same count again next time."""
+    if last is None or "users" not in last["counts"]:
+        return
+    before = last["counts"]["users"]
+    if count < min_ratio * before:
+        raise DirectoryError(
+            f"{relation} has {count} users, fewer than {min_ratio:.0%} of the {before} of the last "
+            f"healthy cycle ({last['cycle_id']}, {last['time']:%Y-%m-%d %H:%M} UTC): refusing it as "
+            "truncated. If the drop is real, lower directory.min_rows_ratio for one run (0 turns the "
+            "check off)"
         )

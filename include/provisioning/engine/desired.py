@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from provisioning.engine.assignments import app_roles, assigned_user_ids, member_of
+from provisioning.engine.directory_model import DISABLED_REASON, ROW_PROBLEM
 from provisioning.engine.mapping import CompiledMapping, MappingError, map_row, normalize_value
 from provisioning.engine.scoping import ScopingError, ScopingFilter, in_scope
 
@@ -81,10 +82,14 @@ def desired_users(
         source_id = str(row["id"])
         display = upn or source_id
         enabled = account_enabled(row.get("accountEnabled"))
-        if assigned is not None and source_id not in assigned:
+        if row.get(ROW_PROBLEM):
+            result.append(DesiredUser(source_id, display, True, None, {}, row[ROW_PROBLEM], INVALID_DATA))
+        elif assigned is not None and source_id not in assigned:
             result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_NOT_ASSIGNED))
         elif enabled is False:
-            result.append(DesiredUser(source_id, display, False, OUT_OF_SCOPE_DISABLED))
+            result.append(
+                DesiredUser(source_id, display, False, row.get(DISABLED_REASON) or OUT_OF_SCOPE_DISABLED)
+            )
         elif enabled is None:
             result.append(DesiredUser(source_id, display, False, _unknown_enabled(row.get("accountEnabled"))))
         else:

@@ -19,6 +19,13 @@ USER_ATTRIBUTES: tuple[str, ...] = (
     "updatedAt",
 )
 
+# Optional columns of a source's users, never mapped: why a disabled user is out of scope (an HR
+# export's "left on 2031-06-30", shown in the disable's log row instead of "disabled in the
+# directory"), and a problem that makes the row unusable (skipped, its account left alone, as a
+# null id is).
+DISABLED_REASON = "disabledReason"
+ROW_PROBLEM = "rowProblem"
+
 GROUP_ATTRIBUTES: tuple[str, ...] = ("id", "displayName", "description", "updatedAt")
 
 PRINCIPAL_TYPES: tuple[str, ...] = ("user", "group")

@@ -30,6 +30,7 @@ class OutboxRow:
     reason: str | None
     status: OutboxStatus
     attempts: int
+    lifecycle: str | None = None  # joiner | mover | leaver (engine/lifecycle.py)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -59,6 +59,7 @@ class PlannedAction:
     change_id: str = field(default_factory=new_change_id)
     approved_by: str | None = None  # who approved this removal (not counted again in the window)
     redacted: frozenset[str] = frozenset()  # a create's paths whose values the log must not show
+    lifecycle: str | None = None  # joiner, mover or leaver (engine/lifecycle.py), for the log
 
     def modified_properties(self) -> list[dict[str, Any]]:
         """What the change modifies, for the outbox and the provisioning log. A create modifies

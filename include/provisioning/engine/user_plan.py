@@ -18,6 +18,7 @@ from provisioning.engine.attribute_path import AttributePath, missing_required
 from provisioning.engine.changes import AttributeUpdate, create_payload, set_active_payload
 from provisioning.engine.desired import OUT_OF_SCOPE_DELETED, DesiredUser
 from provisioning.engine.expressions import UNIQUE
+from provisioning.engine.lifecycle import Lifecycle, lifecycle_of, mover_paths
 from provisioning.engine.mapping import CompiledMapping, redact, sensitive_paths
 from provisioning.engine.plan import LinkState, Plan, PlannedAction, Skip
 from provisioning.engine.vocabulary import Action
@@ -75,6 +76,7 @@ class _UserPlanner:
         self.only_if_empty = {m.target for m in self.mappings if m.only_if_empty}
         self.clear_when_null = [m.target for m in self.mappings if m.clear_when_null]
         self.sensitive = sensitive_paths(self.mappings)
+        self.movers = mover_paths(self.mappings)
 
     def skip(self, user: DesiredUser, code: str, reason: str) -> None:
         self.skipped.append(Skip(user.source_id, user.display, code, reason))
@@ -110,6 +112,7 @@ class _UserPlanner:
             True,
             None,  # every attribute, from nothing: derived from ``values`` when read
             redacted=self.sensitive,
+            lifecycle=Lifecycle.JOINER,
         )
 
     def unique_values(self, user: DesiredUser, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -187,6 +190,7 @@ class _UserPlanner:
             {**old, **changes, **dict.fromkeys(cleared)},
             True,
             modified,
+            lifecycle=lifecycle_of(action, [*changes, *cleared], self.movers),
         )
 
 
@@ -269,7 +273,16 @@ def _deprovision(
 ) -> PlannedAction:
     if action == Action.DELETE:
         return PlannedAction(
-            Action.DELETE, source_id, display, link.target_id, None, link.attributes, False, [], reason
+            Action.DELETE,
+            source_id,
+            display,
+            link.target_id,
+            None,
+            link.attributes,
+            False,
+            [],
+            reason,
+            lifecycle=Lifecycle.LEAVER,
         )
     return PlannedAction(
         Action.DISABLE,
@@ -281,4 +294,5 @@ def _deprovision(
         False,
         [{"path": "active", "old": True, "new": False}],
         reason,
+        lifecycle=Lifecycle.LEAVER,
     )

@@ -131,6 +131,20 @@ class Holds:
                     best[relation] = max(best.get(relation, 0), n)
         return best
 
+    def latest_health(self, app: str) -> dict[str, Any] | None:
+        """The latest healthy cycle's counts, with its cycle id and time: the last read of the
+        directory no guard objected to."""
+        d = t.directory_health.c
+        query = (
+            select(d.cycle_id, d.time, d.counts)
+            .where(d.app == app)
+            .order_by(d.time.desc(), d.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return {"cycle_id": row.cycle_id, "time": aware(row.time), "counts": row.counts} if row else None
+
     def prune_health(self, app: str, before: datetime) -> None:
         d = t.directory_health.c
         with self.engine.begin() as conn:

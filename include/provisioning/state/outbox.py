@@ -76,6 +76,7 @@ def write_plan(
             "modified": a.modified_properties(),
             "reason": a.reason,
             "approved_by": a.approved_by,
+            "lifecycle": a.lifecycle,
             "status": OutboxStatus.STAGED if a.change_id in staged else OutboxStatus.PENDING,
             "attempts": 0,
             "error_message": staged_reason if a.change_id in staged else None,
@@ -134,6 +135,7 @@ def write_plan(
                     detail=r["reason"],
                     error_code=HELD_CODE,
                     error_message=staged_reason,
+                    lifecycle=r["lifecycle"],
                 )
                 for r in chunk
             ],
@@ -151,7 +153,10 @@ def _refresh_creates(conn: Connection, adopted: Sequence[Any], plan: list[dict[s
     for row in adopted:
         new = creates.get((row.object_type, row.source_id))
         values = (
-            {k: new[k] for k in ("display", "payload", "attributes", "active", "modified", "reason")}
+            {
+                k: new[k]
+                for k in ("display", "payload", "attributes", "active", "modified", "reason", "lifecycle")
+            }
             if new
             else {"payload": {**(row.payload or {}), CONFIRM_ONLY: True}}
         )
@@ -260,6 +265,7 @@ def open_actions(conn: Connection, app: str, cycle_id: str) -> list[OutboxRow]:
             active=bool(r.active),
             modified=r.modified or [],
             reason=r.reason,
+            lifecycle=r.lifecycle,
             status=OutboxStatus(r.status),
             attempts=r.attempts,
         )

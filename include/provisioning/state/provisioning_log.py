@@ -53,6 +53,7 @@ class LogFilter:
     user: str | None = None  # exact directory id or app id, or the start of the display name
     action: str | None = None
     status: str | None = None
+    lifecycle: str | None = None  # joiner | mover | leaver
     cycle_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -70,7 +71,12 @@ class LogFilter:
                     c.source_display.like(f"{_escape(self.user)}%", escape="\\"),
                 )
             )
-        for column, value in ((c.action, self.action), (c.status, self.status), (c.cycle_id, self.cycle_id)):
+        for column, value in (
+            (c.action, self.action),
+            (c.status, self.status),
+            (c.lifecycle, self.lifecycle),
+            (c.cycle_id, self.cycle_id),
+        ):
             if value:
                 clauses.append(column == value)
         if self.since:
@@ -165,6 +171,7 @@ def log_outcomes(
                 "error_code": o.error_code,
                 "error_message": o.error_message,
                 "duration_ms": o.duration_ms,
+                "lifecycle": rows[o.change_id].lifecycle,
             }
             for o in outcomes
         ],

@@ -104,6 +104,7 @@ outbox = Table(
     Column("modified", JSON),
     Column("reason", Text),
     Column("approved_by", Text),  # a removal an operator approved: not counted in the rolling window
+    Column("lifecycle", String(8)),  # joiner | mover | leaver (engine/lifecycle.py), for the log
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error_code", Text),
@@ -133,6 +134,7 @@ provisioning_log = Table(
     Column("error_code", Text),
     Column("error_message", Text),
     Column("duration_ms", Float),
+    Column("lifecycle", String(8)),  # joiner | mover | leaver
     Index("ix_log_app_time", "app", "time"),
     Index("ix_log_app_id", "app", "id"),  # the page's newest-first keyset paging per app
     Index("ix_log_app_source", "app", "source_id"),

@@ -46,6 +46,10 @@ class DirectorySource(Protocol):
     # about its data name it.
     relations: Mapping[str, str]
 
+    # Optional (read with getattr): a source whose size should hold steady from read to read sets
+    # ``min_users_ratio``, and cycle/source_checks.py refuses a read with fewer users than that
+    # share of the last healthy cycle's.
+
     def read(
         self, extra_user_attributes: Sequence[str] = (), extra_group_attributes: Sequence[str] = ()
     ) -> DirectorySnapshot: ...

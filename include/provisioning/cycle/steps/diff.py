@@ -166,6 +166,7 @@ def _dry_run_rows(actions: list[PlannedAction], staged: dict[str, str]) -> list[
             "detail": a.reason,
             "error_code": HOLD_CODE if a.change_id in staged else None,
             "error_message": staged.get(a.change_id),
+            "lifecycle": a.lifecycle,
         }
         for a in actions
     ]

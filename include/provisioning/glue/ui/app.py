@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from provisioning.config import AppConfig
+from provisioning.engine.lifecycle import Lifecycle
 from provisioning.engine.vocabulary import LogStatus, ObjectType
 from provisioning.glue.ui.catalog import Apps, Catalog
 from provisioning.glue.ui.host import Host
@@ -45,7 +46,7 @@ HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript", "page.css": "text/css"}  # the files under static/
 CSV_COLUMNS = (
     "time", "app", "cycle_id", "object_type", "source_id", "source_display", "target_id", "action",
-    "status", "modified_properties", "detail", "error_code", "error_message",
+    "lifecycle", "status", "modified_properties", "detail", "error_code", "error_message",
 )  # fmt: skip
 CSV_MAX_ROWS = 1_000_000
 # what makes a spreadsheet read a cell as a formula (OWASP, CSV injection); a name, an error
@@ -96,7 +97,12 @@ def static(name: str) -> FileResponse:
 @router.get("/api/vocabulary")
 def vocabulary() -> Vocabulary:
     """The actions, statuses and object types a log row can have: the filters offer these."""
-    return Vocabulary(actions=list(LOG_ACTIONS), statuses=list(LogStatus), object_types=list(ObjectType))
+    return Vocabulary(
+        actions=list(LOG_ACTIONS),
+        statuses=list(LogStatus),
+        object_types=list(ObjectType),
+        lifecycles=list(Lifecycle),
+    )
 
 
 @router.get("/api/apps")
@@ -171,6 +177,7 @@ def _filter(
     user: str | None = None,
     action: str | None = None,
     status: str | None = None,
+    lifecycle: str | None = None,
     cycle: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -181,6 +188,7 @@ def _filter(
         user=user or None,
         action=action,
         status=status,
+        lifecycle=lifecycle,
         cycle_id=cycle,
         since=since,
         until=until,

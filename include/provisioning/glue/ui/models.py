@@ -84,6 +84,7 @@ class LogRow(BaseModel):
     error_code: str | None
     error_message: str | None
     duration_ms: float | None
+    lifecycle: str | None = None  # joiner | mover | leaver
     run_url: str | None
 
 
@@ -110,3 +111,4 @@ class Vocabulary(BaseModel):
     actions: list[str]
     statuses: list[str]
     object_types: list[str]
+    lifecycles: list[str]

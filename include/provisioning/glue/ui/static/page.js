@@ -19,6 +19,7 @@ async function loadVocabulary() {
   };
   fill("action", words.actions);
   fill("status", words.statuses);
+  fill("lifecycle", words.lifecycles);
 }
 
 async function loadConfigErrors() {
@@ -89,7 +90,7 @@ async function loadLog(beforeId = null) {
   const page = await get("api/log?" + params.toString());
   const body = document.querySelector("#log tbody");
   body.innerHTML = page.rows.map((r) => `<tr class="entry" data-id="${r.id}">
-      <td>${esc(r.time)}</td><td>${esc(r.app)}</td><td>${esc(r.source_display || r.source_id)}</td><td>${esc(r.action)}</td>
+      <td>${esc(r.time)}</td><td>${esc(r.app)}</td><td>${esc(r.source_display || r.source_id)}</td><td>${esc(r.action)}${r.lifecycle ? ` <span class="muted">(${esc(r.lifecycle)})</span>` : ""}</td>
       <td class="status-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.error_code)}</td>
       <td>${r.run_url ? `<a target="_top" href="${esc(r.run_url)}">${esc(r.cycle_id)}</a>` : esc(r.cycle_id)}</td></tr>
     <tr class="detail" hidden><td colspan="7">${esc([
