@@ -15,6 +15,19 @@ TRANSPORT_FIELDS = {
     "requests_per_second": ("Requests per second", "Rate cap for this app (empty: no cap)."),
 }
 
+OAUTH_FIELDS = {
+    "token_url": (
+        "OAuth token URL",
+        "The authorization server's token endpoint (OAuth 2.0 client credentials; empty: the password "
+        "is a static bearer token).",
+    ),
+    "client_id": (
+        "OAuth client id",
+        "Set it to use OAuth 2.0 client credentials: the password is then the client secret.",
+    ),
+    "scope": ("OAuth scope", "Space-separated scopes to ask for (empty: the client's default)."),
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -30,10 +43,10 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "SCIM 2.0 app",
                 "ui-field-behaviour": {
                     "hidden-fields": ["login", "schema", "port"],
-                    "relabeling": {"host": "SCIM base URL", "password": "Bearer token"},
+                    "relabeling": {"host": "SCIM base URL", "password": "Bearer token or client secret"},
                     "placeholders": {
                         "host": "https://app.example.com/scim/v2",
-                        "password": "the app's provisioning token",
+                        "password": "the app's provisioning token (OAuth: the client secret)",
                     },
                 },
                 "conn-fields": {
@@ -44,6 +57,23 @@ def get_provider_info() -> dict[str, Any]:
                             "schema": {"type": ["number", "null"], "minimum": 0},
                         }
                         for name, (label, description) in TRANSPORT_FIELDS.items()
+                    },
+                    **{
+                        name: {
+                            "label": label,
+                            "description": description,
+                            "schema": {"type": ["string", "null"]},
+                        }
+                        for name, (label, description) in OAUTH_FIELDS.items()
+                    },
+                    "token_auth_method": {
+                        "label": "OAuth client authentication",
+                        "description": "How the client id and secret go to the token endpoint: "
+                        "client_secret_basic (the default) or client_secret_post.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["client_secret_basic", "client_secret_post", None],
+                        },
                     },
                     "allow_plain_http": {
                         "label": "Allow plain http",

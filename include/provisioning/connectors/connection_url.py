@@ -2,7 +2,8 @@
 
 ``connection_url``: host (a full URL, or a bare host meaning https), then the optional port and
 schema (a path); one rule for the SCIM hook and the alert webhooks. ``token_url``: the same for a
-connection whose password is sent as a bearer token, which must not cross a network in clear.
+connection whose password is sent as a bearer token, which must not cross a network in clear
+(``refuse_plain_http``: the same rule for any URL a secret goes to, an OAuth token endpoint say).
 ``sqlalchemy_url``: the database of a SQL connection (the directory's SQL source, the state store).
 """
 
@@ -34,8 +35,16 @@ def token_url(conn: Any, conn_id: str, what: str) -> str:
     ``allow_plain_http: true`` (a host on a network the operator trusts). Anyone on the path
     would read the token otherwise, and could act as us in the app."""
     url = connection_url(conn, conn_id, what)
+    if conn.password:
+        refuse_plain_http(url, conn, conn_id, what)
+    return url
+
+
+def refuse_plain_http(url: str, conn: Any, conn_id: str, what: str) -> None:
+    """Raise unless ``url`` may carry a secret (a token, a client secret): https, a loopback host,
+    or the connection's ``allow_plain_http: true``."""
     parts = urlsplit(url)
-    if conn.password and parts.scheme.lower() == "http" and not loopback_host(parts.hostname):
+    if parts.scheme.lower() == "http" and not loopback_host(parts.hostname):
         extra = conn.extra_dejson  # plain keys, or as a connection form saves its fields
         allowed = extra.get("allow_plain_http", extra.get(f"extra__{conn.conn_type}__allow_plain_http"))
         if allowed is not True and str(allowed).lower() != "true":
@@ -44,7 +53,6 @@ def token_url(conn: Any, conn_id: str, what: str) -> str:
                 "network in clear; use https://, or set allow_plain_http: true in the connection's "
                 "extra for a host on a network you trust"
             )
-    return url
 
 
 def loopback_host(host: str | None) -> bool:

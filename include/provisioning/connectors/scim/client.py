@@ -10,6 +10,12 @@ exchange itself, and a SCIM app needs none of them (a bearer token in a header, 
 redirects not followed). The headers, timeouts and the proxy from the environment
 (connectors/proxies.py) are settled once, when the client is made.
 
+Auth: a static bearer token, or OAuth 2.0 client credentials (``oauth``, connectors/oauth.py):
+each request then carries the client's current access token, fetched or renewed before it is
+due; a 401 renews it once and the request is sent once more with the new one (a second 401 is
+the app refusing us, as with a static token). The token endpoint refusing our credentials is an
+``ScimAuthError`` (the app is unusable); failing or unreachable, a transient error retried as any.
+
 Retry policy: idempotent requests (GET, PATCH with absolute values, DELETE) are retried on
 connection errors, timeouts, 429 and 5xx. A POST is retried only when the app certainly did
 not act on it (connection refused, 429: the error's ``may_have_acted`` is false); after a
@@ -43,6 +49,7 @@ from scim2_models import ServiceProviderConfig
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from provisioning.connectors.endpoint import endpoint_id
+from provisioning.connectors.oauth import ClientCredentials, TokenRefused, TokenUnavailable
 from provisioning.connectors.proxies import environment_proxy
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.errors import (
@@ -52,6 +59,7 @@ from provisioning.connectors.scim.errors import (
     ScimNotFoundError,
     ScimProtocolError,
     ScimRejectedError,
+    ScimTokenUnavailable,
     ScimTransientError,
 )
 from provisioning.connectors.scim.throttle import Throttle
@@ -100,6 +108,7 @@ class ScimClient:
         transport: httpx.BaseTransport | None = None,
         tenant: str | None = None,
         rate_share: RateShare | None = None,
+        oauth: ClientCredentials | None = None,
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
@@ -110,9 +119,10 @@ class ScimClient:
             "Connection": "keep-alive",
             "User-Agent": f"python-httpx/{httpx.__version__}",
         }
-        if token:
+        if token and oauth is None:
             headers["Authorization"] = f"Bearer {token}"
         self._token = token
+        self.oauth = oauth  # the access token comes from here, per request
         self.base_url = base_url.rstrip("/")
         self.endpoint = endpoint_id(self.base_url, tenant)  # what links made through us belong to
         self.page_size = page_size
@@ -133,6 +143,8 @@ class ScimClient:
 
     def close(self) -> None:
         self._transport.close()
+        if self.oauth is not None:
+            self.oauth.close()
 
     def __enter__(self) -> ScimClient:
         return self
@@ -178,9 +190,39 @@ class ScimClient:
     def _send(
         self, method: str, path: str, params: dict[str, Any] | None, json: Any, hidden: Collection[str]
     ) -> httpx.Response:
+        token = self._access_token(method, path, None)
+        response, sent = self._exchange(method, path, params, json, token)
+        if response.status_code == 401 and self.oauth is not None:
+            # revoked or expired early: one new token, one more try (the next 401 is an answer)
+            token = self._access_token(method, path, token)
+            response, sent = self._exchange(method, path, params, json, token)
+        if response.is_success:
+            return response
+        error = self._error(response, method, path, hidden)
+        if response.status_code == 429:
+            self.throttle.slow_down(error.retry_after, sent)
+        raise error
+
+    def _access_token(self, method: str, path: str, rejected: str | None) -> str | None:
+        """The OAuth access token to send (a new one when the app refused ``rejected``); None
+        with a static token, which is in the headers already."""
+        if self.oauth is None:
+            return None
+        try:
+            return self.oauth.renew(rejected) if rejected else self.oauth.token()
+        except TokenRefused as exc:
+            raise ScimAuthError(str(exc), status=exc.status, method=method, path=path) from None
+        except TokenUnavailable as exc:
+            raise ScimTokenUnavailable(str(exc), status=exc.status, method=method, path=path) from None
+
+    def _exchange(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any, token: str | None
+    ) -> tuple[httpx.Response, float]:
+        """One request and its whole response, within the app's rate: the response and when it
+        was sent (the throttle's measure)."""
         sent = self.throttle.acquire()
         try:
-            response = self._receive(method, path, params, json)
+            response = self._receive(method, path, params, json, token)
         except httpx.ConnectError as exc:
             raise ScimTransientError(
                 f"cannot connect to {self.base_url}: {exc}", method=method, path=path, scim_type="connect"
@@ -195,22 +237,24 @@ class ScimClient:
             ) from None
         if response.status_code != 429:
             self.throttle.accepted(sent)
-        if response.is_success:
-            return response
-        error = self._error(response, method, path, hidden)
-        if response.status_code == 429:
-            self.throttle.slow_down(error.retry_after, sent)
-        raise error
+        return response, sent
 
-    def _receive(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> httpx.Response:
-        """The whole response, read within the deadline and the size cap."""
+    def _receive(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any, token: str | None = None
+    ) -> httpx.Response:
+        """The whole response, read within the deadline and the size cap; ``token``: an OAuth
+        access token to send instead of the headers' static one."""
         give_up_at = time.monotonic() + self.deadline
+        headers = self._headers
+        if token is not None:
+            headers = headers.copy()
+            headers["Authorization"] = f"Bearer {token}"
         request = httpx.Request(
             method,
             self.base_url + path,
             params=params,
             json=json,
-            headers=self._headers,
+            headers=headers,
             extensions=self._extensions,
         )
         response = self._transport.handle_request(request)
@@ -276,13 +320,15 @@ class ScimClient:
         return ScimRejectedError("the app rejected the request", **kwargs)
 
     def _masked(self, text: str | None, hidden: Collection[str] = ()) -> str | None:
-        """An app's text without our token or the request's ``hidden`` values in it. Some apps
+        """An app's text without our token (static, or the OAuth client's secret and access
+        tokens) or the request's ``hidden`` values in it. Some apps
         echo the request, headers included, in their error bodies; the text goes into the
         provisioning log, escrow, the cycle's error and alerts, and is masked here, where it
         enters, not in each of those. Longer secrets first: one may contain another."""
         if not text:
             return text
-        for secret in sorted({self._token or "", *hidden}, key=len, reverse=True):
+        oauth = self.oauth.secrets() if self.oauth is not None else ()
+        for secret in sorted({self._token or "", *oauth, *hidden}, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, MASK)
         return text

@@ -94,6 +94,15 @@ class ScimTransientError(ScimError, TransientError):
         return self.status != 429 and self.scim_type != "connect"
 
 
+class ScimTokenUnavailable(ScimTransientError):
+    """The OAuth token endpoint failed or could not be reached: nothing was sent to the app, so
+    even a create is retried."""
+
+    @property
+    def may_have_acted(self) -> bool:
+        return False
+
+
 class ScimConflictError(ScimError, AlreadyExists):
     """409: the resource already exists (uniqueness) or changed under us."""
 

@@ -6,6 +6,12 @@ Connection fields: host = base URL (``https://app.example.com/scim/v2``), port o
 password = bearer token. Extras: ``timeout``, ``max_retries``, ``page_size`` and
 ``requests_per_second`` override the app config's transport settings for this endpoint;
 ``tenant`` names the tenant when one base URL serves several (links are bound to URL + tenant).
+
+OAuth 2.0 client credentials instead of a static token: extras ``client_id`` and ``token_url``
+(the authorization server's token endpoint), optional ``scope`` and ``token_auth_method``
+(``client_secret_basic``, the default, or ``client_secret_post``); the password is then the
+client secret (Airflow masks it in logs as it masks a token). The token endpoint obeys the base
+URL's rule: https, unless it is on this machine or the extra says ``allow_plain_http: true``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from provisioning.config import AppConfig
-from provisioning.connectors.connection_url import token_url
+from provisioning.connectors.connection_url import refuse_plain_http, token_url
+from provisioning.connectors.oauth import ClientCredentials
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
@@ -52,8 +59,45 @@ class ScimHook(BaseHook):
             if self.partition and options.get("requests_per_second"):
                 options["requests_per_second"] = self.partition.share(options["requests_per_second"])
             tenant = extra.get("tenant", extra.get("extra__scim__tenant")) or None
-            self._client = ScimClient(base_url, conn.password, tenant=tenant, **options)
+            oauth = self._oauth(conn, options.get("timeout"))
+            token = None if oauth else conn.password
+            self._client = ScimClient(base_url, token, tenant=tenant, oauth=oauth, **options)
         return self._client
+
+    def _oauth(self, conn: Any, timeout: float | None) -> ClientCredentials | None:
+        """The connection's OAuth client credentials, if its extra names a ``client_id``."""
+        extra = conn.extra_dejson
+
+        def field(key: str) -> str | None:
+            value = extra.get(key, extra.get(f"extra__scim__{key}"))
+            return str(value).strip() if value not in (None, "") else None
+
+        client_id = field("client_id")
+        if client_id is None:
+            return None
+        url = field("token_url")
+        if url is None:
+            raise ValueError(
+                f"connection {self.scim_conn_id!r} has an OAuth client_id but no token_url "
+                "(the authorization server's token endpoint)"
+            )
+        if "://" not in url:
+            url = f"https://{url}"
+        if not conn.password:
+            raise ValueError(
+                f"connection {self.scim_conn_id!r} has an OAuth client_id but no client secret "
+                "(the connection's password)"
+            )
+        refuse_plain_http(url, conn, self.scim_conn_id, "the OAuth token URL")
+        return ClientCredentials(
+            url,
+            client_id,
+            conn.password,
+            field("scope"),
+            name=self.scim_conn_id,
+            auth_method=field("token_auth_method") or "client_secret_basic",
+            **({"timeout": timeout} if timeout else {}),
+        )
 
     def close(self) -> None:
         if self._client is not None:
