@@ -39,13 +39,16 @@ def test_import_writes_the_metadata_db(airflow_db):
     counts = import_settings(
         REPO / "airflow_settings.yaml", REPO, str(Path(sys.executable).parent / "airflow"), dict(os.environ)
     )
-    assert counts == {"connections": 3, "pools": 2, "variables": 1}
+    assert counts == {"connections": 5, "pools": 3, "variables": 1}
     from airflow.models import Connection, Pool, Variable
     from airflow.utils.session import create_session
 
     with create_session() as session:
         conn = session.query(Connection).filter_by(conn_id="scim_demo_crm").one()
         assert conn.host == "http://127.0.0.1:18092" and conn.password == "demo-crm-token"
+        ldap = session.query(Connection).filter_by(conn_id="demo_ldap").one()
+        assert (ldap.conn_type, ldap.port, ldap.login) == ("ldap", 18389, "cn=reader,dc=example,dc=org")
+        assert ldap.extra_dejson == {"tls": "none"}
         assert session.query(Pool).filter_by(pool="provisioning_demo_wiki").one().slots == 2
         assert session.query(Variable).filter_by(key="provisioning_demo").one().val == "true"
 
