@@ -12,11 +12,12 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
-
-from airflow.sdk import ObjectStoragePath
+from typing import TYPE_CHECKING, Any
 
 from provisioning.connectors.directory.base import DirectoryError
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
 
 # the note a row carries when it does not have the header's shape (``Export.problems``)
 MISSHAPEN = "the row has {got} fields where the header has {want} (a line cut short, or stray separators)"
@@ -34,7 +35,11 @@ class Export:
 
 def locate(path: str, pattern: str | None, conn_id: str | None) -> ObjectStoragePath:
     """The export file: ``path`` itself, or the newest file in the folder ``path`` matching
-    ``pattern`` (latest modification, then the name, so a day's re-run of the same second wins)."""
+    ``pattern`` (latest modification, then the name, so a day's re-run of the same second wins).
+    Airflow's object storage is imported here, not with the module: the registry imports every
+    source, and a process reading LDAP or SQL need not load the task SDK for it."""
+    from airflow.sdk import ObjectStoragePath
+
     try:
         location = ObjectStoragePath(path, conn_id=conn_id)
         if pattern is None:
