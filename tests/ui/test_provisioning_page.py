@@ -247,8 +247,12 @@ def test_the_scim_connection_type_shows_in_the_form_and_tests_for_real(airflow_u
     (scim,) = [m for m in meta if m["connection_type"] == "scim"]
     assert scim["hook_name"] == "SCIM 2.0 app"
     assert scim["standard_fields"]["host"]["title"] == "SCIM base URL"
-    assert scim["standard_fields"]["password"]["title"] == "Bearer token"
+    assert scim["standard_fields"]["password"]["title"] == "Bearer token or client secret"
     assert scim["extra_fields"]["timeout"]["schema"]["title"] == "Timeout (seconds)"
+    (ldap,) = [m for m in meta if m["connection_type"] == "ldap"]
+    assert ldap["hook_name"] == "LDAP directory"
+    assert ldap["standard_fields"]["login"]["title"] == "Bind DN" and "schema" not in ldap["standard_fields"]
+    assert ldap["extra_fields"]["tls"]["schema"]["title"] == "TLS"
 
     def test(password: str) -> dict:
         body = {
