@@ -129,7 +129,16 @@ def install_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Install an app config + its DAG file into the session's folders, wired to test resources."""
     installed: list[str] = []
 
-    def install(config: dict | str, *, directory: Path, scim: ScimApp, token: str | None = None) -> str:
+    def install(
+        config: dict | str,
+        *,
+        directory: Path,
+        scim: ScimApp,
+        token: str | None = None,
+        target_connection: dict | None = None,
+    ) -> str:
+        """``target_connection``: fields of the app's connection beyond its host (an OAuth client's,
+        say) instead of the static token."""
         raw = yaml.safe_load(config) if isinstance(config, str) else config
         app = raw["app"]
         raw = {**raw, "directory": {**raw["directory"], "conn_id": f"dir_{app}"}}
@@ -139,7 +148,14 @@ def install_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         shutil.copy(REPO / "dags" / "provision_demo_wiki.py", SESSION_HOME / "dags" / f"provision_{app}.py")
         for conn_id, fields in (
             (f"dir_{app}", {"conn_type": "sqlite", "host": str(directory)}),
-            (f"scim_{app}", {"conn_type": "scim", "host": scim.url, "password": token or scim.token}),
+            (
+                f"scim_{app}",
+                {
+                    "conn_type": "scim",
+                    "host": scim.url,
+                    **(target_connection or {"password": token or scim.token}),
+                },
+            ),
             (f"state_{app}", {"conn_type": "sqlite", "host": str(tmp_path / f"state_{app}.db")}),
         ):
             monkeypatch.setenv(*connection_env(conn_id, **fields))

@@ -2,8 +2,10 @@
 faults on demand (429 with or without Retry-After, 5xx, 400 on one filter, reset connections,
 delays, slow-drip or unbounded bodies) or at random (``Chaos``: also timeouts, dropped connections
 and malformed JSON, before or after the app acted), and serves listings the way broken servers do
-(``ListingLies``), or rations requests as an app's rate limit does (``RateLimit``). Tests use it to
-count the write calls a cycle makes and to exercise retries against real responses."""
+(``ListingLies``), or rations requests as an app's rate limit does (``RateLimit``), or stands as an
+OAuth resource server (``BearerGate``: each token checked with the authorization server, a refused
+one answered 401 before the app sees it). Tests use it to count the write calls a cycle makes and
+to exercise retries against real responses."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
@@ -129,6 +132,34 @@ class Chaos:
 
 
 @dataclass
+class BearerGate:
+    """The proxy as an OAuth 2.0 resource server: ``accepts(token)`` asks the authorization server
+    (RFC 7662 introspection, say) whether a bearer token is live; a refused one gets 401 with
+    ``WWW-Authenticate`` before the app sees the request, and an accepted one is swapped for the
+    app's own static token (``upstream_token``), which the client never learns."""
+
+    accepts: Callable[[str], bool]
+    upstream_token: str | None
+    seen: set[str] = field(default_factory=set)  # every bearer token presented
+    refused: int = 0
+
+    def admits(self, handler: BaseHTTPRequestHandler) -> bool:
+        scheme, _, token = (handler.headers.get("Authorization") or "").partition(" ")
+        self.seen.add(token)
+        if scheme.lower() == "bearer" and token and self.accepts(token):
+            return True
+        self.refused += 1
+        return False
+
+    def swap(self, headers: dict[str, str]) -> dict[str, str]:
+        """The client's token out, the app's own in."""
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        if self.upstream_token:
+            headers["Authorization"] = f"Bearer {self.upstream_token}"
+        return headers
+
+
+@dataclass
 class Recorded:
     method: str
     path: str
@@ -153,6 +184,7 @@ class FaultProxy:
         self.chaos: Chaos | None = None
         self.listing: ListingLies | None = None
         self.rate_limit: RateLimit | None = None
+        self.gate: BearerGate | None = None
         # every error answer (injected or the app's own, a 409 say) echoes the request, its
         # Authorization header and body included, as careless apps do
         self.echo_errors = False
@@ -219,6 +251,13 @@ class FaultProxy:
         if self.rate_limit and (wait := self.rate_limit.admit()) is not None:
             self._refuse(handler, wait)
             return
+        if self.gate and not self.gate.admits(handler):
+            headers = {
+                "Content-Type": "application/scim+json",
+                "WWW-Authenticate": 'Bearer error="invalid_token"',
+            }
+            self._reply(handler, 401, headers, Fault(401).body % 401)
+            return
         with self._lock:
             fault = next((f for f in self.faults if f.applies(handler.command, handler.path)), None)
             if fault:
@@ -231,9 +270,7 @@ class FaultProxy:
             time.sleep(self.delay)
         if fault and fault.after_upstream:
             time.sleep(fault.upstream_delay)
-            headers = {
-                k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")
-            }
+            headers = self._headers(handler)
             self._client.request(handler.command, self.upstream + handler.path, headers=headers, content=body)
         if fault and fault.drop:
             with self._lock:
@@ -254,7 +291,7 @@ class FaultProxy:
         if self.listing and handler.command == "GET" and urlsplit(handler.path).path in ("/Users", "/Groups"):
             self._lying_listing(handler, self.listing)
             return
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        headers = self._headers(handler)
         response = self._client.request(
             handler.command, self.upstream + handler.path, headers=headers, content=body
         )
@@ -268,10 +305,15 @@ class FaultProxy:
         self._reply(handler, response.status_code, keep, content)
 
     def _upstream(self, handler: BaseHTTPRequestHandler, body: bytes) -> httpx.Response:
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        headers = self._headers(handler)
         return self._client.request(
             handler.command, self.upstream + handler.path, headers=headers, content=body
         )
+
+    def _headers(self, handler: BaseHTTPRequestHandler) -> dict[str, str]:
+        """The request's headers as the app gets them (the gate's token swapped in)."""
+        headers = _forwarded_headers(handler)
+        return self.gate.swap(headers) if self.gate else headers
 
     def _refuse(self, handler: BaseHTTPRequestHandler, wait: float) -> None:
         """A 429 from the rate limit, saying when to come back if it says so at all."""
@@ -285,7 +327,7 @@ class FaultProxy:
         url = urlsplit(handler.path)
         query = dict(parse_qsl(url.query))
         start, count = int(query.get("startIndex", 1)), int(query.get("count", 100))
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
+        headers = self._headers(handler)
         everything: list[dict] = []
         while True:
             params = urlencode({**query, "startIndex": len(everything) + 1, "count": 1000})
@@ -372,6 +414,10 @@ class FaultProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _forwarded_headers(handler: BaseHTTPRequestHandler) -> dict[str, str]:
+    return {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
 
 
 def _created_id(body: bytes) -> str | None:
