@@ -14,7 +14,7 @@ LDAP_HEADERS := /usr/include/ldap.h
 SLAPD := /usr/sbin/slapd
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run run-distributed test lint venv constraints bench bench-airflow bench-rate-limit bench-partitions bench-memory bench-log bench-ldap clean
+.PHONY: run run-distributed test test-servers lint venv constraints bench bench-airflow bench-rate-limit bench-partitions bench-memory bench-log bench-ldap clean
 
 # Bytecode is compiled at install: uv leaves it out by default, and where PYTHONDONTWRITEBYTECODE is
 # set (as on CI) every Airflow process would otherwise compile ~2,400 modules from source, 10-20 s
@@ -26,6 +26,19 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml | $(LDAP_HEADERS)
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Apps the tests start as their own processes (test-servers/NAME.in, pinned in NAME.txt) get a venv
+# each, .venv-NAME: their dependencies are theirs, not the product's (Canaille needs an older
+# scim2-models than ours), and the product only talks to them over the network.
+TEST_SERVERS := canaille
+SERVER_STAMPS := $(foreach name,$(TEST_SERVERS),.venv-$(name)/.installed)
+
+.venv-%/.installed: test-servers/%.txt | $(STAMP)
+	@test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	$(BIN)/uv pip install --quiet --compile-bytecode --python .venv-$*/bin/python -r $<
+	@touch $@
+
+test-servers: $(SERVER_STAMPS)
 
 run: $(STAMP) $(SLAPD)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_demo.py
@@ -43,7 +56,7 @@ $(SLAPD):
 $(CHROMIUM):
 	$(call APT_INSTALL,chromium)
 
-test: $(STAMP) $(CHROMIUM) $(SLAPD)
+test: $(STAMP) $(SERVER_STAMPS) $(CHROMIUM) $(SLAPD)
 	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -78,6 +91,8 @@ bench-log: $(STAMP)
 # Re-resolve exact versions after editing requirements.txt.
 constraints: $(STAMP)
 	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements.txt -o constraints.txt
+	for name in $(TEST_SERVERS); do \
+	  $(BIN)/uv pip compile --quiet --python-version 3.11 test-servers/$$name.in -o test-servers/$$name.txt; done
 
 clean:
-	rm -rf $(VENV) .airflow .demo .distributed
+	rm -rf $(VENV) $(foreach name,$(TEST_SERVERS),.venv-$(name)) .airflow .demo .distributed

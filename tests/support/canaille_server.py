@@ -7,6 +7,9 @@ endpoint (``/scim/v2``) is a resource server that checks each token against its 
 (unknown, expired and revoked tokens get 401). Clients are registered over HTTP (RFC 7591
 dynamic registration, open in this config), so a test gets a fresh client id and secret in
 milliseconds instead of starting a ``canaille create client`` process.
+
+Canaille runs from a venv of its own (``.venv-canaille``, made by ``make test`` from
+test-servers/canaille.txt): it needs an older scim2-models than the product pins.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from pathlib import Path
 import httpx
 
 from provisioning.demo.scim_server import free_port
+
+EXECUTABLE = Path(__file__).resolve().parents[2] / ".venv-canaille" / "bin" / "canaille"
 
 CONFIG = """\
 SECRET_KEY = "canaille-test-only-{nonce}"
@@ -78,11 +82,12 @@ class CanailleServer:
         config.write_text(
             CONFIG.format(nonce=os.urandom(8).hex(), lifetime=self.token_lifetime, database=self.database)
         )
-        executable = shutil.which("canaille", path=str(Path(sys.executable).parent)) or "canaille"
+        if not EXECUTABLE.exists():
+            raise RuntimeError(f"{EXECUTABLE} is missing: `make test-servers` installs it")
         env = {**os.environ, "CANAILLE_CONFIG": str(config)}
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [executable, "run", "--bind", f"127.0.0.1:{self.port}"],
+                [str(EXECUTABLE), "run", "--bind", f"127.0.0.1:{self.port}"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
