@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from provisioning.config import AppConfig
 from provisioning.config.loader import DEFAULT_APPS_DIR, load_app_config
+from provisioning.connectors.base import AppConnector
 from provisioning.connectors.directory.registry import open_source
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector
@@ -41,10 +43,18 @@ DEMO_DIVISION_TECH = ("Engineering", "Product", "Design")
 
 class Harness:
     def __init__(
-        self, directory: Path, scim_app, state: Path | str, app: str = "demo_wiki", timeout: float = 30.0
+        self,
+        directory: Path,
+        scim_app,
+        state: Path | str,
+        app: str = "demo_wiki",
+        timeout: float = 30.0,
+        open_app: Callable[[AppConfig], AppConnector] | None = None,
     ):
-        """``state``: a SQLite file, or a database URL (the PostgreSQL tier)."""
+        """``state``: a SQLite file, or a database URL (the PostgreSQL tier). ``open_app``: how the
+        app's connector is opened, for a target that is not ``scim_app`` (any kind)."""
         self.directory = directory
+        self.open_app = open_app
         self.scim_app = scim_app
         # users only, unless a test configures groups: most tests are about one thing
         self.config = load_app_config(DEFAULT_APPS_DIR / f"{app}.yaml").model_copy(update={"groups": None})
@@ -65,18 +75,17 @@ class Harness:
             cycle_id,
             self.store,
             lambda: open_source(self.config.directory, self.connection, self.config.app),
-            lambda: ScimConnector.for_app(
-                ScimClient(
-                    self.scim_app.url,
-                    self.scim_app.token,
-                    backoff_initial=0.01,
-                    max_retries=2,
-                    timeout=self.timeout,
-                ),
-                self.config,
-            ),
+            self.open_connector,
             self.options,
         )
+
+    def open_connector(self) -> AppConnector:
+        if self.open_app:
+            return self.open_app(self.config)
+        client = ScimClient(
+            self.scim_app.url, self.scim_app.token, backoff_initial=0.01, max_retries=2, timeout=self.timeout
+        )
+        return ScimConnector.for_app(client, self.config)
 
     def connection(self, conn_id: str) -> SimpleNamespace:
         """The directory connection as Airflow would give it: the test's SQLite file."""
