@@ -29,6 +29,8 @@ class MemoryDirectoryConfig(DirectorySection):
 class MemorySource:
     """A source that returns the frames it was given; it checks nothing, as a source should not."""
 
+    min_users_ratio = None
+
     def __init__(self, users: list[dict]):
         self.relations = {**{name: name for name in RELATIONS}, "users": "people"}
         self.users = users

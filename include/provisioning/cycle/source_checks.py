@@ -27,10 +27,12 @@ def read_directory(ctx: CycleContext) -> DirectorySnapshot:
     snapshot = source.read(directory.extra_user_attributes, directory.extra_group_attributes)
     refuse_repeated_ids(snapshot.users, source.relations["users"])
     refuse_emptied(snapshot.users, ctx.store.count_links(ctx.app), ctx.app)
-    min_ratio = getattr(source, "min_users_ratio", None)  # optional: directory/base.py
-    if min_ratio:
+    if source.min_users_ratio:
         refuse_shrunk(
-            len(snapshot.users), min_ratio, ctx.store.holds.latest_health(ctx.app), source.relations["users"]
+            len(snapshot.users),
+            source.min_users_ratio,
+            ctx.store.holds.latest_health(ctx.app),
+            source.relations["users"],
         )
     return snapshot
 

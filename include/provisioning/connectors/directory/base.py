@@ -46,9 +46,10 @@ class DirectorySource(Protocol):
     # about its data name it.
     relations: Mapping[str, str]
 
-    # Optional (read with getattr): a source whose size should hold steady from read to read sets
-    # ``min_users_ratio``, and cycle/source_checks.py refuses a read with fewer users than that
-    # share of the last healthy cycle's.
+    # A source whose size should hold steady from read to read (an HR export, where a truncated
+    # file looks like a wave of leavers) sets a ratio, and cycle/source_checks.py refuses a read
+    # with fewer users than that share of the last healthy cycle's; None: no such check.
+    min_users_ratio: float | None
 
     def read(
         self, extra_user_attributes: Sequence[str] = (), extra_group_attributes: Sequence[str] = ()

@@ -37,6 +37,8 @@ def open_sql_directory(
 
 
 class SqlDirectorySource:
+    min_users_ratio = None  # a directory's size may swing (directory/base.py)
+
     def __init__(self, engine: Engine, relations: dict[str, str] | None = None):
         self.engine = engine
         self.relations = {name: name for name in RELATIONS}

@@ -52,6 +52,8 @@ def open_ldap_directory(section: DirectorySection, get_connection: Any, app: str
 
 
 class LdapDirectorySource:
+    min_users_ratio = None  # a directory's size may swing (directory/base.py)
+
     def __init__(
         self, config: LdapDirectoryConfig, endpoint: LdapEndpoint, app: str, open_connection=connect
     ):
