@@ -52,6 +52,8 @@ GROUPS_SECTION = {
     "scoping": DEPARTMENTS_AND_DIVISIONS["scoping"],
     "matching": [{"target": "cn"}],
     "mappings": [{"target": "cn", "source": "displayName"}, {"target": "description", "source": "id"}],
+    # small batches: several member writes of one group run at once and race each other
+    "members": {"batch_size": 3},
 }
 ATTRIBUTE_DISABLE = {"mode": "attribute", "attribute": "employeeType", "disabled_value": "disabled"}
 

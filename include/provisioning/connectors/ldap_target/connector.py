@@ -22,17 +22,19 @@ The apply step calls the connector from several threads; each thread binds its o
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import ldap
+import ldap.dn
+import ldap.filter
 from ldap.ldapobject import LDAPObject
 
 from provisioning.config import AppConfig
 from provisioning.config.ldap_target import LdapEntries, LdapGroups
 from provisioning.config.target import LdapTargetConfig
-from provisioning.connectors.errors import NotFound, Rejected, TransientError
+from provisioning.connectors.errors import AppUnusable, NotFound, Rejected, TransientError
 from provisioning.connectors.ldap_connection import LdapEndpoint, open_bound, paged_search
 from provisioning.connectors.ldap_target.entries import (
     any_of,
@@ -52,6 +54,9 @@ from provisioning.engine.changes import AttributeUpdate
 from provisioning.engine.vocabulary import ObjectType
 
 RESOLVE_CHUNK = 50  # ids per OR filter when member ids are resolved to DNs
+MEMBER_ATTEMPTS = 3  # reads and writes of one group's members while others change it too
+# what the server answers a modify that raced another writer's (a value added or removed meanwhile)
+RACED = ("LDAP:TYPE_OR_VALUE_EXISTS", "LDAP:NO_SUCH_ATTRIBUTE")
 Values = dict[str, list[bytes]]  # lowercased attribute name -> raw values
 
 
@@ -201,13 +206,25 @@ class LdapTargetConnector:
         if object_type == ObjectType.GROUP and member_ids is not None:
             members = [member_ids.get(canonical_dn(m), m) for m in self._member_dns(dn, values)]
         return AppObject(
-            id=read_id(self.target.id_attribute, values.get(self.target.id_attribute.lower())) or dn,
+            id=self._id(dn, values),
             attributes={
                 p: read_value(p, values.get(p.strip().lower())) for p in self._paths.get(object_type, [])
             },
             active=self._active(dn, values) if object_type == ObjectType.USER else None,
             members=members,
         )
+
+    def _id(self, dn: str, values: Values) -> str:
+        """The entry's app id; an entry without one means the id attribute is wrong for this
+        server (or unreadable for the bind DN): every object would be, so the cycle stops."""
+        app_id = read_id(self.target.id_attribute, values.get(self.target.id_attribute.lower()))
+        if app_id is None:
+            raise AppUnusable(
+                f"LDAP entry {dn!r} has no {self.target.id_attribute} (target.id_attribute): the server "
+                "does not keep it, or the bind DN may not read it",
+                code="LDAP:NoId",
+            )
+        return app_id
 
     def _active(self, dn: str, values: Values) -> bool | None:
         """Disabled when the disable attribute holds its disabled value (or the entry is in the
@@ -416,21 +433,43 @@ class LdapTargetConnector:
         # a member read back as a DN (it named no user entry) is removed by that DN
         dns.update({i: i for i in member_ids if _looks_like_dn(i)})
         missing = [i for i in member_ids if i not in dns]
-        held = {canonical_dn(m): m for m in self._member_dns(dn, values)}
         wanted = {canonical_dn(d): d for d in dns.values()}
-        if how == "add":
-            after = {**held, **wanted}
-        elif how == "remove":
-            after = {k: v for k, v in held.items() if k not in wanted}
-        else:
-            after = wanted
-        self._write_members(dn, values, after)
+
+        def after(held: dict[str, str]) -> dict[str, str]:
+            if how == "add":
+                return {**held, **wanted}
+            if how == "remove":
+                return {k: v for k, v in held.items() if k not in wanted}
+            return wanted
+
+        self._change_members(dn, values, after)
         if missing and how != "remove":
             raise Rejected(
                 f"LDAP members of {dn!r}: {len(missing)} member id(s) name no user entry "
                 f"(e.g. {missing[0]}); the others were written",
                 code="LDAP:UnknownMember",
             )
+
+    def _change_members(
+        self, dn: str, values: Values, after: Callable[[dict[str, str]], dict[str, str]]
+    ) -> None:
+        """Leave the group with ``after(its members)`` (canonical DN -> DN). When another writer
+        changed the group between our read and our write (a parallel batch of the same group, the
+        refint overlay following a rename), the server refuses the modify: read again, retry."""
+        groups = self._groups()
+        for attempt in range(MEMBER_ATTEMPTS):
+            held = {canonical_dn(m): m for m in self._member_dns(dn, values)}
+            try:
+                self._write_members(dn, values, after(held))
+                return
+            except Rejected as exc:
+                if exc.code not in RACED or attempt == MEMBER_ATTEMPTS - 1:
+                    raise
+            fresh = self._call(
+                f"LDAP read of {dn!r}",
+                lambda c: c.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [groups.member_attribute]),
+            )
+            values = {k.lower(): v for k, v in fresh[0][1].items()}
 
     def _write_members(self, dn: str, values: Values, after: dict[str, str]) -> None:
         """One modify that leaves the group with ``after`` (canonical -> DN), or the placeholder."""
@@ -496,24 +535,11 @@ class LdapTargetConnector:
             return
         condition = f"({groups.member_attribute}={ldap.filter.escape_filter_chars(old_dn)})"
         old = canonical_dn(old_dn)
+        new = {} if new_dn is None else {canonical_dn(new_dn): new_dn}
         for dn, values in list(self._search(ObjectType.GROUP, condition, [groups.member_attribute])):
-            held = {canonical_dn(m): m for m in self._member_dns(dn, values) if canonical_dn(m) != old}
-            if new_dn is not None:
-                held[canonical_dn(new_dn)] = new_dn
-            try:
-                self._write_members(dn, values, held)
-            except Rejected:  # the server's refint overlay changed the group meanwhile: read it again
-                fresh = self._call(
-                    f"LDAP read of {dn!r}",
-                    lambda c, d=dn: c.search_s(
-                        d, ldap.SCOPE_BASE, "(objectClass=*)", [groups.member_attribute]
-                    ),
-                )
-                values = {k.lower(): v for k, v in fresh[0][1].items()}
-                held = {canonical_dn(m): m for m in self._member_dns(dn, values) if canonical_dn(m) != old}
-                if new_dn is not None:
-                    held[canonical_dn(new_dn)] = new_dn
-                self._write_members(dn, values, held)
+            self._change_members(
+                dn, values, lambda held: {**{k: v for k, v in held.items() if k != old}, **new}
+            )
 
 
 def _under(dn: str, base: str) -> bool:
