@@ -180,7 +180,7 @@ class LdapTargetConfig(TargetSection):
 
     def required_attribute(self, object_type: str) -> tuple[str, str]:
         """The RDN attribute: an entry cannot be named without it."""
-        return self._section(object_type).rdn_attribute, "it names the LDAP entry (its RDN)"
+        return self._section(object_type).rdn_attribute, "it names the LDAP entry"
 
     def unique_attributes(self, object_type: str) -> tuple[str, ...]:
         """The RDN is unique under the OU: the server refuses a second entry with the same DN."""
