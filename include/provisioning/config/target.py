@@ -128,6 +128,9 @@ class ScimTargetConfig(TargetSection):
         return parse_scim_path(text).attribute.lower() not in CASE_INSENSITIVE_TARGETS
 
 
+UNCONFIGURED_GROUPS = LdapGroups(base_dn="ou=groups")
+
+
 class LdapTargetConfig(TargetSection):
     """An LDAP directory written as an app (docs/targets/ldap.md): users and groups are entries
     under configured OUs, mapping targets are LDAP attribute names, an account's app id is its
@@ -192,10 +195,11 @@ class LdapTargetConfig(TargetSection):
         return False
 
     def _section(self, object_type: str) -> LdapEntries:
-        # before groups are configured, group rules are judged as a groupOfNames named by cn
-        return (
-            self.groups or LdapGroups(base_dn="ou=groups") if object_type == ObjectType.GROUP else self.users
-        )
+        if object_type != ObjectType.GROUP:
+            return self.users
+        # without target.groups (the opener refuses an app that provisions groups so), group
+        # mappings are judged as LDAP's default: groupOfNames named by cn
+        return self.groups or UNCONFIGURED_GROUPS
 
     def _rdn(self, object_type: str) -> str:
         return self._section(object_type).rdn_attribute.lower()
