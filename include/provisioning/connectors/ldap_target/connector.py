@@ -253,8 +253,7 @@ class LdapTargetConnector:
     def _user_ids(self) -> dict[str, str]:
         """Canonical DN -> app id of every user entry, to read group members as ids."""
         return {
-            canonical_dn(dn): read_id(self.target.id_attribute, values.get(self.target.id_attribute.lower()))
-            or dn
+            canonical_dn(dn): self._id(dn, values)
             for dn, values in self._search(ObjectType.USER, "(objectClass=*)", [self.target.id_attribute])
         }
 
