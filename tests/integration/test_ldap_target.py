@@ -22,6 +22,7 @@ import pytest
 from provisioning.connectors.errors import AppUnusable, Rejected
 from provisioning.connectors.targets import open_target
 from provisioning.cycle import steps
+from provisioning.cycle.options import RunOptions
 from provisioning.demo.slapd import Slapd, slapd_installed
 from provisioning.engine.expressions.functions import normalize_diacritics
 from provisioning.engine.vocabulary import Action, LogStatus
@@ -350,3 +351,82 @@ def test_a_wrong_bind_password_stops_the_cycle(harness, monkeypatch):
     )
     with pytest.raises(AppUnusable, match="tls is none, so the bind password would cross the network"):
         open_target(harness.config)
+
+
+def test_a_full_reconcile_corrects_entries_and_members_changed_directly_in_ldap(harness):
+    harness.cycle()
+    people = harness.people()
+    in_groups = {m for g in harness.groups().values() for m in g.get("member", [])}
+    edited, disabled, deleted = sorted(u for u in people if people[u]["dn"][0] in in_groups)[:3]
+    name = next(n for n, g in harness.groups().items() if people[deleted]["dn"][0] in g.get("member", []))
+    group_dn = harness.groups()[name]["dn"][0]
+    stale = f"uid=ghost,{PEOPLE}"  # names no entry
+    conn = harness.admin()
+    conn.modify_s(people[edited]["dn"][0], [(ldap.MOD_REPLACE, "title", [b"Edited In LDAP"])])
+    conn.modify_s(people[disabled]["dn"][0], [(ldap.MOD_ADD, "employeeType", [b"disabled"])])
+    conn.delete_s(people[deleted]["dn"][0])  # no refint: the group keeps naming it
+    conn.modify_s(group_dn, [(ldap.MOD_ADD, "member", [stale.encode()])])
+    conn.unbind_s()
+
+    harness.options = RunOptions(full_reconcile=True)
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded"
+    reconciled = result["match"]["reconcile"]
+    assert reconciled["drifted"] == 2 and reconciled["missing"] == 1
+    assert result["match"]["groups"]["reconcile"]["member_drift"] >= 1
+    people = harness.people()
+    assert people[edited]["title"] != ["Edited In LDAP"] and "employeeType" not in people[disabled]
+    assert deleted in people  # made again, with a new entryUUID, and back in its groups
+    assert stale not in harness.groups()[name]["member"]
+    assert_groups_exact(harness)
+    assert_drift_notes_in_ldap(harness, edited, disabled, deleted)
+
+    harness.options = RunOptions()
+    assert changes(harness.cycle()) == 0
+
+
+def assert_drift_notes_in_ldap(harness: LdapHarness, edited: str, disabled: str, deleted: str) -> None:
+    notes = {
+        r["source_display"]: r
+        for r in harness.store.log(APP, f"cycle-{harness.cycles}")
+        if r["action"] == "note" and r["error_code"] in ("DriftDetected", "MissingInApp")
+    }
+    assert notes[edited]["error_message"] == "changed in the app: title"
+    assert notes[disabled]["error_message"] == "changed in the app: active"
+    assert notes[deleted]["error_code"] == "MissingInApp"
+
+
+def test_a_renamed_group_keeps_its_entry_and_members(harness):
+    harness.cycle()
+    group_id, name = next(
+        (g, n) for g, n in directory_groups(harness).items() if expected_members(harness, g)
+    )
+    before = harness.groups()[name]
+    harness.sql(
+        "update groups set displayName = :new where id = :id", new=f"{name} Renamed", id=group_id
+    )  # cn
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    groups = harness.groups()
+    assert name not in groups
+    after = groups[f"{name} Renamed"]
+    assert after["entryUUID"] == before["entryUUID"] and after["member"] == before["member"]
+    assert after["dn"] == [f"cn={name} Renamed,{GROUPS}"]
+
+
+def test_a_deleted_user_leaves_its_groups(harness):
+    users = {**harness.raw("users"), "actions": ["create", "update", "disable", "delete"]}
+    harness.configure(users={**users, "deprovision": {"action": "delete"}})
+    harness.cycle()
+    people = harness.people()
+    in_groups = {m for g in harness.groups().values() for m in g.get("member", [])}
+    upn = sorted(u for u in people if people[u]["dn"][0] in in_groups)[0]
+    user_id, _ = user_row(harness, upn)
+    harness.sql("update users set accountEnabled = 0 where id = :id", id=user_id)
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    assert upn not in harness.people()
+    assert all(people[upn]["dn"][0] not in g.get("member", []) for g in harness.groups().values())
+    assert_groups_exact(harness)
+    (row,) = [
+        r for r in harness.store.log(APP, "cycle-2") if r["source_id"] == user_id and r["action"] != "note"
+    ]
+    assert (row["action"], row["status"]) == (Action.DELETE, LogStatus.SUCCESS)

@@ -429,9 +429,12 @@ class LdapTargetConnector:
         dn, values = self._entry(ObjectType.GROUP, group_id, [groups.member_attribute])
         ids = [i for i in member_ids if not _looks_like_dn(i)]
         dns = self._dns_of_ids(ids)
-        # a member read back as a DN (it named no user entry) is removed by that DN
-        dns.update({i: i for i in member_ids if _looks_like_dn(i)})
-        missing = [i for i in member_ids if i not in dns]
+        # a member read back as a DN (it named no user entry) is removed by that DN -- unless an
+        # entry has that DN by now (a user made again): its membership is then the plan's to keep
+        named = [i for i in member_ids if _looks_like_dn(i)]
+        taken = self._ids_of_dns(named) if how == "remove" else {}
+        dns.update({i: i for i in named if i not in taken})
+        missing = [i for i in member_ids if i not in dns and i not in taken]
         wanted = {canonical_dn(d): d for d in dns.values()}
 
         def after(held: dict[str, str]) -> dict[str, str]:
