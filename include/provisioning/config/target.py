@@ -82,6 +82,11 @@ class TargetSection(StrictModel):
     )
     max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
 
+    def settings_problems(self, provisioned: set[str]) -> list[tuple[str, str]]:
+        """Settings the kind needs for the object types the app provisions (``user``, ``group``),
+        each located at the field to set; none by default."""
+        return []
+
 
 class ScimTargetConfig(TargetSection):
     """A SCIM 2.0 endpoint (RFC 7644); mapping targets are SCIM attribute paths."""
@@ -154,6 +159,17 @@ class LdapTargetConfig(TargetSection):
                 "disable.attribute is users.rdn_attribute: the name of an entry cannot say it is disabled"
             )
         return self
+
+    def settings_problems(self, provisioned: set[str]) -> list[tuple[str, str]]:
+        if ObjectType.GROUP in provisioned and self.groups is None:
+            return [
+                (
+                    "target.groups",
+                    "the app provisions groups (its groups section): set target.groups.base_dn, the OU "
+                    "they are written to",
+                )
+            ]
+        return []
 
     def entries(self, object_type: str) -> LdapEntries:
         """The users or groups section; a config without groups cannot be asked about groups."""

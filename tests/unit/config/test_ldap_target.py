@@ -173,3 +173,14 @@ def test_the_rdn_attribute_must_be_mapped(tmp_path):
     text = text.replace("    - {target: cn, source: displayName}\n", "", 1)
     found = dict(problems(write(tmp_path, text)))
     assert found["users.mappings"] == "a mapping to 'cn' is required (it names the LDAP entry)"
+
+
+def test_an_app_that_provisions_groups_needs_the_groups_ou(tmp_path):
+    text = GOOD.replace("  groups: {base_dn: 'ou=groups,dc=example,dc=org'}\n", "")
+    found = dict(problems(write(tmp_path, text)))
+    assert found == {
+        "target.groups": "the app provisions groups (its groups section): set target.groups.base_dn, "
+        "the OU they are written to"
+    }
+    without_groups = text[: text.index("groups:\n  scope: all")]
+    assert load_app_config(write(tmp_path, without_groups)).target.groups is None
