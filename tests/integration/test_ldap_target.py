@@ -302,15 +302,25 @@ def test_a_crash_mid_apply_is_resumed_without_duplicates(harness, directory_smal
 
 def test_a_refused_entry_fails_that_user_only_with_the_dn_in_the_message(harness):
     expected = harness.expected_wiki_users()
-    upn = expected.index[1]
-    user_id, _ = user_row(harness, upn)
-    harness.sql("update users set jobTitle = '' where id = :id", id=user_id)
-    harness.sql("update users set surname = NULL where id = :id", id=user_id)  # sn is required
+    refused, unnamed = expected.index[1], expected.index[2]
+    refused_id, _ = user_row(harness, refused)
+    unnamed_id, _ = user_row(harness, unnamed)
+    harness.sql(
+        "update users set mail = '王@example.org' where id = :id", id=refused_id
+    )  # mail is IA5 (ASCII)
+    harness.sql("update users set surname = NULL where id = :id", id=unnamed_id)  # inetOrgPerson needs sn
     result = harness.cycle()
-    assert upn not in harness.people() and len(harness.people()) == len(expected) - 1
-    assert result["report"]["quarantine"] == {"quarantined": False}
-    (row,) = [r for r in harness.store.log(APP) if r["source_id"] == user_id]
-    assert row["status"] in (LogStatus.FAILURE, LogStatus.SKIPPED) and "sn" in (row["error_message"] or "")
+    assert set(harness.people()) == set(expected.index) - {refused, unnamed}
+    assert result["report"]["quarantine"] == {"quarantined": False} and result["report"]["in_escrow"] == 1
+    rows = {r["source_id"]: r for r in harness.store.log(APP) if r["action"] != "note"}
+    row = rows[refused_id]
+    assert (row["status"], row["error_code"]) == (LogStatus.FAILURE, "LDAP:INVALID_SYNTAX")
+    assert row["error_message"] == (
+        f"LDAP add of 'uid={refused},{PEOPLE}': Invalid syntax (mail: value #0 invalid per syntax)"
+    )
+    assert "escrow: failure 1" in row["detail"]
+    row = rows[unnamed_id]  # refused before anything was sent
+    assert row["status"] == LogStatus.SKIPPED and "sn" in row["error_message"], row
 
 
 def test_connector_errors_name_the_dn_and_the_refusal(harness):
