@@ -19,17 +19,6 @@ from provisioning.connectors.directory.ldap.values import (
     guid_text,
 )
 
-__all__ = [
-    "canonical_dn",
-    "child_dn",
-    "encode",
-    "id_filter",
-    "parent_dn",
-    "rdn_value",
-    "read_id",
-    "read_value",
-]
-
 
 def encode(value: Any) -> list[bytes]:
     """The values of one attribute: none for an empty value, one per item of a list; booleans as
@@ -91,3 +80,18 @@ def parent_dn(dn: str) -> str:
 
 def same_dn(one: str | None, other: str | None) -> bool:
     return one is not None and other is not None and canonical_dn(one) == canonical_dn(other)
+
+
+def under(dn: str, base: str) -> bool:
+    """Whether canonical ``dn`` is ``base`` or below it (both canonical)."""
+    return dn == base or dn.endswith("," + base)
+
+
+def first_rdn(dn: str) -> str:
+    """A DN's first RDN, as modrdn takes it (``uid=ann``)."""
+    return ldap.dn.dn2str(ldap.dn.str2dn(dn)[:1])
+
+
+def looks_like_dn(value: str) -> bool:
+    """Whether a member id is a DN (a member value that named no entry) rather than an entryUUID."""
+    return "=" in value
