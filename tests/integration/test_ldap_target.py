@@ -19,17 +19,25 @@ from collections import Counter
 import ldap
 import pytest
 
-from provisioning.connectors.errors import AppUnusable, Rejected
+from provisioning.connectors.errors import AppUnusable, Rejected, TransientError
 from provisioning.connectors.targets import open_target
 from provisioning.cycle import steps
 from provisioning.cycle.options import RunOptions
 from provisioning.demo.slapd import Slapd, slapd_installed
 from provisioning.engine.expressions.functions import normalize_diacritics
 from provisioning.engine.vocabulary import Action, LogStatus
-from tests.conftest import REPO
+from tests.conftest import REPO, connection_env
 from tests.integration.cycle_helpers import directory_groups, expected_members, wiki_scope
-from tests.support.ldap_server import ou
-from tests.support.ldap_target import DISABLED, GROUPS, PEOPLE, LdapHarness, target
+from tests.support.ldap_server import ou, tls_files
+from tests.support.ldap_target import (
+    CONN_ID,
+    DISABLED,
+    GROUPS,
+    PEOPLE,
+    LdapHarness,
+    connection_fields,
+    target,
+)
 
 pytestmark = pytest.mark.skipif(not slapd_installed(), reason="slapd is installed by `make test`")
 
@@ -440,3 +448,32 @@ def test_a_deleted_user_leaves_its_groups(harness):
         r for r in harness.store.log(APP, "cycle-2") if r["source_id"] == user_id and r["action"] != "note"
     ]
     assert (row["action"], row["status"]) == (Action.DELETE, LogStatus.SUCCESS)
+
+
+def test_the_target_writes_over_ldaps_and_starttls_verifying_the_server(
+    directory_small, tmp_path, monkeypatch
+):
+    ca, cert, key = tls_files(tmp_path)
+    with Slapd(tmp_path / "tls-slapd", ou(PEOPLE) + ou(GROUPS) + ou(DISABLED), tls=(cert, key)) as server:
+        harness = LdapHarness(directory_small, tmp_path / "state.db", server.port, groups=False)
+        fields = connection_fields(server.port)
+        monkeypatch.setenv(
+            *connection_env(CONN_ID, **{**fields, "extra": {"tls": "starttls", "ca_file": str(ca)}})
+        )
+        assert harness.cycle()["report"]["status"] == "succeeded"
+        assert set(harness.people()) == set(harness.expected_wiki_users().index)
+
+        ldaps = {**fields, "port": server.ldaps_port, "extra": {"tls": "ldaps", "ca_file": str(ca)}}
+        monkeypatch.setenv(*connection_env(CONN_ID, **ldaps))
+        connector = open_target(harness.config)
+        assert len(list(connector.list("user"))) == len(harness.people())
+        connector.close()
+
+        monkeypatch.setenv(*connection_env(CONN_ID, **{**ldaps, "extra": {"tls": "ldaps"}}))  # no CA: refused
+        connector = open_target(harness.config)
+        with pytest.raises(
+            TransientError, match=r"cannot bind to LDAP at ldaps://127\.0\.0\.1:\d+ as cn=admin"
+        ) as info:
+            connector.create("user", {"uid": "x", "cn": "X", "sn": "Y"}, True)
+        assert not info.value.may_have_acted  # the add was never sent: no lookup needed before a retry
+        connector.close()

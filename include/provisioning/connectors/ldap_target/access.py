@@ -51,7 +51,8 @@ class EntryAccess:
         """This thread's bound connection, opened on first use."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            with ldap_request(f"cannot bind to LDAP at {self.server.describe()}"):
+            # nothing was asked of the server yet: a failure here changed nothing there
+            with ldap_request(f"cannot bind to LDAP at {self.server.describe()}", acting=False):
                 conn = self._open(self.server, self.target.timeout_seconds)
             self._local.conn = conn
             with self._lock:

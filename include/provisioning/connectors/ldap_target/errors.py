@@ -59,8 +59,11 @@ class LdapTransient(TransientError):
         return self._acted
 
 
-def translate(exc: ldap.LDAPError, what: str, *, attribute: str | None = None) -> ConnectorError:
-    """The connector error for ``exc``, raised while doing ``what`` (``LDAP add of 'uid=...'``)."""
+def translate(
+    exc: ldap.LDAPError, what: str, *, attribute: str | None = None, acting: bool = True
+) -> ConnectorError:
+    """The connector error for ``exc``, raised while doing ``what`` (``LDAP add of 'uid=...'``);
+    ``acting``: whether the request could have changed anything (a bind cannot)."""
     message = f"{what}: {describe_error(exc)}"
     code = f"LDAP:{type(exc).__name__}"
     if isinstance(exc, ldap.ALREADY_EXISTS):
@@ -72,14 +75,14 @@ def translate(exc: ldap.LDAPError, what: str, *, attribute: str | None = None) -
     if isinstance(exc, REFUSED_QUERY) and attribute is not None:
         return QueryRefused(message, attribute=attribute, code=code)
     if isinstance(exc, TRANSIENT):
-        return LdapTransient(message, code=code, acted=not isinstance(exc, ldap.CONNECT_ERROR))
+        return LdapTransient(message, code=code, acted=acting and not isinstance(exc, ldap.CONNECT_ERROR))
     return Rejected(message, code=code, permanent=True)
 
 
 @contextmanager
-def ldap_request(what: str, *, attribute: str | None = None) -> Iterator[None]:
+def ldap_request(what: str, *, attribute: str | None = None, acting: bool = True) -> Iterator[None]:
     """Run one LDAP request, raising the cycle's error for whatever went wrong."""
     try:
         yield
     except ldap.LDAPError as exc:
-        raise translate(exc, what, attribute=attribute) from None
+        raise translate(exc, what, attribute=attribute, acting=acting) from None
