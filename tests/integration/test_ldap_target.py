@@ -477,3 +477,40 @@ def test_the_target_writes_over_ldaps_and_starttls_verifying_the_server(
             connector.create("user", {"uid": "x", "cn": "X", "sn": "Y"}, True)
         assert not info.value.may_have_acted  # the add was never sent: no lookup needed before a retry
         connector.close()
+
+
+def test_member_verbs_converge_and_an_empty_group_holds_its_own_dn(harness):
+    connector = open_target(harness.config)
+    try:
+        ids = [connector.create("user", {"uid": u, "cn": u, "sn": u}, True).id for u in ("m1", "m2", "m3")]
+        group = connector.create("group", {"cn": "Team"}, None)
+        dn = f"cn=Team,{GROUPS}"
+        assert group.members == [] and harness.groups()["Team"]["member"] == [dn]  # groupOfNames needs one
+
+        def members() -> set[str]:
+            return set(harness.groups()["Team"]["member"])
+
+        connector.add_members(group.id, ids[:2])
+        connector.add_members(group.id, ids[:2])  # a resent action changes nothing
+        assert members() == {f"uid=m1,{PEOPLE}", f"uid=m2,{PEOPLE}"}  # the placeholder made way
+        assert sorted(connector.get("group", group.id).members) == sorted(ids[:2])
+        connector.replace_members(group.id, ids[1:])
+        assert members() == {f"uid=m2,{PEOPLE}", f"uid=m3,{PEOPLE}"}
+        connector.remove_members(group.id, ids)
+        connector.remove_members(group.id, ids)
+        assert members() == {dn}
+
+        stale = f"uid=gone,{PEOPLE}"  # a value naming no entry is read back, and removed, as its DN
+        conn = harness.admin()
+        conn.modify_s(dn, [(ldap.MOD_ADD, "member", [stale.encode()])])
+        conn.unbind_s()
+        (listed,) = [g for g in connector.list("group") if g.id == group.id]
+        assert listed.members == [stale]
+        connector.remove_members(group.id, [stale])
+        assert members() == {dn}
+
+        with pytest.raises(Rejected, match="1 member id\\(s\\) name no user entry"):
+            connector.add_members(group.id, [ids[0], "00000000-0000-0000-0000-000000000000"])
+        assert members() == {f"uid=m1,{PEOPLE}"}  # the others were written
+    finally:
+        connector.close()
