@@ -65,7 +65,7 @@ def _dn(value: str) -> str:
     return value
 
 
-def _name(value: str) -> str:
+def ldap_name(value: str) -> str:
     """An attribute or object class name (no options)."""
     value = value.strip()
     if not re.match(r"^[A-Za-z][A-Za-z0-9-]*$", value):
@@ -93,12 +93,12 @@ class LdapEntries(StrictModel):
     @field_validator("object_classes", "required_attributes")
     @classmethod
     def _names(cls, values: list[str] | None) -> list[str] | None:
-        return None if values is None else [_name(v) for v in values]
+        return None if values is None else [ldap_name(v) for v in values]
 
     @field_validator("rdn_attribute")
     @classmethod
     def _rdn(cls, value: str) -> str:
-        value = _name(value)
+        value = ldap_name(value)
         if value.lower() in MANAGED_ATTRIBUTES:
             raise ValueError(f"{value!r} is kept by the server or the provisioning: it cannot name entries")
         return value
@@ -137,7 +137,7 @@ class LdapGroups(LdapEntries):
     @field_validator("member_attribute")
     @classmethod
     def _member(cls, value: str) -> str:
-        return _name(value)
+        return ldap_name(value)
 
     @field_validator("empty_member")
     @classmethod

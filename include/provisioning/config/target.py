@@ -13,10 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Protocol
 
-from pydantic import Field, Tag, model_validator
+from pydantic import Field, Tag, field_validator, model_validator
 
 from provisioning.config.kinds import by_kind
-from provisioning.config.ldap_target import LdapDisable, LdapEntries, LdapGroups, LdapUsers, attribute_problem
+from provisioning.config.ldap_target import (
+    LdapDisable,
+    LdapEntries,
+    LdapGroups,
+    LdapUsers,
+    attribute_problem,
+    ldap_name,
+)
 from provisioning.config.strict import StrictModel
 from provisioning.connectors.scim.paths import (
     ENTERPRISE_USER_SCHEMA,
@@ -148,6 +155,11 @@ class LdapTargetConfig(TargetSection):
     )
     disable: LdapDisable
     id_attribute: str = Field("entryUUID", description="the entry's stable id: entryUUID, or AD's objectGUID")
+
+    @field_validator("id_attribute")
+    @classmethod
+    def _id_name(cls, value: str) -> str:
+        return ldap_name(value)
 
     @model_validator(mode="after")
     def _apart(self) -> LdapTargetConfig:

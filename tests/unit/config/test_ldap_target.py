@@ -184,3 +184,13 @@ def test_an_app_that_provisions_groups_needs_the_groups_ou(tmp_path):
     }
     without_groups = text[: text.index("groups:\n  scope: all")]
     assert load_app_config(write(tmp_path, without_groups)).target.groups is None
+
+
+def test_the_id_attribute_must_be_an_attribute_name(tmp_path):
+    text = GOOD.replace("  kind: ldap\n", "  kind: ldap\n  id_attribute: 'object guid'\n")
+    assert (
+        "not an LDAP attribute or object class name"
+        in dict(problems(write(tmp_path, text)))["target.id_attribute"]
+    )
+    text = GOOD.replace("  kind: ldap\n", "  kind: ldap\n  id_attribute: objectGUID\n")
+    assert load_app_config(write(tmp_path, text)).target.id_attribute == "objectGUID"
