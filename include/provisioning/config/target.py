@@ -4,16 +4,26 @@ on it, and what its attribute paths mean.
 Targets are chosen by ``kind``. Each kind says what a mapping target may be (a SCIM path, an LDAP
 attribute), how its values are judged and which attributes the app itself keeps unique; the rest
 of the config and the cycle treat paths as opaque text. A new kind is a model here with the same
-methods (``TargetPathRules``), added to ``TargetConfig`` and ``TARGET_MODELS``.
+methods (``TargetPathRules``), added to ``TargetConfig`` and ``TARGET_MODELS``; a kind whose rules
+depend on its settings (LDAP's naming attribute) answers the per-object questions as instance
+methods, which is how the cycle asks them (``config.target.required_attribute(...)``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Protocol
 
-from pydantic import Field, Tag
+from pydantic import Field, Tag, field_validator, model_validator
 
 from provisioning.config.kinds import by_kind
+from provisioning.config.ldap_target import (
+    LdapDisable,
+    LdapEntries,
+    LdapGroups,
+    LdapUsers,
+    attribute_problem,
+    ldap_name,
+)
 from provisioning.config.strict import StrictModel
 from provisioning.connectors.scim.paths import (
     ENTERPRISE_USER_SCHEMA,
@@ -79,6 +89,11 @@ class TargetSection(StrictModel):
     )
     max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
 
+    def settings_problems(self, provisioned: set[str]) -> list[tuple[str, str]]:
+        """Settings the kind needs for the object types the app provisions (``user``, ``group``),
+        each located at the field to set; none by default."""
+        return []
+
 
 class ScimTargetConfig(TargetSection):
     """A SCIM 2.0 endpoint (RFC 7644); mapping targets are SCIM attribute paths."""
@@ -125,12 +140,108 @@ class ScimTargetConfig(TargetSection):
         return parse_scim_path(text).attribute.lower() not in CASE_INSENSITIVE_TARGETS
 
 
-DEFAULT_TARGET_KIND = "scim"  # app files written before targets had kinds
-TARGET_MODELS: dict[str, type[ScimTargetConfig]] = {"scim": ScimTargetConfig}
+UNCONFIGURED_GROUPS = LdapGroups(base_dn="ou=groups")
 
-# A union of one kind today: an ``ldap`` or another app API's model is added beside it with its Tag.
+
+class LdapTargetConfig(TargetSection):
+    """An LDAP directory written as an app (docs/targets/ldap.md): users and groups are entries
+    under configured OUs, mapping targets are LDAP attribute names, an account's app id is its
+    ``id_attribute`` (entryUUID: it survives renames and moves, so links do)."""
+
+    kind: Literal["ldap"] = "ldap"
+    users: LdapUsers
+    groups: LdapGroups | None = Field(
+        None, description="where groups are written (needed to provision groups)"
+    )
+    disable: LdapDisable
+    id_attribute: str = Field("entryUUID", description="the entry's stable id: entryUUID, or AD's objectGUID")
+
+    @field_validator("id_attribute")
+    @classmethod
+    def _id_name(cls, value: str) -> str:
+        return ldap_name(value)
+
+    @model_validator(mode="after")
+    def _apart(self) -> LdapTargetConfig:
+        disable = self.disable
+        if disable.mode == "move" and disable.base_dn.lower() == self.users.base_dn.lower():
+            raise ValueError("disable.base_dn is users.base_dn: disabled accounts must be moved elsewhere")
+        if disable.attribute and disable.attribute.lower() == self.users.rdn_attribute.lower():
+            raise ValueError(
+                "disable.attribute is users.rdn_attribute: the name of an entry cannot say it is disabled"
+            )
+        return self
+
+    def settings_problems(self, provisioned: set[str]) -> list[tuple[str, str]]:
+        if ObjectType.GROUP in provisioned and self.groups is None:
+            return [
+                (
+                    "target.groups",
+                    "the app provisions groups (its groups section): set target.groups.base_dn, the OU "
+                    "they are written to",
+                )
+            ]
+        return []
+
+    def entries(self, object_type: str) -> LdapEntries:
+        """The users or groups section; a config without groups cannot be asked about groups."""
+        if object_type == ObjectType.USER:
+            return self.users
+        if self.groups is None:
+            raise ValueError("target.groups is not set: the LDAP target has nowhere to write groups")
+        return self.groups
+
+    @staticmethod
+    def normalize_path(text: str) -> str:
+        return text.strip()
+
+    @staticmethod
+    def path_problem(text: str) -> str | None:
+        return attribute_problem(text)
+
+    def attribute_path(self, text: str, object_type: str) -> AttributePath:
+        name = text.strip().lower()
+        required = name in self._section(object_type).required()
+        return AttributePath(
+            text,
+            identifier=name in (self._rdn(object_type), "uid", "mail"),
+            email=name == "mail",
+            required=required,
+        )
+
+    def required_attribute(self, object_type: str) -> tuple[str, str]:
+        """The RDN attribute: an entry cannot be named without it."""
+        return self._section(object_type).rdn_attribute, "it names the LDAP entry"
+
+    def unique_attributes(self, object_type: str) -> tuple[str, ...]:
+        """The RDN is unique under the OU: the server refuses a second entry with the same DN."""
+        return (self._rdn(object_type),)
+
+    @staticmethod
+    def case_sensitive_by_default(text: str) -> bool:
+        """Naming and personal attributes (uid, cn, mail, sn) compare ignoring case in LDAP."""
+        return False
+
+    def _section(self, object_type: str) -> LdapEntries:
+        if object_type != ObjectType.GROUP:
+            return self.users
+        # without target.groups (the opener refuses an app that provisions groups so), group
+        # mappings are judged as LDAP's default: groupOfNames named by cn
+        return self.groups or UNCONFIGURED_GROUPS
+
+    def _rdn(self, object_type: str) -> str:
+        return self._section(object_type).rdn_attribute.lower()
+
+
+DEFAULT_TARGET_KIND = "scim"  # app files written before targets had kinds
+TARGET_MODELS: dict[str, type[ScimTargetConfig] | type[LdapTargetConfig]] = {
+    "scim": ScimTargetConfig,
+    "ldap": LdapTargetConfig,
+}
+
 TargetConfig = Annotated[
-    Annotated[ScimTargetConfig, Tag("scim")], by_kind(tuple(TARGET_MODELS), default=DEFAULT_TARGET_KIND)
+    Annotated[ScimTargetConfig, Tag("scim")] | Annotated[LdapTargetConfig, Tag("ldap")],
+    by_kind(tuple(TARGET_MODELS), default=DEFAULT_TARGET_KIND),
 ]
 
 

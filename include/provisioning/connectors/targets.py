@@ -10,12 +10,14 @@ from collections.abc import Callable
 
 from provisioning.config import AppConfig
 from provisioning.connectors.base import AppConnector
+from provisioning.connectors.ldap_target.hook import open_ldap_target
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.hook import open_scim_connector
 from provisioning.engine.partitions import Partition
 
 TARGETS: dict[str, Callable[[AppConfig, Partition | None, RateShare | None], AppConnector]] = {
-    "scim": open_scim_connector
+    "scim": open_scim_connector,
+    "ldap": open_ldap_target,
 }
 
 

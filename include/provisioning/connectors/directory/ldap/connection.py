@@ -1,93 +1,39 @@
-"""The LDAP connection an Airflow connection describes, opened and bound (docs/sources/ldap.md).
+"""The LDAP connection of the source, as DirectoryErrors (docs/sources/ldap.md).
 
-Airflow connection fields: host (a name, or an ``ldap://`` / ``ldaps://`` URL), port (389 or
-636 when empty), login (the bind DN; empty binds anonymously), password. Extra: ``tls``
-(``ldaps``, ``starttls`` or ``none``; ``starttls`` unless the host or port says ldaps), ``ca_file``
-(the CA that signed the server's certificate; the system's CAs otherwise) and ``allow_plain``.
-A password never crosses a network in clear: ``tls: none`` binds with one only to this machine,
-or when ``allow_plain: true`` says the network is trusted. Certificates are always verified.
+Reading the Airflow connection, TLS and the refusal of plain binds over a network are shared with
+the LDAP target (connectors/ldap_connection.py documents the fields); here they only raise what
+every source raises, saying what was being done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import ldap
 from ldap.ldapobject import LDAPObject
 
-from provisioning.connectors.connection_url import loopback_host
+from provisioning.connectors import ldap_connection
 from provisioning.connectors.directory.base import DirectoryError
+from provisioning.connectors.ldap_connection import (
+    TLS_MODES,
+    LdapEndpoint,
+    LdapSettingsError,
+    TlsMode,
+    describe_error,
+    open_bound,
+)
 
-TlsMode = Literal["ldaps", "starttls", "none"]
-TLS_MODES: tuple[TlsMode, ...] = ("ldaps", "starttls", "none")
-
-
-@dataclass(frozen=True)
-class LdapEndpoint:
-    host: str
-    port: int
-    tls: TlsMode
-    bind_dn: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-
-    @property
-    def uri(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'ldaps' if self.tls == 'ldaps' else 'ldap'}://{host}:{self.port}"
-
-    def describe(self) -> str:
-        """Where, as errors and logs name it: never the password."""
-        who = f" as {self.bind_dn}" if self.bind_dn else " anonymously"
-        return f"{self.uri}{' (StartTLS)' if self.tls == 'starttls' else ''}{who}"
+__all__ = ["TLS_MODES", "LdapEndpoint", "TlsMode", "connect", "describe_error", "endpoint_of", "ldap_errors"]
 
 
 def endpoint_of(conn: Any, conn_id: str) -> LdapEndpoint:
     """The endpoint of an Airflow connection, refused with the field to fix when it is unusable."""
-    if not conn.host:
-        raise DirectoryError(f"LDAP connection {conn_id!r} has no host")
-    parts = urlsplit(conn.host if "://" in conn.host else f"//{conn.host}")
-    saved = conn.extra_dejson  # plain keys, or as the connection form saves its fields
-    extra = {key.removeprefix("extra__ldap__"): value for key, value in saved.items()}
-    scheme = (parts.scheme or "").lower()
-    if scheme not in ("", "ldap", "ldaps"):
-        raise DirectoryError(
-            f"LDAP connection {conn_id!r}: host {conn.host!r} is not an ldap:// or ldaps:// URL"
-        )
-    port = conn.port or parts.port or (636 if scheme == "ldaps" else 389)
-    tls = extra.get("tls") or ("ldaps" if scheme == "ldaps" or port == 636 else "starttls")
-    if tls not in TLS_MODES:
-        raise DirectoryError(
-            f"LDAP connection {conn_id!r}: extra tls is {tls!r} (use one of {', '.join(TLS_MODES)})"
-        )
-    endpoint = LdapEndpoint(
-        host=parts.hostname or conn.host,
-        port=int(port),
-        tls=tls,
-        bind_dn=conn.login or None,
-        password=conn.password or None,
-        ca_file=extra.get("ca_file") or None,
-    )
-    allowed = str(extra.get("allow_plain")).lower() == "true"
-    if tls == "none" and endpoint.password and not loopback_host(endpoint.host) and not allowed:
-        raise DirectoryError(
-            f"LDAP connection {conn_id!r}: tls is none, so the bind password would cross the network "
-            "in clear; use tls ldaps or starttls, or set allow_plain: true in the connection's extra "
-            "for a network you trust"
-        )
-    return endpoint
-
-
-def describe_error(exc: ldap.LDAPError) -> str:
-    """python-ldap's error as one line: the result's description and the server's diagnostic."""
-    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-    description = info.get("desc") or type(exc).__name__
-    detail = info.get("info")
-    return f"{description} ({detail})" if detail else description
+    try:
+        return ldap_connection.endpoint_of(conn, conn_id)
+    except LdapSettingsError as exc:
+        raise DirectoryError(str(exc)) from None
 
 
 @contextmanager
@@ -100,20 +46,6 @@ def ldap_errors(what: str) -> Iterator[None]:
 
 
 def connect(endpoint: LdapEndpoint, timeout: float) -> LDAPObject:
-    """A bound connection. Referrals are not chased (Active Directory's point to other
-    domains, and chasing would bind there with these credentials)."""
+    """A bound connection, or a DirectoryError naming where and as whom."""
     with ldap_errors(f"cannot connect to LDAP at {endpoint.describe()}"):
-        conn = ldap.initialize(endpoint.uri)
-        conn.set_option(ldap.OPT_PROTOCOL_VERSION, ldap.VERSION3)
-        conn.set_option(ldap.OPT_REFERRALS, 0)
-        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
-        conn.set_option(ldap.OPT_TIMEOUT, timeout)
-        if endpoint.tls != "none":
-            conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
-            if endpoint.ca_file:
-                conn.set_option(ldap.OPT_X_TLS_CACERTFILE, endpoint.ca_file)
-            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # last: the TLS options above take effect
-            if endpoint.tls == "starttls":
-                conn.start_tls_s()
-        conn.simple_bind_s(endpoint.bind_dn or "", endpoint.password or "")
-    return conn
+        return open_bound(endpoint, timeout)

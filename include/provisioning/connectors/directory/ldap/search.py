@@ -13,43 +13,21 @@ import re
 from collections.abc import Iterator
 
 import ldap
-from ldap.controls import SimplePagedResultsControl
 from ldap.ldapobject import LDAPObject
 
+from provisioning.connectors import ldap_connection
 from provisioning.connectors.directory.base import DirectoryError
 from provisioning.connectors.directory.ldap.connection import ldap_errors
+from provisioning.connectors.ldap_connection import Entry
 
-SCOPES = {"subtree": ldap.SCOPE_SUBTREE, "one": ldap.SCOPE_ONELEVEL}
 _RANGE = re.compile(r"^(?P<name>[^;]+);range=(?P<low>\d+)-(?P<high>\d+|\*)$", re.IGNORECASE)
-
-Entry = tuple[str, dict[str, list[bytes]]]  # DN, attribute values by lowercased attribute name
 
 
 def paged_search(
     conn: LDAPObject, base: str, scope: str, filterstr: str, attributes: list[str], page_size: int
 ) -> Iterator[Entry]:
-    """Every entry the search finds, page by page. Entries are taken as they arrive, so the
-    server sends the rest of a page while the caller reads the first ones. Search references
-    (referrals to other servers or domains) are skipped, as referrals are not chased."""
-    control = SimplePagedResultsControl(True, size=page_size, cookie=b"")
-    what = f"LDAP search of {base!r} with filter {filterstr!r}"
-    while True:
-        with ldap_errors(what):
-            msgid = conn.search_ext(base, SCOPES[scope], filterstr, attributes, serverctrls=[control])
-        while True:
-            with ldap_errors(what):
-                kind, entries, _, controls = conn.result3(msgid, all=0)
-            for dn, values in entries:
-                if dn is not None and isinstance(values, dict):
-                    yield dn, {name.lower(): found for name, found in values.items()}
-            if kind == ldap.RES_SEARCH_RESULT:
-                break
-        cookie = next(
-            (c.cookie for c in controls if c.controlType == SimplePagedResultsControl.controlType), b""
-        )
-        if not cookie:
-            return
-        control.cookie = cookie
+    """Every entry the search finds, page by page (ldap_connection.paged_search), as DirectoryErrors."""
+    return ldap_connection.paged_search(conn, base, scope, filterstr, attributes, page_size, ldap_errors)
 
 
 def all_values(conn: LDAPObject, dn: str, values: dict[str, list[bytes]], name: str) -> list[bytes]:
