@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import ldap
+import ldap.dn
+import ldap.filter
 
 from provisioning.demo.scim_server import ScimServer
+from provisioning.demo.slapd import ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -142,3 +146,114 @@ class ScimTarget:
             start += len(page.get("Resources", []))
             if not page.get("Resources") or start > page["totalResults"]:
                 return
+
+
+class LdapTarget:
+    """An LDAP directory: slapd (inetOrgPerson and groupOfNames), leavers marked by an attribute."""
+
+    name = "slapd"
+    people = f"ou=people,{SUFFIX}"
+    groups_ou = f"ou=groups,{SUFFIX}"
+
+    def __init__(self, server: Slapd):
+        self.server = server
+
+    def connection(self) -> dict[str, Any]:
+        return {
+            "conn_type": "ldap",
+            "host": "127.0.0.1",
+            "port": self.server.port,
+            "login": ROOT_DN,
+            "password": ROOT_PASSWORD,
+            "extra": {"tls": "none"},
+        }
+
+    def target(self, conn_id: str) -> dict[str, Any]:
+        return {
+            "kind": "ldap",
+            "conn_id": conn_id,
+            "users": {"base_dn": self.people},
+            "groups": {"base_dn": self.groups_ou},
+            "disable": {"mode": "attribute", "attribute": "employeeType", "disabled_value": "disabled"},
+        }
+
+    def users(self) -> dict[str, Any]:
+        return {
+            "matching": [{"target": "uid"}],
+            "mappings": [
+                {"target": "uid", "source": "userPrincipalName"},
+                {"target": "cn", "source": "displayName"},
+                {"target": "displayName", "source": "displayName"},
+                {"target": "sn", "source": "surname"},
+                {"target": "givenName", "source": "givenName"},
+                {"target": "title", "source": "jobTitle"},
+                {"target": "employeeNumber", "source": "id"},
+            ],
+        }
+
+    def groups(self) -> dict[str, Any]:
+        return {
+            "scope": "all",
+            "scoping": GROUP_SCOPING,
+            "matching": [{"target": "cn"}],
+            "mappings": [
+                {"target": "cn", "source": "displayName"},
+                {"target": "description", "source": "id"},
+            ],
+        }
+
+    def login(self, upn: str) -> str:
+        return upn
+
+    def accounts(self) -> dict[str, Account]:
+        accounts = {}
+        for _, attrs in self._search(self.people, ["uid", "displayName", "employeeType", "entryUUID"]):
+            uid = attrs["uid"][0]
+            display = attrs.get("displayName", [""])[0]
+            active = "disabled" not in attrs.get("employeeType", [])
+            accounts[uid] = Account(attrs["entryUUID"][0], uid, display, active)
+        return accounts
+
+    def members(self) -> dict[str, set[str]]:
+        uids = {_dn_key(dn): attrs["uid"][0] for dn, attrs in self._search(self.people, ["uid"])}
+        return {
+            attrs["cn"][0]: {uids[_dn_key(m)] for m in attrs.get("member", []) if _dn_key(m) in uids}
+            for _, attrs in self._search(self.groups_ou, ["cn", "member"])
+        }
+
+    def precreate(self, upn: str, display: str) -> str:
+        dn = f"uid={ldap.dn.escape_dn_chars(upn)},{self.people}"
+        conn = self._bind()
+        try:
+            conn.add_s(
+                dn,
+                [
+                    ("objectClass", [b"inetOrgPerson"]),
+                    ("uid", [upn.encode()]),
+                    ("cn", [display.encode()]),
+                    ("sn", [b"Before"]),
+                ],
+            )
+        finally:
+            conn.unbind_s()
+        ((_, attrs),) = self._search(
+            self.people, ["entryUUID"], f"(uid={ldap.filter.escape_filter_chars(upn)})"
+        )
+        return attrs["entryUUID"][0]
+
+    def _bind(self) -> ldap.ldapobject.LDAPObject:
+        conn = ldap.initialize(f"ldap://127.0.0.1:{self.server.port}")
+        conn.simple_bind_s(ROOT_DN, ROOT_PASSWORD)
+        return conn
+
+    def _search(self, base: str, attributes: list[str], filterstr: str = "(objectClass=*)") -> list:
+        conn = self._bind()
+        try:
+            found = conn.search_s(base, ldap.SCOPE_ONELEVEL, filterstr, attributes)
+        finally:
+            conn.unbind_s()
+        return [(dn, {k: [v.decode() for v in vs] for k, vs in attrs.items()}) for dn, attrs in found]
+
+
+def _dn_key(dn: str) -> str:
+    return ldap.dn.dn2str(ldap.dn.str2dn(dn)).lower()

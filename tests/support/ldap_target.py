@@ -19,7 +19,6 @@ from typing import Any
 import ldap
 
 from provisioning.config import AppConfig
-from provisioning.connectors.directory.registry import open_source
 from provisioning.connectors.ldap_target.connector import LdapTargetConnector
 from provisioning.connectors.targets import open_target
 from provisioning.cycle import steps
@@ -87,7 +86,7 @@ class LdapHarness(Harness):
     """The Harness's directory and state store; the app is slapd, written by the LDAP target."""
 
     def __init__(self, directory: Path, state: Path, port: int, *, groups: bool = True):
-        super().__init__(directory, None, state)
+        super().__init__(directory, None, state, open_app=open_target)
         self.port = port
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(connection_fields(port))
         self.configure(target=target(port), users=USERS, groups=GROUPS_SECTION if groups else None)
@@ -96,16 +95,6 @@ class LdapHarness(Harness):
         raw = self.config.model_dump(mode="json", exclude_none=True)
         self.config = AppConfig.model_validate(
             {k: v for k, v in {**raw, **sections}.items() if v is not None}
-        )
-
-    def context(self, cycle_id: str) -> CycleContext:
-        return CycleContext(
-            self.config,
-            cycle_id,
-            self.store,
-            lambda: open_source(self.config.directory, self.connection, self.config.app),
-            lambda: open_target(self.config),
-            self.options,
         )
 
     def admin(self) -> ldap.ldapobject.LDAPObject:
