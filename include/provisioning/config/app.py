@@ -17,6 +17,7 @@ from provisioning.config.directory import DirectoryConfig
 from provisioning.config.mappings import DirectMapping, ExpressionMapping
 from provisioning.config.objects import GroupProvisioning, ObjectProvisioning, UserProvisioning
 from provisioning.config.safety import AccidentalDeletions, QuarantinePolicy, RunLease, Timeouts
+from provisioning.config.scim_profile import profile_problems
 from provisioning.config.strict import StrictModel
 from provisioning.config.target import DEFAULT_TARGET_KIND, TARGET_MODELS, TargetConfig, path_rules
 from provisioning.engine.directory_model import COMPUTED_ATTRIBUTES, GROUP_ATTRIBUTES, USER_ATTRIBUTES
@@ -114,7 +115,7 @@ class AppConfig(StrictModel):
         if self.groups is not None:
             groups_known = set(GROUP_ATTRIBUTES) | set(self.directory.extra_group_attributes)
             found += _section_problems("groups", self.groups, groups_known, self.target, ObjectType.GROUP)
-        return found
+        return found + profile_problems(self)
 
     @property
     def dag_id(self) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Protocol
 
-from pydantic import Field, Tag
+from pydantic import Field, Tag, field_validator, model_validator
 
 from provisioning.config.kinds import by_kind
+from provisioning.config.scim_profile import PRESETS, ScimProfile, resolve_profile
 from provisioning.config.strict import StrictModel
 from provisioning.connectors.scim.paths import (
     ENTERPRISE_USER_SCHEMA,
@@ -84,6 +85,35 @@ class ScimTargetConfig(TargetSection):
     """A SCIM 2.0 endpoint (RFC 7644); mapping targets are SCIM attribute paths."""
 
     kind: Literal["scim"] = "scim"
+    profile: ScimProfile | None = Field(
+        None,
+        description="the app's SCIM behaviour: a preset name (" + ", ".join(PRESETS) + "), or a "
+        "mapping of settings with an optional preset they override (docs/targets/scim_profiles.md)",
+    )
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _preset(cls, value: object) -> object:
+        return resolve_profile(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, raw: object) -> object:
+        """The profile's rate and page size are the defaults of ``requests_per_second`` and
+        ``page_size``; a value written in the target wins (a larger page size is reported by
+        ``AppConfig.problems``)."""
+        if not isinstance(raw, dict) or raw.get("profile") is None:
+            return raw
+        try:
+            profile = ScimProfile.model_validate(resolve_profile(raw["profile"]))
+        except ValueError:
+            return raw  # the field's own validation reports it
+        raw = dict(raw)
+        if raw.get("requests_per_second") is None and profile.requests_per_second is not None:
+            raw["requests_per_second"] = profile.requests_per_second
+        if "page_size" not in raw and profile.max_page_size is not None:
+            raw["page_size"] = min(profile.max_page_size, TargetSection.model_fields["page_size"].default)
+        return raw
 
     @staticmethod
     def normalize_path(text: str) -> str:
