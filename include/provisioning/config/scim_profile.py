@@ -92,6 +92,19 @@ class ScimProfile(StrictModel):
         "orders its phases so, and refuses false rather than pretend to honour it",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, raw: object) -> object:
+        """A ``preset`` fills every field the mapping does not set."""
+        if isinstance(raw, dict) and raw.get("preset") is not None:
+            preset = raw["preset"]
+            if preset not in PRESETS:
+                raise ValueError(
+                    f"unknown SCIM profile preset {preset!r} (known presets: {', '.join(PRESETS)})"
+                )
+            return {**PRESETS[preset], **raw}
+        return raw
+
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
@@ -197,21 +210,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def resolve_profile(value: object) -> object:
-    """``target.profile`` as written (a preset name, or a mapping with an optional ``preset`` and
-    overrides) -> the fields of the profile it means, for ``ScimProfile`` to validate. An unknown
-    preset is named with the known ones."""
-    if value is None or isinstance(value, ScimProfile):
-        return value
-    if isinstance(value, str):
-        value = {"preset": value}
-    if not isinstance(value, dict):
-        return value  # ScimProfile's validation names the wrong type
-    preset = value.get("preset")
-    if preset is None:
-        return value
-    if preset not in PRESETS:
-        raise ValueError(f"unknown SCIM profile preset {preset!r} (known presets: {', '.join(PRESETS)})")
-    return {**PRESETS[preset], **value}
+    """``target.profile`` as written: a preset's name means that preset unchanged."""
+    return {"preset": value} if isinstance(value, str) else value
 
 
 def profile_problems(config: AppConfig) -> list[tuple[str, str]]:

@@ -119,6 +119,7 @@ class ScimClient:
         paging: str = "index",
         service_provider_config_path: str = "/ServiceProviderConfig",
         attribute_selection: bool = True,
+        max_page_size: int | None = None,
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
@@ -127,6 +128,7 @@ class ScimClient:
         self.paging = paging
         self.service_provider_config_path = service_provider_config_path
         self.attribute_selection = attribute_selection
+        self.max_page_size = max_page_size  # the app's documented cap, whatever page_size says
         default_headers = {  # httpx.Client's defaults, with the SCIM media type
             "Accept": SCIM_CONTENT_TYPE,
             "Content-Type": SCIM_CONTENT_TYPE,
@@ -372,11 +374,13 @@ class ScimClient:
             return ServiceProviderConfig()
 
     def effective_page_size(self) -> int:
-        """Our page size, capped by the app's announced ``filter.maxResults`` (read once)."""
+        """Our page size, capped by the app's announced ``filter.maxResults`` (read once) and by
+        the profile's ``max_page_size``."""
         if self._config is None:
             self._config = self.service_provider_config()
         announced = self._config.filter.max_results if self._config.filter else None
-        return min(self.page_size, announced) if announced and announced > 0 else self.page_size
+        caps = [c for c in (announced, self.max_page_size) if c and c > 0]
+        return min(self.page_size, *caps)
 
     def list_resources(
         self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None

@@ -49,6 +49,7 @@ def client_options(profile: ScimProfile | None) -> dict[str, Any]:
         "paging": profile.paging,
         "service_provider_config_path": profile.service_provider_config_path,
         "attribute_selection": profile.attribute_selection,
+        "max_page_size": profile.max_page_size,
     }
 
 
