@@ -380,7 +380,7 @@ class ScimClient:
             self._config = self.service_provider_config()
         announced = self._config.filter.max_results if self._config.filter else None
         caps = [c for c in (announced, self.max_page_size) if c and c > 0]
-        return min(self.page_size, *caps)
+        return min([self.page_size, *caps])
 
     def list_resources(
         self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None
