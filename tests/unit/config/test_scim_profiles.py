@@ -194,3 +194,14 @@ def test_the_airflow_hook_opens_the_app_with_its_profile(monkeypatch, tmp_path):
     assert client.service_provider_config_path == "/ServiceProviderConfigs"
     assert (client.paging, client.max_page_size, client.throttle.cap) == ("index", 200, 4)
     opened.close()
+
+
+def test_members_are_unknown_only_when_the_app_cannot_show_them():
+    """An empty group is a group without members; a group whose app never shows members, or read
+    without them, has unknown members (None), which the cycle never takes for empty."""
+    group = {"id": "g1", "displayName": "g"}
+    standard, aws = connector({}, []), connector({"preset": "aws_identity_center"}, [])
+    assert standard.record("group", group, with_members=True).members == []
+    assert standard.record("group", {**group, "members": [{"value": "u1"}]}, True).members == ["u1"]
+    assert standard.record("group", group).members is None
+    assert aws.record("group", {**group, "members": [{"value": "u1"}]}, with_members=True).members is None

@@ -110,10 +110,15 @@ class ScimConnector:
             paths[text] = parse_scim_path(text)
         return paths[text]
 
-    def record(self, object_type: str, resource: dict[str, Any]) -> AppObject:
-        """The resource as the cycle sees it; members are None (unknown, not empty) when the app's
-        group reads carry none."""
-        members = resource.get(MEMBERS) if self.profile.group_reads_members else None
+    def record(self, object_type: str, resource: dict[str, Any], with_members: bool = False) -> AppObject:
+        """The resource as the cycle sees it. A group read ``with_members`` has its members (none
+        when the app leaves the attribute out, as it does for an empty group); otherwise, or when
+        the app's group reads never carry members (the profile), they are None: unknown, not empty."""
+        members = resource.get(MEMBERS)
+        if object_type == ObjectType.GROUP and with_members and self.profile.group_reads_members:
+            members = members or []
+        elif not self.profile.group_reads_members:
+            members = None
         return AppObject(
             id=resource["id"],
             attributes={text: path.get(resource) for text, path in self.paths(object_type).items()},
@@ -128,7 +133,7 @@ class ScimConnector:
     def list(self, object_type: str, *, members: bool = True) -> Iterator[AppObject]:
         excluded = [MEMBERS] if object_type == ObjectType.GROUP and not members else None
         for resource in self.client.list_resources(object_type, excluded=excluded):
-            yield self.record(object_type, resource)
+            yield self.record(object_type, resource, members)
 
     def find(self, object_type: str, path: str, value: str) -> list[AppObject]:
         name = self._path(object_type, path).filter_name
@@ -156,7 +161,7 @@ class ScimConnector:
         return [self.record(object_type, r) for r in found]
 
     def get(self, object_type: str, app_id: str) -> AppObject:
-        return self.record(object_type, self.client.get_resource(object_type, app_id))
+        return self.record(object_type, self.client.get_resource(object_type, app_id), with_members=True)
 
     # --- writes --------------------------------------------------------------------------------
 
