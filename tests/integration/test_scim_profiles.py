@@ -195,6 +195,26 @@ def test_slack_held_below_the_orgs_rate(directory_db, tmp_path):
         assert_obeyed(app.proxy)
 
 
+def test_an_app_updated_by_put(directory_db, tmp_path):
+    """No preset takes PUT only, but an app may: changes and disables are whole-resource PUTs
+    of what the app holds, and nothing else about the account is lost."""
+    profile = {"update_method": "put"}
+    with app_behaving_as(ScimProfile.model_validate(profile)) as app:
+        harness = harness_for(directory_db, app, tmp_path, profile)
+        assert harness.cycle()["apply"]["failed"] == 0
+        mover, leaver = sorted(wiki_scope(harness))[:2]
+        harness.sql("update users set jobTitle = 'Principal Gardener' where userPrincipalName = :u", u=mover)
+        harness.sql("update users set accountEnabled = 0 where userPrincipalName = :u", u=leaver)
+        second = harness.cycle()
+        assert second["apply"]["failed"] == 0, second
+        assert_exact(harness)
+        accounts = app.by_username()
+        assert accounts[mover]["title"] == "Principal Gardener" and accounts[leaver]["active"] is False
+        assert accounts[leaver]["name"]["familyName"]  # the PUT kept what it did not change
+        assert {r.method for r in app.proxy.writes() if r.path.startswith("/Users/")} == {"PUT"}
+        assert_obeyed(app.proxy)
+
+
 def test_slack_429_retry_after_is_honoured():
     """Above the org's rate Slack answers 429 with Retry-After: the client waits that long, then
     every request succeeds."""

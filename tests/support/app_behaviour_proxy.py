@@ -16,6 +16,7 @@ What it enforces, per profile field:
 - ``max_members_per_patch``: a group PATCH carrying more member values is a 400, as AWS answers;
   ``member_replace`` false: replacing or removing all members is a 400;
 - ``required_on_create``: a POST lacking one is a 400;
+- ``update_method`` put: a user PATCH is a 405 (the app takes PUT only);
 - ``delete_allowed`` false: a user DELETE is refused (the real app would carry it out, for good);
 - a ``RateLimit`` (tests/support/fault_proxy.py): above it, 429 with Retry-After in whole seconds
   (counted as ``throttled``, not as a violation: apps say so, and a client must honour it).
@@ -157,6 +158,8 @@ class AppBehaviourProxy:
             missing = [a for a in profile.required_on_create.get(kind, []) if not _present(body, a)]
             if missing:
                 return 400, "invalidValue", f"required on create: {', '.join(missing)}"
+        if method == "PATCH" and path.startswith("/Users/") and profile.update_method == "put":
+            return 405, None, "this app updates users by PUT only"
         if method == "PATCH" and _is_group_path(path) and "/" in path.strip("/"):
             return self._member_patch_refusal(body)
         if method == "DELETE" and path.startswith("/Users/") and not profile.delete_allowed:
