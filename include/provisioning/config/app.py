@@ -114,10 +114,7 @@ class AppConfig(StrictModel):
         if self.groups is not None:
             groups_known = set(GROUP_ATTRIBUTES) | set(self.directory.extra_group_attributes)
             found += _section_problems("groups", self.groups, groups_known, self.target, ObjectType.GROUP)
-        found += self.target.settings_problems(
-            {ObjectType.USER, *([ObjectType.GROUP] if self.groups else [])}
-        )
-        return found
+        return found + self.target.settings_problems(self)
 
     @property
     def dag_id(self) -> str:

@@ -11,7 +11,7 @@ methods, which is how the cycle asks them (``config.target.required_attribute(..
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import Field, Tag, field_validator, model_validator
 
@@ -24,6 +24,7 @@ from provisioning.config.ldap_target import (
     attribute_problem,
     ldap_name,
 )
+from provisioning.config.scim_profile import PRESETS, ScimProfile, profile_problems, resolve_profile
 from provisioning.config.strict import StrictModel
 from provisioning.connectors.scim.paths import (
     ENTERPRISE_USER_SCHEMA,
@@ -34,6 +35,9 @@ from provisioning.connectors.scim.paths import (
 )
 from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.vocabulary import ObjectType
+
+if TYPE_CHECKING:
+    from provisioning.config.app import AppConfig
 
 # SCIM compares these case-insensitively (RFC 7643: userName and emails are caseExact=false).
 CASE_INSENSITIVE_TARGETS = ("username", "emails")
@@ -89,9 +93,9 @@ class TargetSection(StrictModel):
     )
     max_response_mib: float = Field(16, gt=0, le=1024, description="larger response bodies are refused")
 
-    def settings_problems(self, provisioned: set[str]) -> list[tuple[str, str]]:
-        """Settings the kind needs for the object types the app provisions (``user``, ``group``),
-        each located at the field to set; none by default."""
+    def settings_problems(self, config: AppConfig) -> list[tuple[str, str]]:
+        """What this target's settings rule out in the rest of the app's config, or what they lack
+        for it, each located at the field to fix; none by default."""
         return []
 
 
@@ -99,6 +103,38 @@ class ScimTargetConfig(TargetSection):
     """A SCIM 2.0 endpoint (RFC 7644); mapping targets are SCIM attribute paths."""
 
     kind: Literal["scim"] = "scim"
+    profile: ScimProfile | None = Field(
+        None,
+        description="the app's SCIM behaviour: a preset name (" + ", ".join(PRESETS) + "), or a "
+        "mapping of settings with an optional preset they override (docs/targets/scim_profiles.md)",
+    )
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _preset(cls, value: object) -> object:
+        return resolve_profile(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, raw: object) -> object:
+        """The profile's rate and page size are the defaults of ``requests_per_second`` and
+        ``page_size``; a value written in the target wins (a larger page size is reported by
+        ``AppConfig.problems``)."""
+        if not isinstance(raw, dict) or raw.get("profile") is None:
+            return raw
+        try:
+            profile = ScimProfile.model_validate(resolve_profile(raw["profile"]))
+        except ValueError:
+            return raw  # the field's own validation reports it
+        raw = dict(raw)
+        if raw.get("requests_per_second") is None and profile.requests_per_second is not None:
+            raw["requests_per_second"] = profile.requests_per_second
+        if "page_size" not in raw and profile.max_page_size is not None:
+            raw["page_size"] = min(profile.max_page_size, TargetSection.model_fields["page_size"].default)
+        return raw
+
+    def settings_problems(self, config: AppConfig) -> list[tuple[str, str]]:
+        return profile_problems(config, self.profile)
 
     @staticmethod
     def normalize_path(text: str) -> str:
@@ -172,8 +208,8 @@ class LdapTargetConfig(TargetSection):
             )
         return self
 
-    def settings_problems(self, provisioned: set[str]) -> list[tuple[str, str]]:
-        if ObjectType.GROUP in provisioned and self.groups is None:
+    def settings_problems(self, config: AppConfig) -> list[tuple[str, str]]:
+        if config.groups is not None and self.groups is None:
             return [
                 (
                     "target.groups",

@@ -10,7 +10,9 @@ holds, so that changes made directly in the app (drift) are corrected by the ord
 - A listing holding fewer than half of the linked objects is refused before anything changes:
   a listing that short is a broken listing far more often than a mass deletion in the app.
 - Group members are compared too: members added in the app that the directory does not hold are
-  removed, members removed in the app are added back.
+  removed, members removed in the app are added back. An app whose group reads carry no members
+  (profile ``group_reads_members: false``) cannot show drift there: the members the cycle last
+  wrote (the state store's baseline) stay the app's membership as far as the diff knows.
 - ``restart=full_reset`` also re-matches linked objects by the matching attributes, so a link to a
   wrong account (a restored or re-created app) is corrected instead of trusted.
 
@@ -196,8 +198,8 @@ def _reconcile_members(
     changed: dict[str, dict[str, str]] = {}
     for source_id, link in links.items():
         group = actual.get(link.target_id)
-        if group is None:
-            continue
+        if group is None or group.members is None:
+            continue  # members unknown (the app's group reads carry none): the baseline stands
         in_app = {owners.get(m, UNMANAGED_PREFIX + m): m for m in group.members or []}
         before = applied.get(source_id, {})
         if in_app != before:

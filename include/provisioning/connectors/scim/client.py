@@ -29,6 +29,12 @@ seconds, so every attempt also has a total ``deadline`` (checked as the body str
 transient error, retried like a timeout) and a ``max_response_bytes`` cap on the decoded body
 (an error for that request, never read to the end).
 
+Apps differ within SCIM (config/scim_profile.py): ``headers`` are sent with every request (GitHub
+wants a User-Agent), ``service_provider_config_path`` is where the app describes itself
+(Salesforce: /ServiceProviderConfigs), ``paging`` is ``index`` (startIndex/count) or ``cursor``
+(RFC 9865: cursor/count, the page names the ``nextCursor``; AWS IAM Identity Center), and without
+``attribute_selection`` no ``attributes``/``excludedAttributes`` are sent (apps that refuse them).
+
 Paging trusts no ``totalResults``: a listing goes on while pages are full and ends on an empty
 page, a page with no new id (a server that ignores ``startIndex``) or a short page past the
 announced total; ``MAX_PAGES`` bounds it whatever the server does.
@@ -109,18 +115,30 @@ class ScimClient:
         tenant: str | None = None,
         rate_share: RateShare | None = None,
         oauth: ClientCredentials | None = None,
+        headers: dict[str, str] | None = None,
+        paging: str = "index",
+        service_provider_config_path: str = "/ServiceProviderConfig",
+        attribute_selection: bool = True,
+        max_page_size: int | None = None,
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
-        headers = {  # httpx.Client's defaults, with the SCIM media type
+        if paging not in ("index", "cursor"):
+            raise ValueError(f"paging must be index or cursor, got {paging!r}")
+        self.paging = paging
+        self.service_provider_config_path = service_provider_config_path
+        self.attribute_selection = attribute_selection
+        self.max_page_size = max_page_size  # the app's documented cap, whatever page_size says
+        default_headers = {  # httpx.Client's defaults, with the SCIM media type
             "Accept": SCIM_CONTENT_TYPE,
             "Content-Type": SCIM_CONTENT_TYPE,
             "Accept-Encoding": "gzip, deflate",
             "Connection": "keep-alive",
             "User-Agent": f"python-httpx/{httpx.__version__}",
         }
+        default_headers.update(headers or {})  # the app's own (a profile's User-Agent)
         if token and oauth is None:
-            headers["Authorization"] = f"Bearer {token}"
+            default_headers["Authorization"] = f"Bearer {token}"
         self._token = token
         self.oauth = oauth  # the access token comes from here, per request
         self.base_url = base_url.rstrip("/")
@@ -134,7 +152,7 @@ class ScimClient:
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
-        self._headers = httpx.Headers(headers)
+        self._headers = httpx.Headers(default_headers)
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self._transport = transport or httpx.HTTPTransport(
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
@@ -348,18 +366,21 @@ class ScimClient:
 
     def service_provider_config(self) -> ServiceProviderConfig:
         """The app's announced features; a malformed answer yields safe defaults, not a failure."""
-        data = self._json(self.request("GET", "/ServiceProviderConfig"), "GET", "/ServiceProviderConfig")
+        path = self.service_provider_config_path
+        data = self._json(self.request("GET", path), "GET", path)
         try:
             return ServiceProviderConfig.model_validate(data)
         except ValidationError:
             return ServiceProviderConfig()
 
     def effective_page_size(self) -> int:
-        """Our page size, capped by the app's announced ``filter.maxResults`` (read once)."""
+        """Our page size, capped by the app's announced ``filter.maxResults`` (read once) and by
+        the profile's ``max_page_size``."""
         if self._config is None:
             self._config = self.service_provider_config()
         announced = self._config.filter.max_results if self._config.filter else None
-        return min(self.page_size, announced) if announced and announced > 0 else self.page_size
+        caps = [c for c in (announced, self.max_page_size) if c and c > 0]
+        return min([self.page_size, *caps])
 
     def list_resources(
         self, kind: str, attributes: list[str] | None = None, excluded: list[str] | None = None
@@ -377,17 +398,21 @@ class ScimClient:
     def _list(
         self, path: str, filter_: str | None, attributes: list[str] | None, excluded: list[str] | None
     ) -> Iterator[dict[str, Any]]:
-        start = 1
         page_size = self.effective_page_size()
+        query: dict[str, Any] = {"count": page_size}
+        if filter_:
+            query["filter"] = filter_
+        if attributes and self.attribute_selection:
+            query["attributes"] = ",".join(attributes)
+        if excluded and self.attribute_selection:
+            query["excludedAttributes"] = ",".join(excluded)
+        if self.paging == "cursor":
+            yield from self._list_by_cursor(path, query)
+            return
+        start = 1
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            params: dict[str, Any] = {"startIndex": start, "count": page_size}
-            if filter_:
-                params["filter"] = filter_
-            if attributes:
-                params["attributes"] = ",".join(attributes)
-            if excluded:
-                params["excludedAttributes"] = ",".join(excluded)
+            params = {"startIndex": start, **query}
             resources, total = self._page(path, params)
             new = [r for r in resources if r["id"] not in seen]
             seen.update(r["id"] for r in new)
@@ -399,16 +424,38 @@ class ScimClient:
             f"the listing did not end after {MAX_PAGES} pages of {page_size}", method="GET", path=path
         )
 
+    def _list_by_cursor(self, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """RFC 9865 paging: the first request sends an empty ``cursor``, each page names the next
+        (``nextCursor``) until the last, which has none. A page with no new id ends it too (an
+        app that hands the same cursor back)."""
+        cursor = ""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self._json(self.request("GET", path, params={**query, "cursor": cursor}), "GET", path)
+            resources = self._resources(page, path)
+            new = [r for r in resources if r["id"] not in seen]
+            seen.update(r["id"] for r in new)
+            yield from new
+            cursor = page.get("nextCursor")
+            if not new or not cursor or not isinstance(cursor, str):
+                return
+        raise ScimProtocolError(f"the listing did not end after {MAX_PAGES} pages", method="GET", path=path)
+
     def _page(self, path: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
         """One page of a listing: its resources (each with an id) and the announced total."""
         page = self._json(self.request("GET", path, params=params), "GET", path)
-        resources = page.get("Resources", [])
         total = page.get("totalResults")
-        if not isinstance(resources, list) or not isinstance(total, int):
+        if not isinstance(total, int):
+            raise ScimProtocolError("list response lacks Resources/totalResults", method="GET", path=path)
+        return self._resources(page, path), total
+
+    def _resources(self, page: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        resources = page.get("Resources", [])
+        if not isinstance(resources, list):
             raise ScimProtocolError("list response lacks Resources/totalResults", method="GET", path=path)
         if not all(isinstance(r, dict) and r.get("id") for r in resources):
             raise ScimProtocolError("list response holds a resource without an id", method="GET", path=path)
-        return resources, total
+        return resources
 
     def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
         path = _resource_path(kind, resource_id)
@@ -427,6 +474,12 @@ class ScimClient:
         self, kind: str, resource_id: str, patch: dict[str, Any], hidden: Collection[str] = ()
     ) -> None:
         self.request("PATCH", _resource_path(kind, resource_id), json=patch, hidden=hidden)
+
+    def put_resource(
+        self, kind: str, resource_id: str, resource: dict[str, Any], hidden: Collection[str] = ()
+    ) -> None:
+        """Replace the whole resource (RFC 7644 3.5.1), for apps that take no PATCH."""
+        self.request("PUT", _resource_path(kind, resource_id), json=resource, hidden=hidden)
 
     def delete_resource(self, kind: str, resource_id: str) -> None:
         self.request("DELETE", _resource_path(kind, resource_id))

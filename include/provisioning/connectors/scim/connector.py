@@ -3,6 +3,13 @@
 Objects are read at the app config's mapped paths (plus any path a lookup asks for), so the cycle
 sees flat ``path -> value`` records whatever the resource's nesting; changes become the requests
 of payloads.py.
+
+An app's profile (config/scim_profile.py) shapes the requests without the cycle knowing: a lookup
+by an attribute the app cannot filter on is refused here (``QueryRefused``, the cycle then matches
+from a listing) instead of being sent; group members the app does not return read as unknown
+(None), so the cycle diffs against what it last wrote; member changes go in PATCHes of at most
+the app's limit; updates are PUT when the app takes no PATCH; a user DELETE the app must not
+receive is refused before it is sent.
 """
 
 from __future__ import annotations
@@ -11,13 +18,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from provisioning.config import AppConfig
+from provisioning.config.scim_profile import ScimProfile
 from provisioning.connectors.scim.client import ScimClient
-from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused
+from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused, ScimRejectedError
 from provisioning.connectors.scim.paths import ScimPath, parse_scim_path
 from provisioning.connectors.scim.payloads import (
     create_body,
     members_body,
     patch,
+    put_body,
     remove_members_body,
     update_body,
 )
@@ -27,11 +36,27 @@ from provisioning.engine.mapping import compile_mappings, sensitive_paths
 from provisioning.engine.vocabulary import ObjectType
 
 MEMBERS = "members"
+STANDARD = ScimProfile()  # an app without a profile: RFC 7644 as written
+
+
+def client_options(profile: ScimProfile | None) -> dict[str, Any]:
+    """The ``ScimClient`` settings an app profile decides (headers, paging, where the app
+    describes itself); none for an app without a profile."""
+    if profile is None:
+        return {}
+    return {
+        "headers": dict(profile.headers),
+        "paging": profile.paging,
+        "service_provider_config_path": profile.service_provider_config_path,
+        "attribute_selection": profile.attribute_selection,
+        "max_page_size": profile.max_page_size,
+    }
 
 
 class ScimConnector:
     """``paths``: object type -> the mapped target paths as the config writes them;
-    ``member_removal``: how member removals are written (payloads.remove_members_body)."""
+    ``member_removal``: how member removals are written (payloads.remove_members_body);
+    ``profile``: what the app accepts (config/scim_profile.py), standard SCIM when None."""
 
     def __init__(
         self,
@@ -39,8 +64,10 @@ class ScimConnector:
         paths: dict[str, list[str]],
         member_removal: str = "rfc",
         sensitive: dict[str, frozenset[str]] | None = None,
+        profile: ScimProfile | None = None,
     ):
         self.client = client
+        self.profile = profile or STANDARD
         self.endpoint = client.endpoint
         self.member_removal = member_removal
         self._paths = {kind: {text: parse_scim_path(text) for text in texts} for kind, texts in paths.items()}
@@ -58,7 +85,7 @@ class ScimConnector:
             removal = config.groups.members.removal
         paths = {kind: [m.target for m in section.mappings] for kind, section in sections.items()}
         sensitive = {kind: sensitive_paths(compile_mappings(s.mappings)) for kind, s in sections.items()}
-        return cls(client, paths, removal, sensitive)
+        return cls(client, paths, removal, sensitive, getattr(config.target, "profile", None))
 
     def close(self) -> None:
         self.client.close()
@@ -83,8 +110,15 @@ class ScimConnector:
             paths[text] = parse_scim_path(text)
         return paths[text]
 
-    def record(self, object_type: str, resource: dict[str, Any]) -> AppObject:
+    def record(self, object_type: str, resource: dict[str, Any], with_members: bool = False) -> AppObject:
+        """The resource as the cycle sees it. A group read ``with_members`` has its members (none
+        when the app leaves the attribute out, as it does for an empty group); otherwise, or when
+        the app's group reads never carry members (the profile), they are None: unknown, not empty."""
         members = resource.get(MEMBERS)
+        if object_type == ObjectType.GROUP and with_members and self.profile.group_reads_members:
+            members = members or []
+        elif not self.profile.group_reads_members:
+            members = None
         return AppObject(
             id=resource["id"],
             attributes={text: path.get(resource) for text, path in self.paths(object_type).items()},
@@ -99,10 +133,17 @@ class ScimConnector:
     def list(self, object_type: str, *, members: bool = True) -> Iterator[AppObject]:
         excluded = [MEMBERS] if object_type == ObjectType.GROUP and not members else None
         for resource in self.client.list_resources(object_type, excluded=excluded):
-            yield self.record(object_type, resource)
+            yield self.record(object_type, resource, members)
 
     def find(self, object_type: str, path: str, value: str) -> list[AppObject]:
         name = self._path(object_type, path).filter_name
+        if not self.profile.filterable(object_type, name):
+            raise ScimFilterRefused(
+                f"the app's profile ({self.profile.preset or 'custom'}) cannot filter {object_type}s "
+                f"by {name}; not sent",
+                attribute=name,
+                scim_type="invalidFilter",
+            )
         try:
             found = self.client.find_resources(object_type, name, value)
         except ScimError as exc:
@@ -120,7 +161,7 @@ class ScimConnector:
         return [self.record(object_type, r) for r in found]
 
     def get(self, object_type: str, app_id: str) -> AppObject:
-        return self.record(object_type, self.client.get_resource(object_type, app_id))
+        return self.record(object_type, self.client.get_resource(object_type, app_id), with_members=True)
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -136,6 +177,10 @@ class ScimConnector:
     def update(self, object_type: str, app_id: str, change: AttributeUpdate) -> None:
         paths = {text: self._path(object_type, text) for text in [*change.set, *change.clear]}
         hidden = self._hidden(object_type, change.set) + self._hidden(object_type, change.previous)
+        if self.profile.update_method == "put":
+            current = self.client.get_resource(object_type, app_id)
+            self.client.put_resource(object_type, app_id, put_body(current, change, paths), hidden)
+            return
         self.client.patch_resource(object_type, app_id, update_body(change, paths), hidden)
 
     def _hidden(self, object_type: str, values: dict[str, Any]) -> list[str]:
@@ -144,23 +189,46 @@ class ScimConnector:
         return [str(v) for p, v in values.items() if p in sensitive and v not in (None, "")]
 
     def set_active(self, object_type: str, app_id: str, active: bool) -> None:
+        if self.profile.update_method == "put":
+            self.update(object_type, app_id, AttributeUpdate(set={}, previous={}, active=active))
+            return
         self.client.patch_resource(
             object_type, app_id, patch([{"op": "replace", "path": "active", "value": active}])
         )
 
     def delete(self, object_type: str, app_id: str) -> None:
+        if object_type == ObjectType.USER and not self.profile.delete_allowed:
+            # the config check refuses such a config; this guards an outbox planned before it
+            raise ScimRejectedError(
+                f"the app's profile ({self.profile.preset or 'custom'}) does not allow deleting users "
+                "(permanent there); not sent: deprovision with disable (active=false)",
+                scim_type="deleteNotAllowed",
+                method="DELETE",
+            )
         self.client.delete_resource(object_type, app_id)
 
+    def _member_chunks(self, member_ids: list[str]) -> list[list[str]]:
+        """The members in PATCH-sized parts (the app's ``max_members_per_patch``)."""
+        size = self.profile.max_members_per_patch or max(len(member_ids), 1)
+        return [member_ids[i : i + size] for i in range(0, len(member_ids), size)]
+
     def add_members(self, group_id: str, member_ids: list[str]) -> None:
-        self.client.patch_resource(ObjectType.GROUP, group_id, members_body("add", member_ids))
+        for part in self._member_chunks(member_ids):
+            self.client.patch_resource(ObjectType.GROUP, group_id, members_body("add", part))
 
     def remove_members(self, group_id: str, member_ids: list[str]) -> None:
-        self.client.patch_resource(
-            ObjectType.GROUP, group_id, remove_members_body(member_ids, self.member_removal)
-        )
+        for part in self._member_chunks(member_ids):
+            self.client.patch_resource(
+                ObjectType.GROUP, group_id, remove_members_body(part, self.member_removal)
+            )
 
     def replace_members(self, group_id: str, member_ids: list[str]) -> None:
-        self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", member_ids))
+        """One ``replace`` with the first part, the rest added: an app that caps member PATCHes
+        still ends with exactly these members (a retry starts again with the replace)."""
+        first, *rest = self._member_chunks(member_ids) or [[]]
+        self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", first))
+        for part in rest:
+            self.client.patch_resource(ObjectType.GROUP, group_id, members_body("add", part))
 
 
 def is_active(resource: dict[str, Any]) -> bool | None:

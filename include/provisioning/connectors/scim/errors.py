@@ -20,7 +20,14 @@ from provisioning.connectors.errors import (
 )
 
 # scimType values that the same request will hit again (RFC 7644 3.12)
-_PERMANENT_TYPES = ("invalidValue", "invalidSyntax", "invalidPath", "noTarget", "mutability")
+_PERMANENT_TYPES = (
+    "invalidValue",
+    "invalidSyntax",
+    "invalidPath",
+    "noTarget",
+    "mutability",
+    "deleteNotAllowed",
+)
 
 
 class ScimError(ConnectorError):

@@ -25,7 +25,7 @@ from provisioning.connectors.connection_url import refuse_plain_http, token_url
 from provisioning.connectors.oauth import ClientCredentials
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
-from provisioning.connectors.scim.connector import ScimConnector
+from provisioning.connectors.scim.connector import ScimConnector, client_options
 from provisioning.connectors.scim.errors import ScimError
 from provisioning.engine.partitions import Partition
 
@@ -135,5 +135,6 @@ def open_scim_connector(
         deadline=target.request_deadline_seconds,
         max_response_bytes=int(target.max_response_mib * 1024 * 1024),
         rate_share=rate_share,
+        **client_options(target.profile),
     ).get_conn()
     return ScimConnector.for_app(client, config)

@@ -35,6 +35,20 @@ def update_body(change: AttributeUpdate, paths: dict[str, ScimPath]) -> dict[str
     return patch(operations)
 
 
+def put_body(current: dict[str, Any], change: AttributeUpdate, paths: dict[str, ScimPath]) -> dict[str, Any]:
+    """The whole resource with ``change`` applied, for apps updated by PUT: what the app holds
+    (read just before), its read-only ``meta`` left out, a cleared path set to null (unassigned,
+    RFC 7643 2.5)."""
+    body = {k: v for k, v in current.items() if k != "meta"}
+    for text, value in change.set.items():
+        paths[text].set(body, value)
+    for text in change.clear:
+        paths[text].set(body, None)
+    if change.active is not None:
+        body["active"] = change.active
+    return body
+
+
 def members_body(op: str, member_ids: list[str]) -> dict[str, Any]:
     """``add`` or ``replace`` the group's members with these app ids."""
     return patch([{"op": op, "path": "members", "value": [{"value": m} for m in member_ids]}])
