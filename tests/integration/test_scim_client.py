@@ -10,11 +10,12 @@ from provisioning.connectors.scim.errors import (
     ScimConflictError,
     ScimError,
     ScimNotFoundError,
+    ScimProtocolError,
     ScimTransientError,
 )
 from provisioning.connectors.scim.hook import ScimHook
 from tests.conftest import connection_env
-from tests.support.fault_proxy import Fault
+from tests.support.fault_proxy import Fault, ListingLies
 from tests.support.forward_proxy import ForwardProxy
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -64,6 +65,28 @@ def test_pagination_returns_every_user_once(scim_app):
         names = [u["userName"] for u in client.list_resources("user", attributes=["userName"])]
     assert sorted(names) == [f"user{i:02d}" for i in range(23)]
     assert scim_app.proxy.count("GET") == 4  # 7 + 7 + 7 + 2 (ServiceProviderConfig was read before)
+
+
+def test_an_unpaged_app_is_listed_in_one_request_without_count(scim_app):
+    with client_for(scim_app, paging="none") as client:
+        for i in range(23):
+            client.create_resource("user", new_user(f"user{i:02d}"))
+        scim_app.proxy.reset()
+        names = [u["userName"] for u in client.list_resources("user")]
+    assert sorted(names) == [f"user{i:02d}" for i in range(23)]
+    (listing,) = scim_app.proxy.requests
+    assert "count=" not in listing.path and "startIndex=" not in listing.path
+
+
+def test_an_unpaged_app_that_pages_anyway_is_refused_not_trusted(scim_app):
+    with client_for(scim_app, paging="none") as client:
+        for i in range(12):
+            client.create_resource("user", new_user(f"user{i:02d}"))
+        scim_app.proxy.listing = ListingLies(max_page=10)
+        with pytest.raises(
+            ScimProtocolError, match="answered 10 of 12 resources, and its profile says it does not page"
+        ):
+            list(client.list_resources("user"))
 
 
 def test_page_size_is_capped_by_the_announced_max_results(tmp_path):

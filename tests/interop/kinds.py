@@ -19,6 +19,7 @@ import ldap.filter
 
 from provisioning.demo.scim_server import ScimServer
 from provisioning.demo.slapd import ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd
+from tests.support.canaille_server import CanailleServer
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -47,8 +48,9 @@ class TargetUnderTest(Protocol):
         login, displayName the display name."""
         ...
 
-    def groups(self) -> dict[str, Any]:
-        """The ``groups`` section: the directory's department and division groups, by displayName."""
+    def groups(self) -> dict[str, Any] | None:
+        """The ``groups`` section: the directory's department and division groups, by displayName
+        (None: the app cannot hold them as the cycle writes them)."""
         ...
 
     def login(self, upn: str) -> str:
@@ -253,6 +255,78 @@ class LdapTarget:
         finally:
             conn.unbind_s()
         return [(dn, {k: [v.decode() for v in vs] for k, vs in attrs.items()}) for dn, attrs in found]
+
+
+class CanailleTarget(ScimTarget):
+    """Canaille's own SCIM server, reached with OAuth 2.0 client credentials it issues. Its quirks
+    are the app's profile and mappings: it answers 500 to ``count`` (paging: none), ignores
+    filters (none are sent: matching lists the app), drops ``externalId``, needs ``name.familyName``
+    and ``name.formatted``, and refuses ``type`` in ``emails``. Users only: it refuses a group
+    created without members (each with its ``$ref``), and the cycle creates groups first and adds
+    members after."""
+
+    name = "canaille"
+
+    def __init__(self, server: CanailleServer):
+        self.server = server
+        self.client = server.register("interop")
+        token = httpx.post(
+            server.token_url,
+            data={"grant_type": "client_credentials", "scope": "openid"},
+            auth=(self.client.client_id, self.client.client_secret),
+            timeout=30,
+        ).raise_for_status()
+        self.http = httpx.Client(
+            base_url=server.scim_url,
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            timeout=30,
+        )
+
+    def connection(self) -> dict[str, Any]:
+        return {
+            "conn_type": "scim",
+            "host": self.server.scim_url,
+            "password": self.client.client_secret,
+            "extra": {
+                "token_url": self.server.token_url,
+                "client_id": self.client.client_id,
+                "scope": "openid",
+            },
+        }
+
+    def target(self, conn_id: str) -> dict[str, Any]:
+        return {"kind": "scim", "conn_id": conn_id, "profile": {"paging": "none", "filter_operators": []}}
+
+    def users(self) -> dict[str, Any]:
+        return {
+            "matching": [{"target": "userName"}],
+            "mappings": [
+                {"target": "userName", "source": "userPrincipalName"},
+                {"target": "displayName", "source": "displayName"},
+                {"target": "name.givenName", "source": "givenName"},
+                {"target": "name.familyName", "source": "surname"},
+                {"target": "name.formatted", "source": "displayName"},
+                {"target": "title", "source": "jobTitle"},
+            ],
+        }
+
+    def groups(self) -> None:
+        return None
+
+    def precreate(self, upn: str, display: str) -> str:
+        body = {
+            "schemas": [SCIM_USER],
+            "userName": upn,
+            "displayName": display,
+            "name": {"familyName": "Before", "formatted": display},
+            "active": True,
+        }
+        response = self.http.post("/Users", json=body)
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def _list(self, path: str) -> Iterator[dict]:
+        yield from self.http.get(path).raise_for_status().json().get("Resources", [])
 
 
 def _dn_key(dn: str) -> str:

@@ -71,6 +71,8 @@ def assert_app_matches_directory(target: TargetUnderTest, harness: Harness, leav
         assert (account.active, account.display) == (True, displays[upn]), upn
     for upn in leavers:
         assert accounts[target.login(upn)].active is False, upn
+    if harness.config.groups is None:
+        return
     members = target.members()
     for group_id, name in directory_groups(harness).items():
         assert members[name] == {target.login(upn) for upn in expected_members(harness, group_id)}, name
@@ -109,9 +111,10 @@ def test_the_scenario_ends_exact_on_every_target(target_under_test, tmp_path, mo
     harness.sql("update users set accountEnabled = 0 where userPrincipalName = :u", u=leaver)
     assert harness.cycle()["report"]["status"] == "succeeded"
     assert_app_matches_directory(target, harness, leavers={leaver})
-    members = target.members()
-    assert target.login(mover) in members["Department Product"]
-    assert target.login(mover) not in members["Department Engineering"]
+    if harness.config.groups is not None:
+        members = target.members()
+        assert target.login(mover) in members["Department Product"]
+        assert target.login(mover) not in members["Department Engineering"]
 
     writes.clear()
     assert harness.cycle()["report"]["status"] == "succeeded"

@@ -58,8 +58,10 @@ class ScimProfile(StrictModel):
     member_replace: bool = Field(
         True, description="false: the app refuses a PATCH that replaces (or removes) all members at once"
     )
-    paging: Literal["index", "cursor"] = Field(
-        "index", description="index: startIndex/count (RFC 7644); cursor: cursor/nextCursor (RFC 9865)"
+    paging: Literal["index", "cursor", "none"] = Field(
+        "index",
+        description="index: startIndex/count (RFC 7644); cursor: cursor/nextCursor (RFC 9865); none: "
+        "one request, the whole list in one answer (for apps that fail on count)",
     )
     max_page_size: int | None = Field(
         None, ge=1, le=1000, description="most resources per page the app returns (caps target.page_size)"

@@ -31,8 +31,10 @@ transient error, retried like a timeout) and a ``max_response_bytes`` cap on the
 
 Apps differ within SCIM (config/scim_profile.py): ``headers`` are sent with every request (GitHub
 wants a User-Agent), ``service_provider_config_path`` is where the app describes itself
-(Salesforce: /ServiceProviderConfigs), ``paging`` is ``index`` (startIndex/count) or ``cursor``
-(RFC 9865: cursor/count, the page names the ``nextCursor``; AWS IAM Identity Center), and without
+(Salesforce: /ServiceProviderConfigs), ``paging`` is ``index`` (startIndex/count), ``cursor``
+(RFC 9865: cursor/count, the page names the ``nextCursor``; AWS IAM Identity Center) or ``none``
+(one request with neither, the whole list in one answer: Canaille 0.3 answers 500 to ``count``),
+and without
 ``attribute_selection`` no ``attributes``/``excludedAttributes`` are sent (apps that refuse them).
 
 Paging trusts no ``totalResults``: a listing goes on while pages are full and ends on an empty
@@ -123,8 +125,8 @@ class ScimClient:
     ):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
-        if paging not in ("index", "cursor"):
-            raise ValueError(f"paging must be index or cursor, got {paging!r}")
+        if paging not in ("index", "cursor", "none"):
+            raise ValueError(f"paging must be index, cursor or none, got {paging!r}")
         self.paging = paging
         self.service_provider_config_path = service_provider_config_path
         self.attribute_selection = attribute_selection
@@ -409,6 +411,9 @@ class ScimClient:
         if self.paging == "cursor":
             yield from self._list_by_cursor(path, query)
             return
+        if self.paging == "none":
+            yield from self._list_unpaged(path, {k: v for k, v in query.items() if k != "count"})
+            return
         start = 1
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -423,6 +428,19 @@ class ScimClient:
         raise ScimProtocolError(
             f"the listing did not end after {MAX_PAGES} pages of {page_size}", method="GET", path=path
         )
+
+    def _list_unpaged(self, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The whole list in one answer; an app that pages it anyway would leave objects unseen
+        (missing accounts look like leavers, so this is refused, not trusted)."""
+        resources, total = self._page(path, query)
+        if len(resources) < total:
+            raise ScimProtocolError(
+                f"the app answered {len(resources)} of {total} resources, and its profile says it "
+                "does not page (paging: none)",
+                method="GET",
+                path=path,
+            )
+        yield from resources
 
     def _list_by_cursor(self, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """RFC 9865 paging: the first request sends an empty ``cursor``, each page names the next
