@@ -6,18 +6,34 @@ from collections.abc import Iterator
 
 import pytest
 
+from provisioning.config.scim_profile import ScimProfile
 from provisioning.demo.scim_server import ScimServer
 from provisioning.demo.slapd import SUFFIX, Slapd
-from tests.interop.kinds import CanailleTarget, LdapTarget, ScimTarget, TargetUnderTest
+from tests.interop.kinds import CanailleTarget, LdapTarget, ProfiledScimTarget, ScimTarget, TargetUnderTest
+from tests.support.app_behaviour_proxy import AppBehaviourProxy
 from tests.support.canaille_server import CanailleServer
 from tests.support.ldap_server import ou
 
+# apps behind their behaviour proxy, by profile; GitHub's rate (0.27 requests a second) raised so
+# the scenario takes seconds: its pace is test_scim_profiles.py's business
+PROFILED = {
+    "aws_identity_center": {"preset": "aws_identity_center"},
+    "github_emu": {"preset": "github_emu", "requests_per_second": 100},
+}
 
-@pytest.fixture(params=["scim2-server", "canaille", "slapd"])
+
+@pytest.fixture(params=["scim2-server", *PROFILED, "canaille", "slapd"])
 def target_under_test(request: pytest.FixtureRequest, tmp_path) -> Iterator[TargetUnderTest]:
     if request.param == "scim2-server":
         with ScimServer(token="interop-token") as server:
             yield ScimTarget(server)
+    elif request.param in PROFILED:
+        profile = PROFILED[request.param]
+        with (
+            ScimServer(token="interop-token") as server,
+            AppBehaviourProxy(server.url, ScimProfile.model_validate(profile)) as proxy,
+        ):
+            yield ProfiledScimTarget(server, proxy, profile)
     elif request.param == "canaille":
         with CanailleServer() as server:
             yield CanailleTarget(server)

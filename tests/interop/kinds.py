@@ -19,6 +19,7 @@ import ldap.filter
 
 from provisioning.demo.scim_server import ScimServer
 from provisioning.demo.slapd import ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd
+from tests.support.app_behaviour_proxy import AppBehaviourProxy
 from tests.support.canaille_server import CanailleServer
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -67,6 +68,10 @@ class TargetUnderTest(Protocol):
 
     def precreate(self, upn: str, display: str) -> str:
         """An account made in the app before any cycle (someone's existing account); its id."""
+        ...
+
+    def refused(self) -> list:
+        """Requests the app would have refused that the cycle sent (a behaviour proxy's record)."""
         ...
 
 
@@ -139,6 +144,9 @@ class ScimTarget:
         )
         response.raise_for_status()
         return response.json()["id"]
+
+    def refused(self) -> list:
+        return []
 
     def _list(self, path: str) -> Iterator[dict]:
         start = 1
@@ -243,6 +251,9 @@ class LdapTarget:
         )
         return attrs["entryUUID"][0]
 
+    def refused(self) -> list:
+        return []
+
     def _bind(self) -> ldap.ldapobject.LDAPObject:
         conn = ldap.initialize(f"ldap://127.0.0.1:{self.server.port}")
         conn.simple_bind_s(ROOT_DN, ROOT_PASSWORD)
@@ -255,6 +266,26 @@ class LdapTarget:
         finally:
             conn.unbind_s()
         return [(dn, {k: [v.decode() for v in vs] for k, vs in attrs.items()}) for dn, attrs in found]
+
+
+class ProfiledScimTarget(ScimTarget):
+    """scim2-server behind a proxy that answers as one app does (tests/support/
+    app_behaviour_proxy.py), the app config naming that app's profile; read back directly."""
+
+    def __init__(self, server: ScimServer, proxy: AppBehaviourProxy, profile: dict[str, Any]):
+        super().__init__(server)
+        self.proxy = proxy
+        self.profile = profile
+        self.name = profile["preset"]
+
+    def connection(self) -> dict[str, Any]:
+        return {**super().connection(), "host": self.proxy.url}
+
+    def target(self, conn_id: str) -> dict[str, Any]:
+        return {**super().target(conn_id), "profile": self.profile}
+
+    def refused(self) -> list:
+        return self.proxy.violations
 
 
 class CanailleTarget(ScimTarget):

@@ -2,8 +2,9 @@
 
 Initial provisioning with an account that already exists in the app (matched, not duplicated), a
 cycle with no change that writes nothing, then a rename, a mover between groups and a leaver, and
-again nothing to write. After each cycle the app holds exactly what the directory says -- accounts,
-their state and display names, groups and their members -- read from the app with its own API.
+again nothing to write; no request the app would refuse. After each cycle the app holds exactly
+what the directory says -- accounts, their state and display names, groups and their members --
+read from the app with its own API.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def test_the_scenario_ends_exact_on_every_target(target_under_test, tmp_path, mo
     writes.clear()
     assert harness.cycle()["report"]["status"] == "succeeded"
     assert writes == Counter()
+    assert target.refused() == []  # no request the app would have refused
 
     # a rename, a mover from Engineering to Product, a leaver
     (mover,) = harness.upns(
@@ -119,3 +121,4 @@ def test_the_scenario_ends_exact_on_every_target(target_under_test, tmp_path, mo
     writes.clear()
     assert harness.cycle()["report"]["status"] == "succeeded"
     assert writes == Counter()
+    assert target.refused() == []  # no request the app would have refused
