@@ -30,7 +30,7 @@ venv: $(STAMP)
 # Apps the tests start as their own processes (test-servers/NAME.in, pinned in NAME.txt) get a venv
 # each, .venv-NAME: their dependencies are theirs, not the product's (Canaille needs an older
 # scim2-models than ours), and the product only talks to them over the network.
-TEST_SERVERS := canaille
+TEST_SERVERS := canaille synapse
 SERVER_STAMPS := $(foreach name,$(TEST_SERVERS),.venv-$(name)/.installed)
 
 .venv-%/.installed: test-servers/%.txt | $(STAMP)

@@ -1,7 +1,7 @@
 """Airflow provider metadata, found through the ``apache_airflow_provider`` entry point in
-pyproject.toml: installing this project registers the "SCIM 2.0 app" and "LDAP directory"
-connection types, with their labelled form fields, in the Airflow UI -- no Python import of the
-hooks at UI time."""
+pyproject.toml: installing this project registers the "SCIM 2.0 app", "Matrix Synapse" and
+"LDAP directory" connection types, with their labelled form fields, in the Airflow UI -- no Python
+import of the hooks at UI time."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ TRANSPORT_FIELDS = {
     "max_retries": ("Retries", "Retries of idempotent requests after a 429/5xx/timeout."),
     "page_size": ("Page size", "Resources per page when listing; capped by the app's filter.maxResults."),
     "requests_per_second": ("Requests per second", "Rate cap for this app (empty: no cap)."),
+}
+
+# Synapse pages by its own rules: no SCIM filter.maxResults caps the page size
+SYNAPSE_TRANSPORT_FIELDS = {
+    **TRANSPORT_FIELDS,
+    "page_size": ("Page size", "Accounts or rooms per page when listing the homeserver."),
 }
 
 OAUTH_FIELDS = {
@@ -34,7 +40,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provisioning",
         "name": "Directory provisioning",
         "description": "User and group provisioning from a directory (SQL, LDAP, Active Directory, HR "
-        "exports) to SaaS apps over SCIM 2.0.",
+        "exports) to SaaS apps over SCIM 2.0, and to Matrix Synapse.",
         "versions": [version("airflow-provisioning")],
         "connection-types": [
             {
@@ -74,6 +80,35 @@ def get_provider_info() -> dict[str, Any]:
                             "type": ["string", "null"],
                             "enum": ["client_secret_basic", "client_secret_post", None],
                         },
+                    },
+                    "allow_plain_http": {
+                        "label": "Allow plain http",
+                        "description": "Send the token over http:// to a host other than this machine "
+                        "(only on a network you trust; https is the default).",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+            },
+            {
+                "connection-type": "synapse",
+                "hook-class-name": "provisioning.connectors.synapse.hook.SynapseHook",
+                "hook-name": "Matrix Synapse",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema"],
+                    "relabeling": {"host": "Homeserver URL", "password": "Admin access token"},
+                    "placeholders": {
+                        "host": "https://matrix.example.org",
+                        "password": "the access token of a Synapse server admin account",
+                    },
+                },
+                "conn-fields": {
+                    **{
+                        name: {
+                            "label": label,
+                            "description": description,
+                            "schema": {"type": ["number", "null"], "minimum": 0},
+                        }
+                        for name, (label, description) in SYNAPSE_TRANSPORT_FIELDS.items()
                     },
                     "allow_plain_http": {
                         "label": "Allow plain http",

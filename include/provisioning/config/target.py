@@ -33,6 +33,7 @@ from provisioning.connectors.scim.paths import (
     attribute_path,
     parse_scim_path,
 )
+from provisioning.connectors.synapse import fields as synapse_fields
 from provisioning.engine.attribute_path import AttributePath
 from provisioning.engine.vocabulary import ObjectType
 
@@ -269,14 +270,61 @@ class LdapTargetConfig(TargetSection):
         return self._section(object_type).rdn_attribute.lower()
 
 
+class SynapseTargetConfig(TargetSection):
+    """A Matrix Synapse homeserver through its admin API (docs/targets/synapse.md); mapping targets
+    are its fields: users ``localpart`` (required), ``displayname``, ``email``, ``admin``; groups
+    (rooms the connection's account creates) ``alias`` (required), ``name``, ``topic``."""
+
+    kind: Literal["synapse"] = "synapse"
+    server_name: str | None = Field(
+        None,
+        min_length=1,
+        description="the homeserver's name (the part after ':' in user ids); when set, a connection "
+        "to a server of another name is refused before anything is written",
+    )
+    room_preset: Literal["private_chat", "trusted_private_chat", "public_chat"] = Field(
+        "private_chat", description="how the rooms made for groups are created (who may join, see history)"
+    )
+
+    @staticmethod
+    def normalize_path(text: str) -> str:
+        """Fields are one word each, case-insensitive: ``displayName`` is ``displayname``."""
+        text = text.strip()
+        return text.lower() if synapse_fields.field_problem(text) is None else text
+
+    @staticmethod
+    def path_problem(text: str) -> str | None:
+        return synapse_fields.field_problem(text)
+
+    @staticmethod
+    def attribute_path(text: str, object_type: str) -> AttributePath:
+        return synapse_fields.field_path(text, object_type)
+
+    @staticmethod
+    def required_attribute(object_type: str) -> tuple[str, str]:
+        why = "it is the Matrix user id" if object_type == ObjectType.USER else "it is the room's alias"
+        return synapse_fields.REQUIRED[object_type], why
+
+    @staticmethod
+    def unique_attributes(object_type: str) -> tuple[str, ...]:
+        return (synapse_fields.REQUIRED[object_type],) if object_type in synapse_fields.FIELDS else ()
+
+    @staticmethod
+    def case_sensitive_by_default(text: str) -> bool:
+        return text.strip().lower() not in synapse_fields.CASE_INSENSITIVE
+
+
 DEFAULT_TARGET_KIND = "scim"  # app files written before targets had kinds
-TARGET_MODELS: dict[str, type[ScimTargetConfig] | type[LdapTargetConfig]] = {
+TARGET_MODELS: dict[str, type[ScimTargetConfig] | type[LdapTargetConfig] | type[SynapseTargetConfig]] = {
     "scim": ScimTargetConfig,
     "ldap": LdapTargetConfig,
+    "synapse": SynapseTargetConfig,
 }
 
 TargetConfig = Annotated[
-    Annotated[ScimTargetConfig, Tag("scim")] | Annotated[LdapTargetConfig, Tag("ldap")],
+    Annotated[ScimTargetConfig, Tag("scim")]
+    | Annotated[LdapTargetConfig, Tag("ldap")]
+    | Annotated[SynapseTargetConfig, Tag("synapse")],
     by_kind(tuple(TARGET_MODELS), default=DEFAULT_TARGET_KIND),
 ]
 

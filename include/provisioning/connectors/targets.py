@@ -13,11 +13,13 @@ from provisioning.connectors.base import AppConnector
 from provisioning.connectors.ldap_target.hook import open_ldap_target
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.hook import open_scim_connector
+from provisioning.connectors.synapse.hook import open_synapse_connector
 from provisioning.engine.partitions import Partition
 
 TARGETS: dict[str, Callable[[AppConfig, Partition | None, RateShare | None], AppConnector]] = {
     "scim": open_scim_connector,
     "ldap": open_ldap_target,
+    "synapse": open_synapse_connector,
 }
 
 

@@ -14,7 +14,7 @@ from tests.unit.config.test_loader import GOOD, write
 # section -> (its text in GOOD, the kind it has when none is given, the known kinds)
 SECTIONS = {
     "directory": ("{conn_id: hr_db}", "sql", "sql, ldap, hr_file"),
-    "target": ("{conn_id: scim_x}", "scim", "scim, ldap"),
+    "target": ("{conn_id: scim_x}", "scim", "scim, ldap, synapse"),
 }
 
 

@@ -1,0 +1,145 @@
+"""Synapse's answers as the neutral errors of connectors/errors.py.
+
+Matrix errors carry an ``errcode`` (``M_FORBIDDEN``, ``M_USER_IN_USE``, ...) and a human ``error``;
+the message keeps both, with the request's method and path -- never its headers, so the admin
+token cannot reach a log. A 403 from the admin API means the token's account is not a server
+admin (every request will fail: the app is unusable); a 403 from the client API is about one room
+(say, kicking someone who already left) and fails only that request.
+"""
+
+from __future__ import annotations
+
+from provisioning.connectors.errors import (
+    AlreadyExists,
+    AppUnusable,
+    ConnectorError,
+    NotFound,
+    QueryRefused,
+    Rejected,
+    TransientError,
+)
+
+ADMIN_PREFIX = "/_synapse/admin/"
+
+
+class SynapseError(ConnectorError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        errcode: str | None = None,
+        detail: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ):
+        self.status = status
+        self.errcode = errcode
+        self.detail = detail
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        parts = [message]
+        if method and path:
+            parts.append(f"({method} {path})")
+        if status is not None:
+            parts.append(f"status={status}")
+        if errcode:
+            parts.append(f"errcode={errcode}")
+        if detail:
+            parts.append(f"detail={detail}")
+        ConnectorError.__init__(self, " ".join(parts), permanent=permanent)
+
+    @property
+    def code(self) -> str:
+        if self.errcode:
+            return f"{self.status}:{self.errcode}" if self.status else self.errcode
+        return str(self.status) if self.status is not None else type(self).__name__
+
+    @property
+    def permanent(self) -> bool:
+        """The same request would fail again: said by the connector, or a 4xx that is not about
+        credentials (quarantine), a missing object (the action resolves it) or throttling."""
+        if self._permanent:
+            return True
+        return (
+            self.status is not None and 400 <= self.status < 500 and self.status not in (401, 404, 408, 429)
+        )
+
+
+class SynapseAuthError(SynapseError, AppUnusable):
+    """401, or 403 from the admin API: the token is wrong, expired, or not a server admin's."""
+
+
+class SynapseProtocolError(SynapseError, AppUnusable):
+    """An answer that is not what Synapse's admin API gives (not JSON, fields missing)."""
+
+    @property
+    def may_have_acted(self) -> bool:
+        return True
+
+
+class SynapseTransientError(SynapseError, TransientError):
+    """Connection failures, timeouts, 429 (``M_LIMIT_EXCEEDED``) and 5xx."""
+
+    @property
+    def permanent(self) -> bool:
+        return False
+
+    @property
+    def may_have_acted(self) -> bool:
+        return self.status != 429 and self.errcode != "connect"
+
+
+class SynapseNotFound(SynapseError, NotFound):
+    """404 ``M_NOT_FOUND``: no such account or room."""
+
+
+class SynapseConflict(SynapseError, AlreadyExists):
+    """``M_USER_IN_USE`` / ``M_ROOM_IN_USE``, or an account a create found already there."""
+
+
+class SynapseRejected(SynapseError, Rejected):
+    """Any other refusal of one request (``M_INVALID_USERNAME``, ``M_BAD_JSON``, a kick of someone
+    not in the room, a rename of a localpart...)."""
+
+
+class SynapseQueryRefused(SynapseError, QueryRefused):
+    """Synapse cannot look accounts or rooms up by this field."""
+
+    def __init__(self, message: str, *, attribute: str):
+        SynapseError.__init__(self, message)
+        self.attribute = attribute
+
+
+CONFLICT_CODES = ("M_USER_IN_USE", "M_ROOM_IN_USE")
+
+
+def error_for(
+    status: int,
+    errcode: str | None,
+    detail: str | None,
+    method: str,
+    path: str,
+    retry_after: float | None = None,
+) -> SynapseError:
+    kwargs = {"status": status, "errcode": errcode, "detail": detail, "method": method, "path": path}
+    if status == 401 or (status == 403 and path.startswith(ADMIN_PREFIX)):
+        return SynapseAuthError(
+            "Synapse refused the token (it must be a server admin's access token)", **kwargs
+        )
+    if status == 404:
+        return SynapseNotFound("not found", **kwargs)
+    if errcode in CONFLICT_CODES or status == 409:
+        return SynapseConflict("already exists", **kwargs)
+    if status == 429 or status >= 500:
+        return SynapseTransientError(
+            "Synapse is unavailable or rate limiting", retry_after=retry_after, **kwargs
+        )
+    return SynapseRejected("Synapse rejected the request", **kwargs)
+
+
+class SynapseMisconfigured(SynapseError, AppUnusable):
+    """The connection and the app config disagree (another server name): nothing is written."""

@@ -1,0 +1,351 @@
+"""Whole cycles against a real Matrix Synapse (started once for the module, tests/support/
+synapse_server.py) and a real SQLite directory: accounts, room memberships, deactivation.
+
+Every test provisions under a prefix of its own (``t3-u0000042``, room ``#t3-g-dept-design``):
+Synapse never deletes an account, so tests sharing the server keep apart by name instead. A
+FaultProxy (a real HTTP proxy) sits between the connector and Synapse to count requests and to
+answer badly on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioning.config.errors import ConfigError
+from provisioning.config.loader import load_app_config
+from provisioning.connectors.directory.registry import open_source
+from provisioning.connectors.errors import AppUnusable
+from provisioning.connectors.synapse.client import SynapseClient
+from provisioning.connectors.synapse.connector import SynapseConnector
+from provisioning.connectors.synapse.hook import SynapseHook
+from provisioning.cycle.context import CycleContext
+from provisioning.demo.directory import build_sqlite
+from tests.integration.cycle_helpers import MEMBERS_SQL, Harness, wiki_scope
+from tests.support.fault_proxy import Fault, FaultProxy
+from tests.support.synapse_server import SERVER_NAME, SynapseServer
+
+GROUPS = ("g-dept-engineering", "g-dept-product", "g-dept-design", "g-dept-sales", "g-division-tech")
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def synapse() -> Iterator[SynapseServer]:
+    with SynapseServer() as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(synapse) -> Iterator[FaultProxy]:
+    with FaultProxy(synapse.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def directory(tmp_path) -> Path:
+    """A small directory: about 20 users in the wiki's scope, 60 in all."""
+    path = tmp_path / "directory.db"
+    build_sqlite(path, users=60, seed=11)
+    return path
+
+
+class SynapseHarness(Harness):
+    """The cycle harness with the wiki's users and its department rooms provisioned to Synapse."""
+
+    def __init__(self, directory: Path, synapse: SynapseServer, proxy: FaultProxy, state: Path):
+        super().__init__(directory, None, state)
+        self.synapse = synapse
+        self.proxy = proxy
+        self.token = synapse.admin_token
+        self.prefix = f"t{next(_prefixes)}-"
+        localpart = {"target": "localpart", "expression": f'Append("{self.prefix}", ToLower([id]))'}
+        self.configure(
+            target={"kind": "synapse", "conn_id": "synapse_test", "server_name": SERVER_NAME},
+            users={
+                "scope": "assigned",
+                "matching": [{"target": "localpart"}],
+                "mappings": [
+                    localpart,
+                    {"target": "displayName", "source": "displayName"},
+                    {"target": "email", "source": "mail"},
+                ],
+                "actions": ["create", "update", "disable"],
+            },
+            groups={
+                "scope": "all",
+                "scoping": [
+                    {"clauses": [{"attribute": "id", "operator": "EQUALS", "value": g}]} for g in GROUPS
+                ],
+                "matching": [{"target": "alias"}],
+                "mappings": [
+                    {"target": "alias", "expression": f'Append("{self.prefix}", [id])'},
+                    {"target": "name", "source": "displayName"},
+                ],
+            },
+        )
+
+    def context(self, cycle_id: str) -> CycleContext:
+        return CycleContext(
+            self.config,
+            cycle_id,
+            self.store,
+            lambda: open_source(self.config.directory, self.connection, self.config.app),
+            lambda: SynapseConnector.for_app(
+                SynapseClient(self.proxy.url, self.token, backoff_initial=0.01, max_retries=2, timeout=30),
+                self.config,
+            ),
+            self.options,
+        )
+
+    # --- the oracle: the directory, read with SQL; the truth: Synapse, read with its admin API ----
+
+    def localpart(self, upn: str) -> str:
+        (row,) = self.rows("select id from users where userPrincipalName = :upn", upn=upn)
+        return self.prefix + row[0]
+
+    def expected_accounts(self) -> dict[str, tuple[str, str]]:
+        """localpart -> (display name, e-mail) of every user in the wiki's scope."""
+        scope = wiki_scope(self)
+        rows = self.rows("select userPrincipalName, id, displayName, mail from users")
+        return {self.prefix + uid: (name, mail) for upn, uid, name, mail in rows if upn in scope}
+
+    def expected_rooms(self) -> dict[str, set[str]]:
+        scope = wiki_scope(self)
+        return {
+            self.prefix + group: {self.localpart(upn) for upn in self.upns(MEMBERS_SQL, g=group) & scope}
+            for group in GROUPS
+        }
+
+    def accounts(self) -> dict[str, dict]:
+        return self.synapse.users(self.prefix)
+
+    def rooms(self) -> dict[str, dict]:
+        return self.synapse.rooms(self.prefix)
+
+    def assert_exact(self) -> None:
+        """Active accounts are exactly the users in scope, with their names and e-mail addresses;
+        every other account we made is deactivated; every room holds exactly its members in scope."""
+        expected = self.expected_accounts()
+        accounts = self.accounts()
+        active = {k for k, v in accounts.items() if not v["deactivated"]}
+        assert active == set(expected)
+        for localpart, (name, mail) in expected.items():
+            account = accounts[localpart]
+            assert account["displayname"] == name
+            assert [(t["medium"], t["address"]) for t in account["threepids"]] == [("email", mail.lower())]
+        rooms = self.rooms()
+        wanted = self.expected_rooms()
+        assert set(rooms) == set(wanted)
+        for alias, members in wanted.items():
+            assert rooms[alias]["members"] == members, alias
+            assert (
+                rooms[alias]["name"]
+                == dict(self.rows("select id, displayName from groups"))[alias.removeprefix(self.prefix)]
+            )
+
+
+@pytest.fixture
+def harness(directory, synapse, proxy, tmp_path) -> SynapseHarness:
+    return SynapseHarness(directory, synapse, proxy, tmp_path / "state.db")
+
+
+def _addresses(account: dict) -> list[tuple[str, str]]:
+    return [(t["medium"], t["address"]) for t in account["threepids"]]
+
+
+def _first(harness: SynapseHarness, sql: str, **params) -> str:
+    return harness.rows(sql, **params)[0][0]
+
+
+def test_cycles_with_joiners_a_mover_and_a_leaver_end_exact(harness):
+    first = harness.cycle()
+    assert first["report"]["status"] == "succeeded", first["report"]
+    harness.assert_exact()
+    assert first["diff"]["counts"]["create"] == len(harness.expected_accounts())
+    assert any(harness.expected_rooms().values())
+
+    harness.proxy.reset()
+    second = harness.cycle()
+    assert harness.proxy.writes() == [] and harness.proxy.requests == []  # nothing changed: no call
+    assert second["diff"]["counts"]["unchanged"] == len(harness.expected_accounts())
+
+    scope = wiki_scope(harness)
+    engineering = harness.upns(MEMBERS_SQL, g="g-dept-engineering") & scope
+    product = sorted(harness.upns(MEMBERS_SQL, g="g-dept-product") & scope)
+    # a joiner: someone from outside the wiki's scope joins Engineering
+    joiner = _first(
+        harness,
+        "select id from users where accountEnabled = 1 and department not in "
+        "('Engineering', 'Product', 'Design') and id not in "
+        "(select principal_id from app_assignments where app = 'demo_wiki') order by id",
+    )
+    harness.sql("insert into group_members values ('g-dept-engineering', :u, 'user')", u=joiner)
+    # a mover: from Product to Design (stays in the wiki through Division Tech)
+    mover = _first(harness, "select id from users where userPrincipalName = :upn", upn=product[0])
+    harness.sql(
+        "update group_members set group_id = 'g-dept-design' "
+        "where member_id = :u and group_id = 'g-dept-product'",
+        u=mover,
+    )
+    # a leaver: out of Engineering and not assigned otherwise
+    direct = {r[0] for r in harness.rows("select principal_id from app_assignments where app = 'demo_wiki'")}
+    leaver = next(
+        uid
+        for upn in sorted(engineering)
+        if (uid := _first(harness, "select id from users where userPrincipalName = :upn", upn=upn))
+        not in direct
+    )
+    harness.sql("delete from group_members where member_id = :u", u=leaver)
+    # and a renamed user
+    renamed = _first(harness, "select id from users where userPrincipalName = :upn", upn=product[-1])
+    harness.sql("update users set displayName = 'Renamed Person' where id = :u", u=renamed)
+
+    third = harness.cycle()
+    assert third["report"]["status"] == "succeeded", third["report"]
+    harness.assert_exact()
+    accounts = harness.accounts()
+    assert not accounts[harness.prefix + joiner]["deactivated"]
+    assert accounts[harness.prefix + leaver]["deactivated"]
+    # the leaver's account is disabled, not erased: its e-mail address stays with it
+    assert accounts[harness.prefix + leaver]["threepids"] and not accounts[harness.prefix + leaver]["erased"]
+    assert accounts[harness.prefix + renamed]["displayname"] == "Renamed Person"
+    rooms = harness.rooms()
+    assert harness.prefix + mover in rooms[harness.prefix + "g-dept-design"]["members"]
+    assert harness.prefix + mover not in rooms[harness.prefix + "g-dept-product"]["members"]
+    log = Counter(
+        (r["object_type"], r["action"], r["status"]) for r in harness.store.log("demo_wiki", "cycle-3")
+    )
+    assert log[("user", "create", "success")] == 1
+    assert log[("user", "disable", "success")] == 1
+    assert log[("user", "update", "success")] == 1
+
+
+def test_disable_and_re_enable_round_trip(harness):
+    first = harness.cycle()
+    assert first["report"]["status"] == "succeeded", first["report"]
+    upn = sorted(harness.upns(MEMBERS_SQL, g="g-dept-design") & wiki_scope(harness))[0]
+    localpart = harness.localpart(upn)
+    before = harness.accounts()[localpart]
+    rooms_before = {a for a, r in harness.rooms().items() if localpart in r["members"]}
+    assert rooms_before
+
+    harness.sql("update users set accountEnabled = 0 where userPrincipalName = :upn", upn=upn)
+    disabled = harness.cycle()
+    assert disabled["report"]["status"] == "succeeded", disabled["report"]
+    account = harness.accounts()[localpart]
+    assert account["deactivated"] is True
+    assert _addresses(account) == _addresses(before) and account["displayname"] == before["displayname"]
+    assert not {a for a, r in harness.rooms().items() if localpart in r["members"]}
+    harness.assert_exact()
+
+    harness.sql("update users set accountEnabled = 1 where userPrincipalName = :upn", upn=upn)
+    enabled = harness.cycle()
+    assert enabled["report"]["status"] == "succeeded", enabled["report"]
+    account = harness.accounts()[localpart]
+    assert account["deactivated"] is False
+    assert _addresses(account) == _addresses(before)
+    assert {a for a, r in harness.rooms().items() if localpart in r["members"]} == rooms_before
+    harness.assert_exact()
+    actions = [
+        (r["action"], r["status"])
+        for r in harness.store.log("demo_wiki", "cycle-3")
+        if r["object_type"] == "user"
+    ]
+    assert actions == [("enable", "success")]
+
+
+def test_a_pre_existing_account_is_matched_not_duplicated(harness, synapse):
+    upn = sorted(wiki_scope(harness))[0]
+    localpart = harness.localpart(upn)
+    synapse.admin(
+        "PUT", f"/_synapse/admin/v2/users/@{localpart}:{SERVER_NAME}", json={"displayname": "Old Name"}
+    )
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded", result["report"]
+    harness.assert_exact()  # one account per user, the old one brought up to date
+    log = {r["source_display"]: r for r in harness.store.log("demo_wiki") if r["object_type"] == "user"}
+    assert log[upn]["action"] == "update" and log[upn]["target_id"] == f"@{localpart}:{SERVER_NAME}"
+    assert result["diff"]["counts"]["create"] == len(harness.expected_accounts()) - 1
+
+
+def test_a_token_that_is_not_a_server_admins_stops_the_cycle_with_a_clear_error(harness, synapse):
+    harness.token = synapse.register(f"plain-{harness.prefix}", "a-long-password-1")
+    result = harness.cycle_tolerant()
+    failed = next(v for v in result.values() if isinstance(v, Exception))
+    assert isinstance(failed, AppUnusable)
+    assert "server admin" in str(failed) and harness.token not in str(failed)
+    assert harness.accounts() == {}
+
+
+def test_bad_answers_are_retried_or_refused(harness):
+    """429 with Synapse's retry_after_ms and a 502 are retried; a body that is not JSON stops the
+    cycle as an unusable app, and nothing is half-written."""
+    harness.proxy.inject(
+        Fault(
+            429,
+            body=b'{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many Requests","retry_after_ms":50}',
+            path="/_synapse/admin/v2/users",
+            methods=("PUT",),
+        )
+    )
+    harness.proxy.inject(Fault(502, body=b"bad gateway", path="/_synapse/admin/v2/users", methods=("GET",)))
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded", result["report"]
+    assert harness.proxy.count("PUT", 429) == 1 and harness.proxy.count("GET", 502) == 1
+    harness.assert_exact()
+
+    harness.sql(
+        "update users set displayName = 'Another Name' where userPrincipalName = :upn",
+        upn=sorted(wiki_scope(harness))[0],
+    )
+    harness.proxy.inject(
+        Fault(200, body=b"<html>not json</html>", path="/_synapse/admin/v2/users", methods=("PUT",))
+    )
+    result = harness.cycle_tolerant()
+    failed = [r for r in harness.store.log("demo_wiki", "cycle-2") if r["status"] != "success"]
+    assert failed and "invalid JSON" in failed[0]["error_message"]
+
+
+def test_config_errors_name_the_field(tmp_path):
+    raw = {
+        "directory": {"conn_id": "d"},
+        "target": {"kind": "synapse", "conn_id": "s"},
+        "users": {"matching": [{"target": "title"}], "mappings": [{"target": "title", "source": "jobTitle"}]},
+    }
+    path = tmp_path / "chat.yaml"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as error:
+        load_app_config(path)
+    text = str(error.value)
+    assert "users.mappings[0].target" in text and "'title' is not a Synapse field" in text
+
+    raw["users"] = {
+        "matching": [{"target": "displayName"}],
+        "mappings": [{"target": "displayName", "source": "displayName"}],
+    }
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as error:
+        load_app_config(path)
+    assert "users.mappings: a mapping to 'localpart' is required (it is the Matrix user id)" in str(
+        error.value
+    )
+
+
+def test_the_hook_reads_an_airflow_connection_and_tests_it(synapse, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SYNAPSE_HOOK_TEST",
+        json.dumps({"conn_type": "synapse", "host": synapse.url, "password": synapse.admin_token}),
+    )
+    ok, message = SynapseHook("synapse_hook_test").test_connection()
+    assert ok and message == f"connected to {synapse.url} as {synapse.admin_id} (server admin)"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SYNAPSE_HOOK_TEST",
+        json.dumps({"conn_type": "synapse", "host": synapse.url, "password": "wrong-token"}),
+    )
+    ok, message = SynapseHook("synapse_hook_test").test_connection()
+    assert not ok and "M_UNKNOWN_TOKEN" in message and "wrong-token" not in message
