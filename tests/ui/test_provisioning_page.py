@@ -253,6 +253,12 @@ def test_the_scim_connection_type_shows_in_the_form_and_tests_for_real(airflow_u
     assert ldap["hook_name"] == "LDAP directory"
     assert ldap["standard_fields"]["login"]["title"] == "Bind DN" and "schema" not in ldap["standard_fields"]
     assert ldap["extra_fields"]["tls"]["schema"]["title"] == "TLS"
+    (synapse,) = [m for m in meta if m["connection_type"] == "synapse"]
+    assert synapse["hook_name"] == "Matrix Synapse"
+    assert synapse["standard_fields"]["host"]["title"] == "Homeserver URL"
+    assert synapse["standard_fields"]["password"]["title"] == "Admin access token"
+    assert synapse["standard_fields"]["login"]["hidden"] is True
+    assert synapse["extra_fields"]["page_size"]["schema"]["title"] == "Page size"
 
     def test(password: str) -> dict:
         body = {

@@ -198,7 +198,12 @@ class SynapseConnector:
     def find(self, object_type: str, path: str, value: str) -> list[AppObject]:
         field = path.strip().lower()
         if object_type == ObjectType.USER and field in (LOCALPART, EMAIL):
-            user_id = self.user_id(value) if field == LOCALPART else self.client.user_by_email(value)
+            # Synapse keeps localparts and addresses in lower case
+            user_id = (
+                self.user_id(value.lower())
+                if field == LOCALPART
+                else self.client.user_by_email(value.lower())
+            )
             user = self._user_or_none(user_id) if user_id else None
             return [self.user_record(user)] if user else []
         if object_type == ObjectType.GROUP and field == ALIAS:

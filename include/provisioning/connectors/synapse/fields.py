@@ -24,9 +24,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ObjectType.GROUP: (ALIAS, NAME, TOPIC),
 }
 REQUIRED = {ObjectType.USER: LOCALPART, ObjectType.GROUP: ALIAS}
-# Synapse refuses upper case in new localparts and compares addresses without case; display names
-# and room names are shown as written
-CASE_INSENSITIVE = (LOCALPART, EMAIL, ALIAS)
+# Synapse refuses upper case in new localparts and stores addresses in lower case; aliases, display
+# names and room names are kept as written
+CASE_INSENSITIVE = (LOCALPART, EMAIL)
 
 
 def field_problem(text: str) -> str | None:
