@@ -25,6 +25,7 @@ from provisioning.connectors.synapse.client import SynapseClient
 from provisioning.connectors.synapse.connector import SynapseConnector
 from provisioning.connectors.synapse.hook import SynapseHook
 from provisioning.cycle.context import CycleContext
+from provisioning.cycle.options import RunOptions
 from provisioning.demo.directory import build_sqlite
 from tests.integration.cycle_helpers import MEMBERS_SQL, Harness, wiki_scope
 from tests.support.fault_proxy import Fault, FaultProxy
@@ -349,3 +350,39 @@ def test_the_hook_reads_an_airflow_connection_and_tests_it(synapse, monkeypatch)
     )
     ok, message = SynapseHook("synapse_hook_test").test_connection()
     assert not ok and "M_UNKNOWN_TOKEN" in message and "wrong-token" not in message
+
+
+def test_a_full_reconcile_corrects_what_was_changed_in_synapse(harness, synapse):
+    """Drift made by hand in Synapse: a display name edited, a member kicked, a stranger joined.
+    A full reconcile reads accounts and rooms back and puts the directory's truth again."""
+    harness.cycle()
+    rooms = harness.rooms()
+    design = harness.prefix + "g-dept-design"
+    kicked = sorted(rooms[design]["members"])[0]
+    edited = sorted(harness.expected_accounts())[-1]
+    room_id = rooms[design]["room_id"]
+    synapse.admin(
+        "POST",
+        f"/_matrix/client/v3/rooms/{room_id}/kick",
+        json={"user_id": f"@{kicked}:{SERVER_NAME}", "reason": "by hand"},
+    )
+    synapse.admin("PUT", f"/_synapse/admin/v2/users/@{edited}:{SERVER_NAME}", json={"displayname": "Edited"})
+    stranger = f"stranger-{harness.prefix}"
+    synapse.register(stranger, "a-long-password-2")
+    synapse.admin(
+        "POST", f"/_synapse/admin/v1/join/{room_id}", json={"user_id": f"@{stranger}:{SERVER_NAME}"}
+    )
+    assert stranger in harness.rooms()[design]["members"]
+
+    harness.options = RunOptions(full_reconcile=True)
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded", result["report"]
+    rooms = harness.rooms()
+    assert kicked in rooms[design]["members"] and stranger not in rooms[design]["members"]
+    harness.assert_exact()
+    notes = {
+        r["source_display"]: r["error_message"]
+        for r in harness.store.log("demo_wiki")
+        if r["action"] == "note"
+    }
+    assert any("displayname" in text for text in notes.values())
