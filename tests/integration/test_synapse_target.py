@@ -386,3 +386,33 @@ def test_a_full_reconcile_corrects_what_was_changed_in_synapse(harness, synapse)
         if r["action"] == "note"
     }
     assert any("displayname" in text for text in notes.values())
+
+
+def test_opted_in_deletes_erase_the_account_and_shut_the_room_down(harness):
+    """Synapse cannot delete an account: a delete erases it (deactivated, erased, the localpart
+    never free again). A group delete shuts its room down: everyone out, the room gone."""
+    users, groups = harness.raw("users"), harness.raw("groups")
+    harness.configure(
+        users={
+            **users,
+            "actions": ["create", "update", "disable", "delete"],
+            "deprovision": {"action": "delete"},
+        },
+        groups={**groups, "on_leave_scope": "delete"},
+    )
+    harness.cycle()
+    upn = sorted(harness.upns(MEMBERS_SQL, g="g-dept-product") & wiki_scope(harness))[0]
+    localpart = harness.localpart(upn)
+    harness.sql("update users set accountEnabled = 0 where userPrincipalName = :upn", upn=upn)
+    harness.sql("delete from groups where id = 'g-dept-sales'")
+    harness.sql("delete from group_members where group_id = 'g-dept-sales'")
+    harness.options = RunOptions(allow_deletions=True)
+    result = harness.cycle()
+    assert result["report"]["status"] == "succeeded", result["report"]
+    account = harness.accounts()[localpart]
+    assert account["deactivated"] is True and account["erased"] is True
+    assert harness.prefix + "g-dept-sales" not in harness.rooms()
+    log = Counter(
+        (r["object_type"], r["action"], r["status"]) for r in harness.store.log("demo_wiki", "cycle-2")
+    )
+    assert log[("user", "delete", "success")] == 1 and log[("group", "delete", "success")] == 1
