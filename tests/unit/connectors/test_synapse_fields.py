@@ -41,6 +41,7 @@ def test_a_group_field_on_users_is_refused_with_the_known_ones():
         (401, "M_UNKNOWN_TOKEN", "/_matrix/client/v3/account/whoami", SynapseAuthError),
         (403, "M_FORBIDDEN", "/_synapse/admin/v2/users", SynapseAuthError),
         (403, "M_FORBIDDEN", "/_matrix/client/v3/rooms/!r/kick", SynapseRejected),  # one room's business
+        (403, "M_FORBIDDEN", "/_synapse/admin/v1/join/!r", SynapseRejected),  # we are not in that room
         (404, "M_NOT_FOUND", "/_synapse/admin/v2/users/@x:y", SynapseNotFound),
         (400, "M_ROOM_IN_USE", "/_matrix/client/v3/createRoom", SynapseConflict),
         (429, "M_LIMIT_EXCEEDED", "/_synapse/admin/v1/join/!r", SynapseTransientError),
@@ -49,7 +50,8 @@ def test_a_group_field_on_users_is_refused_with_the_known_ones():
     ],
 )
 def test_synapse_answers_are_the_cycles_errors(status, errcode, path, expected):
-    error = error_for(status, errcode, "detail", "GET", path)
+    detail = "You are not a server admin" if path.startswith("/_synapse/admin/v2/users") else "detail"
+    error = error_for(status, errcode, detail, "GET", path)
     assert type(error) is expected
     assert f"status={status}" in str(error) and path in str(error)
 

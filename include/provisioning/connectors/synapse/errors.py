@@ -2,9 +2,9 @@
 
 Matrix errors carry an ``errcode`` (``M_FORBIDDEN``, ``M_USER_IN_USE``, ...) and a human ``error``;
 the message keeps both, with the request's method and path -- never its headers, so the admin
-token cannot reach a log. A 403 from the admin API means the token's account is not a server
-admin (every request will fail: the app is unusable); a 403 from the client API is about one room
-(say, kicking someone who already left) and fails only that request.
+token cannot reach a log. A 403 from the admin API saying "You are not a server admin" means
+every request will fail (the app is unusable); any other 403 is about one room (the admin account
+is not in it, or someone to kick already left) and fails only that request.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ class SynapseQueryRefused(SynapseError, QueryRefused):
 
 
 CONFLICT_CODES = ("M_USER_IN_USE", "M_ROOM_IN_USE")
+# what Synapse's admin API says to a token whose account is no server admin; its other 403s are
+# about one room (the admin account is not in it) and fail only that request
+NOT_ADMIN = "not a server admin"
 
 
 def error_for(
@@ -126,7 +129,7 @@ def error_for(
     retry_after: float | None = None,
 ) -> SynapseError:
     kwargs = {"status": status, "errcode": errcode, "detail": detail, "method": method, "path": path}
-    if status == 401 or (status == 403 and path.startswith(ADMIN_PREFIX)):
+    if status == 401 or (status == 403 and path.startswith(ADMIN_PREFIX) and NOT_ADMIN in (detail or "")):
         return SynapseAuthError(
             "Synapse refused the token (it must be a server admin's access token)", **kwargs
         )
