@@ -416,3 +416,14 @@ def test_opted_in_deletes_erase_the_account_and_shut_the_room_down(harness):
         (r["object_type"], r["action"], r["status"]) for r in harness.store.log("demo_wiki", "cycle-2")
     )
     assert log[("user", "delete", "success")] == 1 and log[("group", "delete", "success")] == 1
+
+
+def test_a_connection_to_a_server_of_another_name_writes_nothing(harness):
+    harness.configure(target={**harness.raw("target"), "server_name": "elsewhere.example"})
+    result = harness.cycle_tolerant()
+    failed = next(v for v in result.values() if isinstance(v, Exception))
+    assert isinstance(failed, AppUnusable)
+    assert f"the connection's server is {SERVER_NAME!r}" in str(failed) and "'elsewhere.example'" in str(
+        failed
+    )
+    assert harness.proxy.writes() == [] and harness.accounts() == {}
