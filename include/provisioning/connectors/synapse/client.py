@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator
+from json import loads
 from typing import Any
 from urllib.parse import quote
 
@@ -221,7 +222,7 @@ class SynapseClient:
         errcode = detail = None
         retry_after = parse_retry_after(headers.get("Retry-After"))
         try:
-            data = httpx.Response(status, content=body).json()
+            data = loads(body)
         except ValueError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("errcode"), str):
@@ -243,7 +244,7 @@ class SynapseClient:
 
     def _json(self, body: bytes, status: int, method: str, path: str) -> Any:
         try:
-            return httpx.Response(status, content=body).json() if body else {}
+            return loads(body) if body else {}
         except ValueError:
             raise SynapseProtocolError(
                 "Synapse answered with invalid JSON", status=status, method=method, path=path

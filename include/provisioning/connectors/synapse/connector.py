@@ -42,7 +42,6 @@ from provisioning.connectors.synapse.fields import (
     ALIAS,
     DISPLAYNAME,
     EMAIL,
-    FIELDS,
     LOCALPART,
     NAME,
     TOPIC,
@@ -128,6 +127,7 @@ class SynapseConnector:
             raise SynapseRejected(
                 f"{text!r} is not a Matrix localpart (map the part before ':' without '@', e.g. 'jdoe')",
                 errcode="M_INVALID_USERNAME",
+                permanent=True,
             )
         return f"@{text}:{self.server_name}"
 
@@ -137,6 +137,7 @@ class SynapseConnector:
             raise SynapseRejected(
                 f"{text!r} is not a room alias localpart (map the part before ':' without '#', e.g. 'sales')",
                 errcode="M_INVALID_PARAM",
+                permanent=True,
             )
         return f"#{text}:{self.server_name}"
 
@@ -392,6 +393,3 @@ def _user_body(values: dict[str, Any], cleared: list[str]) -> dict[str, Any]:
         value = values.get(ADMIN)
         body["admin"] = value if isinstance(value, bool) else str(value or "").strip().lower() in TRUE_TEXTS
     return body
-
-
-__all__ = ["FIELDS", "SynapseConnector"]
