@@ -21,6 +21,8 @@ from provisioning.demo.scim_server import ScimServer
 from provisioning.demo.slapd import ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd
 from tests.support.app_behaviour_proxy import AppBehaviourProxy
 from tests.support.canaille_server import CanailleServer
+from tests.support.synapse_server import SERVER_NAME as SYNAPSE_SERVER_NAME
+from tests.support.synapse_server import SynapseServer
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -362,3 +364,68 @@ class CanailleTarget(ScimTarget):
 
 def _dn_key(dn: str) -> str:
     return ldap.dn.dn2str(ldap.dn.str2dn(dn)).lower()
+
+
+class SynapseTarget:
+    """Matrix Synapse through its admin API (tests/support/synapse_server.py), a fresh one per
+    scenario. The login the oracle reads is the account's e-mail address: existing accounts are
+    matched by it (a localpart is chosen only when an account is created), and groups are rooms
+    named after the directory's groups."""
+
+    name = "synapse"
+
+    def __init__(self, server: SynapseServer):
+        self.server = server
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "synapse", "host": self.server.url, "password": self.server.admin_token}
+
+    def target(self, conn_id: str) -> dict[str, Any]:
+        return {"kind": "synapse", "conn_id": conn_id, "server_name": SYNAPSE_SERVER_NAME}
+
+    def users(self) -> dict[str, Any]:
+        return {
+            "matching": [{"target": "email"}],
+            "mappings": [
+                {"target": "localpart", "expression": "ToLower([id])", "apply": "on_create"},
+                {"target": "displayname", "source": "displayName"},
+                {"target": "email", "expression": "ToLower([mail])"},
+            ],
+        }
+
+    def groups(self) -> dict[str, Any]:
+        return {
+            "scope": "all",
+            "scoping": GROUP_SCOPING,
+            "matching": [{"target": "alias"}],
+            "mappings": [
+                {"target": "alias", "expression": "ToLower([id])"},
+                {"target": "name", "source": "displayName"},
+            ],
+        }
+
+    def login(self, upn: str) -> str:
+        return upn.lower()  # the demo directory's mail is its userPrincipalName
+
+    def accounts(self) -> dict[str, Account]:
+        found = {}
+        for user in self.server.users().values():
+            emails = [t["address"] for t in user["threepids"] if t["medium"] == "email"]
+            if emails:
+                found[emails[0]] = Account(
+                    user["name"], emails[0], user["displayname"] or "", not user["deactivated"]
+                )
+        return found
+
+    def members(self) -> dict[str, set[str]]:
+        logins = {a.id: a.login for a in self.accounts().values()}
+        return {
+            room["name"]: {logins.get(f"@{m}:{SYNAPSE_SERVER_NAME}", m) for m in room["members"]}
+            for room in self.server.rooms().values()
+        }
+
+    def precreate(self, upn: str, display: str) -> str:
+        user_id = f"@before-us:{SYNAPSE_SERVER_NAME}"
+        body = {"displayname": display, "threepids": [{"medium": "email", "address": upn}]}
+        self.server.admin("PUT", f"/_synapse/admin/v2/users/{user_id}", json=body)
+        return user_id
