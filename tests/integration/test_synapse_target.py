@@ -336,6 +336,13 @@ def test_config_errors_name_the_field(tmp_path):
         error.value
     )
 
+    raw["users"]["mappings"].append({"target": "alias", "source": "id"})
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as error:
+        load_app_config(path)
+    wrong_type = "users.mappings[1].target: 'alias' is not a Synapse user field (user fields: localpart, "
+    assert wrong_type in str(error.value)
+
 
 def test_the_hook_reads_an_airflow_connection_and_tests_it(synapse, monkeypatch):
     monkeypatch.setenv(

@@ -286,6 +286,25 @@ class SynapseTargetConfig(TargetSection):
         "private_chat", description="how the rooms made for groups are created (who may join, see history)"
     )
 
+    def settings_problems(self, config: AppConfig) -> list[tuple[str, str]]:
+        """A field of the other object type (``alias`` on users, ``email`` on groups) passes the
+        path check, which does not know the object type: caught here, before any cycle."""
+        found = []
+        for where, object_type in (("users", ObjectType.USER), ("groups", ObjectType.GROUP)):
+            section = getattr(config, where)
+            fields = synapse_fields.FIELDS[object_type]
+            for index, mapping in enumerate(section.mappings if section else []):
+                name = mapping.target.strip().lower()
+                if synapse_fields.field_problem(name) is None and name not in fields:
+                    found.append(
+                        (
+                            f"{where}.mappings[{index}].target",
+                            f"{mapping.target!r} is not a Synapse {object_type} field "
+                            f"({object_type} fields: {', '.join(fields)})",
+                        )
+                    )
+        return found
+
     @staticmethod
     def normalize_path(text: str) -> str:
         """Fields are one word each, case-insensitive: ``displayName`` is ``displayname``."""
