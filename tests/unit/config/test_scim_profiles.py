@@ -71,7 +71,7 @@ def test_overrides_win_and_a_written_rate_wins_over_the_presets(tmp_path):
     [
         ("carrier_pigeon", "target.profile", "unknown SCIM profile preset 'carrier_pigeon' (known presets: "),
         ("{preset: slack, max_members_per_patch: 0}", "target.profile.max_members_per_patch", "greater than"),
-        ("{preset: slack, paging: scroll}", "target.profile.paging", "'index' or 'cursor'"),
+        ("{preset: slack, paging: scroll}", "target.profile.paging", "'index', 'cursor' or 'none'"),
         ("{preset: slack, colour: red}", "target.profile.colour", "unknown setting"),
         ("{headers: {Authorization: x}}", "target.profile.headers", "set by the SCIM client itself"),
         (
