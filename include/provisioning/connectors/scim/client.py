@@ -70,7 +70,7 @@ from provisioning.connectors.scim.errors import (
     ScimTokenUnavailable,
     ScimTransientError,
 )
-from provisioning.connectors.scim.throttle import Throttle
+from provisioning.connectors.throttle import Throttle
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 MAX_RETRY_AFTER_SECONDS = 300.0

@@ -31,7 +31,6 @@ from provisioning.connectors.endpoint import endpoint_id
 from provisioning.connectors.proxies import environment_proxy
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import MAX_RETRY_AFTER_SECONDS, parse_retry_after
-from provisioning.connectors.scim.throttle import Throttle
 from provisioning.connectors.synapse.errors import (
     SynapseError,
     SynapseProtocolError,
@@ -39,6 +38,7 @@ from provisioning.connectors.synapse.errors import (
     SynapseTransientError,
     error_for,
 )
+from provisioning.connectors.throttle import Throttle
 
 MIB = 1024 * 1024
 MASK = "***"
