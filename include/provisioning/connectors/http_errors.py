@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.connectors.errors import ConnectorError
+from provisioning.connectors.errors import AppUnusable, ConnectorError, TransientError
 
 
 class HttpError(ConnectorError):
@@ -73,3 +73,28 @@ class HttpError(ConnectorError):
         return (
             self.status is not None and 400 <= self.status < 500 and self.status not in self.passing_statuses
         )
+
+
+# A protocol's errors of these kinds derive from both (``class ScimTransientError(HttpTransientError,
+# ScimError)``), this one first: what it says of ``permanent`` and ``may_have_acted`` wins.
+
+
+class HttpProtocolError(HttpError, AppUnusable):
+    """An answer that is not the protocol's (bad JSON, missing fields)."""
+
+    @property
+    def may_have_acted(self) -> bool:
+        return True  # e.g. a 201 whose body is not JSON: the object was made
+
+
+class HttpTransientError(HttpError, TransientError):
+    """Connection failures, timeouts, 429 and 5xx: retried with backoff, then surfaced."""
+
+    @property
+    def permanent(self) -> bool:
+        return False
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Only a refused connection and a 429 say for sure that the app did nothing."""
+        return self.status != 429 and self.error_type != "connect"

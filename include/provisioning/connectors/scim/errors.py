@@ -18,9 +18,8 @@ from provisioning.connectors.errors import (
     NotFound,
     QueryRefused,
     Rejected,
-    TransientError,
 )
-from provisioning.connectors.http_errors import HttpError
+from provisioning.connectors.http_errors import HttpError, HttpProtocolError, HttpTransientError
 
 # scimType values that the same request will hit again (RFC 7644 3.12)
 _PERMANENT_TYPES = (
@@ -58,25 +57,12 @@ class ScimAuthError(ScimError, AppUnusable):
     """401/403: the credentials are wrong or lack permission; every call will fail."""
 
 
-class ScimProtocolError(ScimError, AppUnusable):
+class ScimProtocolError(HttpProtocolError, ScimError):
     """The app answered something that is not SCIM (bad JSON, missing fields)."""
 
-    @property
-    def may_have_acted(self) -> bool:
-        return True  # e.g. a 201 whose body is not JSON: the object was made
 
-
-class ScimTransientError(ScimError, TransientError):
+class ScimTransientError(HttpTransientError, ScimError):
     """Connection failures, timeouts, 429 and 5xx: retried with backoff, then surfaced."""
-
-    @property
-    def permanent(self) -> bool:
-        return False
-
-    @property
-    def may_have_acted(self) -> bool:
-        """Only a refused connection and a 429 say for sure that the app did nothing."""
-        return self.status != 429 and self.scim_type != "connect"
 
 
 class ScimTokenUnavailable(ScimTransientError):

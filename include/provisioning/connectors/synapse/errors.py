@@ -18,9 +18,8 @@ from provisioning.connectors.errors import (
     NotFound,
     QueryRefused,
     Rejected,
-    TransientError,
 )
-from provisioning.connectors.http_errors import HttpError
+from provisioning.connectors.http_errors import HttpError, HttpProtocolError, HttpTransientError
 
 ADMIN_PREFIX = "/_synapse/admin/"
 
@@ -41,24 +40,12 @@ class SynapseAuthError(SynapseError, AppUnusable):
     """401, or 403 from the admin API: the token is wrong, expired, or not a server admin's."""
 
 
-class SynapseProtocolError(SynapseError, AppUnusable):
+class SynapseProtocolError(HttpProtocolError, SynapseError):
     """An answer that is not what Synapse's admin API gives (not JSON, fields missing)."""
 
-    @property
-    def may_have_acted(self) -> bool:
-        return True
 
-
-class SynapseTransientError(SynapseError, TransientError):
+class SynapseTransientError(HttpTransientError, SynapseError):
     """Connection failures, timeouts, 429 (``M_LIMIT_EXCEEDED``) and 5xx."""
-
-    @property
-    def permanent(self) -> bool:
-        return False
-
-    @property
-    def may_have_acted(self) -> bool:
-        return self.status != 429 and self.errcode != "connect"
 
 
 class SynapseNotFound(SynapseError, NotFound):
