@@ -22,6 +22,7 @@ from airflow.sdk import BaseHook
 
 from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import refuse_plain_http, token_url
+from provisioning.connectors.http_options import connection_options, transport_options
 from provisioning.connectors.oauth import ClientCredentials
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
@@ -50,14 +51,7 @@ class ScimHook(BaseHook):
             conn = self.get_connection(self.scim_conn_id)
             base_url = token_url(conn, self.scim_conn_id, "the SCIM base URL")
             extra = conn.extra_dejson
-            options = {**self.client_options}
-            for key in ("timeout", "max_retries", "page_size", "requests_per_second"):
-                # plain keys, or as a connection form saves its extra fields
-                value = extra.get(key, extra.get(f"extra__scim__{key}"))
-                if value not in (None, ""):
-                    options[key] = int(value) if key in ("max_retries", "page_size") else float(value)
-            if self.partition and options.get("requests_per_second"):
-                options["requests_per_second"] = self.partition.share(options["requests_per_second"])
+            options = connection_options(self.client_options, extra, self.conn_type, self.partition)
             tenant = extra.get("tenant", extra.get("extra__scim__tenant")) or None
             oauth = self._oauth(conn, options.get("timeout"))
             token = None if oauth else conn.password
@@ -125,16 +119,7 @@ def open_scim_connector(
     client = ScimHook(
         target.conn_id,
         partition,
-        timeout=target.timeout_seconds,
-        max_retries=target.max_retries,
-        max_connections=partition.share_of_slots(target.max_concurrency)
-        if partition
-        else target.max_concurrency,
-        page_size=target.page_size,
-        requests_per_second=target.requests_per_second,
-        deadline=target.request_deadline_seconds,
-        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
-        rate_share=rate_share,
+        **transport_options(target, partition, rate_share),
         **client_options(target.profile),
     ).get_conn()
     return ScimConnector.for_app(client, config)
