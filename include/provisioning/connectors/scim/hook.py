@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseHook
-
 from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import refuse_plain_http, token_url
-from provisioning.connectors.http_options import connection_options, transport_options
+from provisioning.connectors.http_hook import HttpClientHook, transport_options
 from provisioning.connectors.oauth import ClientCredentials
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
@@ -31,7 +29,7 @@ from provisioning.connectors.scim.errors import ScimError
 from provisioning.engine.partitions import Partition
 
 
-class ScimHook(BaseHook):
+class ScimHook(HttpClientHook):
     conn_name_attr = "scim_conn_id"
     default_conn_name = "scim_default"
     conn_type = "scim"
@@ -40,18 +38,15 @@ class ScimHook(BaseHook):
     def __init__(
         self, scim_conn_id: str = default_conn_name, partition: Partition | None = None, **client_options: Any
     ):
-        super().__init__()
+        super().__init__(partition, client_options)
         self.scim_conn_id = scim_conn_id
-        self.partition = partition  # one of several clients sharing the app's rate
-        self.client_options = client_options
-        self._client: ScimClient | None = None
 
     def get_conn(self) -> ScimClient:
         if self._client is None:
             conn = self.get_connection(self.scim_conn_id)
             base_url = token_url(conn, self.scim_conn_id, "the SCIM base URL")
             extra = conn.extra_dejson
-            options = connection_options(self.client_options, extra, self.conn_type, self.partition)
+            options = self._options(extra)
             tenant = extra.get("tenant", extra.get("extra__scim__tenant")) or None
             oauth = self._oauth(conn, options.get("timeout"))
             token = None if oauth else conn.password
@@ -92,11 +87,6 @@ class ScimHook(BaseHook):
             auth_method=field("token_auth_method") or "client_secret_basic",
             **({"timeout": timeout} if timeout else {}),
         )
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def test_connection(self) -> tuple[bool, str]:
         """Read /ServiceProviderConfig and one page of users: proves URL, token and permissions."""

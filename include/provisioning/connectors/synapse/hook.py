@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseHook
-
 from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import token_url
-from provisioning.connectors.http_options import connection_options, transport_options
+from provisioning.connectors.http_hook import HttpClientHook, transport_options
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.synapse.client import SynapseClient
 from provisioning.connectors.synapse.connector import SynapseConnector
@@ -27,7 +25,7 @@ from provisioning.connectors.synapse.errors import SynapseError
 from provisioning.engine.partitions import Partition
 
 
-class SynapseHook(BaseHook):
+class SynapseHook(HttpClientHook):
     conn_name_attr = "synapse_conn_id"
     default_conn_name = "synapse_default"
     conn_type = "synapse"
@@ -39,11 +37,8 @@ class SynapseHook(BaseHook):
         partition: Partition | None = None,
         **client_options: Any,
     ):
-        super().__init__()
+        super().__init__(partition, client_options)
         self.synapse_conn_id = synapse_conn_id
-        self.partition = partition
-        self.client_options = client_options
-        self._client: SynapseClient | None = None
 
     def get_conn(self) -> SynapseClient:
         if self._client is None:
@@ -54,16 +49,9 @@ class SynapseHook(BaseHook):
                     f"connection {self.synapse_conn_id!r} has no password: it must hold the access "
                     "token of a Synapse server admin"
                 )
-            options = connection_options(
-                self.client_options, conn.extra_dejson, self.conn_type, self.partition
-            )
+            options = self._options(conn.extra_dejson)
             self._client = SynapseClient(base_url, conn.password, **options)
         return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask who the token is and read one page of accounts: proves URL, token and admin rights."""
