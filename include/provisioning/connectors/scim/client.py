@@ -93,11 +93,7 @@ class ScimClient(HttpExchange[httpx.Response]):
         default_headers.update(headers or {})  # the app's own (a profile's User-Agent)
         if token and oauth is None:
             default_headers["Authorization"] = f"Bearer {token}"
-        super().__init__(
-            base_url,
-            headers=default_headers,
-            **transport,
-        )
+        super().__init__(base_url, headers=default_headers, **transport)
         self._token = token
         self.oauth = oauth  # the access token comes from here, per request
         self.endpoint = endpoint_id(self.base_url, tenant)  # what links made through us belong to

@@ -66,11 +66,7 @@ class SynapseClient(HttpExchange[Any]):
             raise ValueError("a Synapse connection needs an admin access token (the connection's password)")
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
-        super().__init__(
-            base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            **transport,
-        )
+        super().__init__(base_url, headers={"Authorization": f"Bearer {token}"}, **transport)
         self.endpoint = endpoint_id(self.base_url)  # what links made through us belong to
         self._token = token
         self.page_size = page_size
