@@ -94,7 +94,7 @@ class HttpExchange(Generic[Answer]):
         rate_share: RateShare | None = None,
     ):
         """``headers``: the protocol's, over httpx's defaults; the rest the app config's target
-        section (connectors/http_options.py), ``transport`` only in tests."""
+        section (connectors/http_hook.py), ``transport`` only in tests."""
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.deadline = deadline
@@ -103,7 +103,8 @@ class HttpExchange(Generic[Answer]):
         self._backoff = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
-        self._headers = httpx.Headers({**DEFAULT_HEADERS, **headers})
+        self._headers = httpx.Headers(DEFAULT_HEADERS)
+        self._headers.update(headers)  # whatever the case of their names
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self._transport = transport or httpx.HTTPTransport(
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
