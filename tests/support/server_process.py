@@ -19,6 +19,7 @@ from typing import Self
 
 import httpx
 
+from provisioning.demo.processes import stop_process
 from provisioning.demo.scim_server import free_port
 
 
@@ -77,13 +78,7 @@ class ServerProcess:
         return self.log_file.read_text(errors="replace")[-3000:] if self.log_file.exists() else ""
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop_process(self.process)
         self.process = None
         shutil.rmtree(self.home, ignore_errors=True)
 
