@@ -15,17 +15,13 @@ test-servers/canaille.txt): it needs an older scim2-models than the product pins
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from provisioning.demo.scim_server import free_port
+from tests.support.server_process import ServerProcess
 
 EXECUTABLE = Path(__file__).resolve().parents[2] / ".venv-canaille" / "bin" / "canaille"
 
@@ -53,21 +49,15 @@ class OAuthClient:
     client_secret: str
 
 
-class CanailleServer:
+class CanailleServer(ServerProcess):
     """``with CanailleServer(token_lifetime=8) as server: server.register()``."""
 
-    def __init__(self, token_lifetime: int = 3600, startup_timeout: float = 120.0):
-        self.token_lifetime = token_lifetime
-        self.startup_timeout = startup_timeout
-        self.port = free_port()
-        self.home = Path(tempfile.mkdtemp(prefix="canaille-"))
-        self.database = self.home / "canaille.sqlite"
-        self.log_file = self.home / "canaille.log"
-        self.process: subprocess.Popen | None = None
+    name = "canaille"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, token_lifetime: int = 3600, startup_timeout: float = 120.0):
+        super().__init__(startup_timeout)
+        self.token_lifetime = token_lifetime
+        self.database = self.home / "canaille.sqlite"
 
     @property
     def token_url(self) -> str:
@@ -77,7 +67,7 @@ class CanailleServer:
     def scim_url(self) -> str:
         return f"{self.url}/scim/v2"
 
-    def start(self) -> CanailleServer:
+    def _run(self) -> None:
         config = self.home / "canaille.toml"
         config.write_text(
             CONFIG.format(nonce=os.urandom(8).hex(), lifetime=self.token_lifetime, database=self.database)
@@ -85,45 +75,10 @@ class CanailleServer:
         if not EXECUTABLE.exists():
             raise RuntimeError(f"{EXECUTABLE} is missing: `make test-servers` installs it")
         env = {**os.environ, "CANAILLE_CONFIG": str(config)}
-        with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(EXECUTABLE), "run", "--bind", f"127.0.0.1:{self.port}"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.home,
-            )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"canaille exited with {self.process.returncode}: {self.log_tail()}")
-            try:
-                httpx.get(f"{self.url}/.well-known/oauth-authorization-server", timeout=2).raise_for_status()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"canaille did not answer within {self.startup_timeout:g}s: {self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self.process = None
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> CanailleServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._launch([str(EXECUTABLE), "run", "--bind", f"127.0.0.1:{self.port}"], env)
+        self._wait(
+            lambda: httpx.get(f"{self.url}/.well-known/oauth-authorization-server", timeout=2).is_success
+        )
 
     # --- what tests do with it -----------------------------------------------------------------
 

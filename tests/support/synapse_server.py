@@ -18,15 +18,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import shutil
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from provisioning.demo.scim_server import free_port
+from tests.support.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_NAME = "provisioning.test"
@@ -72,23 +69,17 @@ rc_invites:
 """
 
 
-class SynapseServer:
+class SynapseServer(ServerProcess):
     """``with SynapseServer() as server: server.url, server.admin_token``."""
 
+    name = "synapse"
+
     def __init__(self, startup_timeout: float = 120.0):
-        self.startup_timeout = startup_timeout
-        self.port = free_port()
-        self.home = Path(tempfile.mkdtemp(prefix="synapse-"))
+        super().__init__(startup_timeout)
         self.config = self.home / "homeserver.yaml"
-        self.log_file = self.home / "synapse.log"
         self.secret = os.urandom(16).hex()
-        self.process: subprocess.Popen | None = None
         self.admin_id = f"@provisioning:{SERVER_NAME}"
         self.admin_token = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @staticmethod
     def python() -> str:
@@ -98,7 +89,7 @@ class SynapseServer:
             raise RuntimeError(f"no Synapse venv at {python}: run 'make test-servers' (make test does)")
         return python
 
-    def start(self) -> SynapseServer:
+    def _run(self) -> None:
         self.config.write_text(
             CONFIG.format(
                 server_name=SERVER_NAME,
@@ -113,53 +104,15 @@ class SynapseServer:
             subprocess.run(
                 [*command, "--generate-keys"], stdout=log, stderr=subprocess.STDOUT, check=True, cwd=self.home
             )
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
-        try:
-            self._wait(lambda: httpx.get(f"{self.url}/_matrix/client/versions", timeout=2).is_success)
-            self.admin_token = self.register("provisioning", os.urandom(12).hex(), admin=True)
-            self.admin("POST", f"/_synapse/admin/v1/users/{self.admin_id}/override_ratelimit", json={})
-            self._wait(self._background_updates_done)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _wait(self, ready) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"synapse exited: {self.log_tail()}")
-            try:
-                if ready():
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"synapse was not ready within {self.startup_timeout:g}s: {self.log_tail()}")
+        self._launch(command)
+        self._wait(lambda: self._answers("/_matrix/client/versions"))
+        self.admin_token = self.register("provisioning", os.urandom(12).hex(), admin=True)
+        self.admin("POST", f"/_synapse/admin/v1/users/{self.admin_id}/override_ratelimit", json={})
+        self._wait(self._background_updates_done)
 
     def _background_updates_done(self) -> bool:
         status = self.admin("GET", "/_synapse/admin/v1/background_updates/status").json()
         return not status.get("current_updates")
-
-    def log_tail(self) -> str:
-        return self.log_file.read_text(errors="replace")[-3000:] if self.log_file.exists() else ""
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self.process = None
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> SynapseServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- what tests do with it -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from provisioning.connectors.rate_share import InMemoryRateShare, RateShare
-from provisioning.connectors.scim.throttle import FIRST_PAUSE, Throttle
+from provisioning.connectors.throttle import FIRST_PAUSE, Throttle
 
 EPOCH = 1_700_000_000.0
 

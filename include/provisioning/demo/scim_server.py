@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from provisioning.demo.processes import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -77,12 +79,7 @@ class ScimServer:
         raise RuntimeError(f"scim2-server did not answer on port {self.port} within 30s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> ScimServer:

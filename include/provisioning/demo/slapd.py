@@ -22,6 +22,7 @@ from pathlib import Path
 
 import ldap
 
+from provisioning.demo.processes import stop_process
 from provisioning.demo.scim_server import free_port
 
 SLAPD = "/usr/sbin/slapd"
@@ -104,13 +105,7 @@ class Slapd:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> Slapd:
         return self.start()

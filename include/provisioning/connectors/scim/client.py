@@ -1,33 +1,16 @@
 """The one HTTP path to a SCIM 2.0 app: auth, timeouts, retries, error mapping, pagination.
 
-Kept free of Airflow so the transport can be exercised alone; ``ScimHook`` builds it from an
-Airflow Connection. The client is thread-safe (one pooled ``httpx.HTTPTransport``), which is how
-apply pushes many requests at once while the pool size caps concurrency per app.
-
-Requests go to the transport directly, not through ``httpx.Client``: per request the client's
-URL merging, cookie jar and auth and redirect machinery cost about as much CPU as the HTTP
-exchange itself, and a SCIM app needs none of them (a bearer token in a header, no cookies,
-redirects not followed). The headers, timeouts and the proxy from the environment
-(connectors/proxies.py) are settled once, when the client is made.
+The transport is every HTTP connector's (connectors/http_exchange.py: one pooled transport,
+timeouts, the retry policy -- a POST only when the app certainly did not act --, ``Retry-After``,
+the app-wide throttle, the deadline and the size cap); here is what is SCIM's: its media type,
+OAuth, its error bodies and its listings. ``ScimHook`` builds the client from an Airflow
+Connection.
 
 Auth: a static bearer token, or OAuth 2.0 client credentials (``oauth``, connectors/oauth.py):
 each request then carries the client's current access token, fetched or renewed before it is
 due; a 401 renews it once and the request is sent once more with the new one (a second 401 is
 the app refusing us, as with a static token). The token endpoint refusing our credentials is an
 ``ScimAuthError`` (the app is unusable); failing or unreachable, a transient error retried as any.
-
-Retry policy: idempotent requests (GET, PATCH with absolute values, DELETE) are retried on
-connection errors, timeouts, 429 and 5xx. A POST is retried only when the app certainly did
-not act on it (connection refused, 429: the error's ``may_have_acted`` is false); after a
-timeout, a reset connection or any 5xx (502/503/504 included: a gateway may answer so after the
-app acted) the account may exist, so the error surfaces and the caller looks the account up
-before creating it again. A
-``Retry-After`` header (seconds or HTTP date) always wins over our own backoff.
-
-Bounds: httpx's timeout limits each network read, not a response that drips a byte every few
-seconds, so every attempt also has a total ``deadline`` (checked as the body streams in: a
-transient error, retried like a timeout) and a ``max_response_bytes`` cap on the decoded body
-(an error for that request, never read to the end).
 
 Apps differ within SCIM (config/scim_profile.py): ``headers`` are sent with every request (GitHub
 wants a User-Agent), ``service_provider_config_path`` is where the app describes itself
@@ -44,9 +27,7 @@ announced total; ``MAX_PAGES`` bounds it whatever the server does.
 
 from __future__ import annotations
 
-import email.utils
-import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -54,12 +35,10 @@ import httpx
 from pydantic import ValidationError
 from scim2_models import Error as ScimErrorMessage
 from scim2_models import ServiceProviderConfig
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from provisioning.connectors.endpoint import endpoint_id
+from provisioning.connectors.http_exchange import HttpExchange, parse_retry_after
 from provisioning.connectors.oauth import ClientCredentials, TokenRefused, TokenUnavailable
-from provisioning.connectors.proxies import environment_proxy
-from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.errors import (
     ScimAuthError,
     ScimConflictError,
@@ -70,12 +49,8 @@ from provisioning.connectors.scim.errors import (
     ScimTokenUnavailable,
     ScimTransientError,
 )
-from provisioning.connectors.scim.throttle import Throttle
 
 SCIM_CONTENT_TYPE = "application/scim+json"
-MAX_RETRY_AFTER_SECONDS = 300.0
-MIB = 1024 * 1024
-MASK = "***"  # what an echoed token becomes, as Airflow masks secrets in task logs
 MAX_PAGES = 10_000
 ENDPOINTS = {"user": "/Users", "group": "/Groups"}
 
@@ -85,44 +60,27 @@ def escape_filter_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def parse_retry_after(header: str | None) -> float | None:
-    if not header:
-        return None
-    header = header.strip()
-    if header.isdigit():
-        return min(float(header), MAX_RETRY_AFTER_SECONDS)
-    try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, min(when.timestamp() - time.time(), MAX_RETRY_AFTER_SECONDS))
+class ScimClient(HttpExchange[httpx.Response]):
+    transient_error = ScimTransientError
+    rejected_error = ScimRejectedError
 
-
-class ScimClient:
     def __init__(
         self,
         base_url: str,
         token: str | None,
         *,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_connections: int = 8,
         page_size: int = 200,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
-        requests_per_second: float | None = None,
-        deadline: float = 120.0,
-        max_response_bytes: int = 16 * MIB,
-        transport: httpx.BaseTransport | None = None,
         tenant: str | None = None,
-        rate_share: RateShare | None = None,
         oauth: ClientCredentials | None = None,
         headers: dict[str, str] | None = None,
         paging: str = "index",
         service_provider_config_path: str = "/ServiceProviderConfig",
         attribute_selection: bool = True,
         max_page_size: int | None = None,
+        **transport: Any,
     ):
+        """``transport``: the exchange's options (timeout, retries, rate, bounds:
+        connectors/http_exchange.py)."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
         if paging not in ("index", "cursor", "none"):
@@ -131,97 +89,38 @@ class ScimClient:
         self.service_provider_config_path = service_provider_config_path
         self.attribute_selection = attribute_selection
         self.max_page_size = max_page_size  # the app's documented cap, whatever page_size says
-        default_headers = {  # httpx.Client's defaults, with the SCIM media type
-            "Accept": SCIM_CONTENT_TYPE,
-            "Content-Type": SCIM_CONTENT_TYPE,
-            "Accept-Encoding": "gzip, deflate",
-            "Connection": "keep-alive",
-            "User-Agent": f"python-httpx/{httpx.__version__}",
-        }
+        default_headers = {"Accept": SCIM_CONTENT_TYPE, "Content-Type": SCIM_CONTENT_TYPE}
         default_headers.update(headers or {})  # the app's own (a profile's User-Agent)
         if token and oauth is None:
             default_headers["Authorization"] = f"Bearer {token}"
+        super().__init__(base_url, headers=default_headers, **transport)
         self._token = token
         self.oauth = oauth  # the access token comes from here, per request
-        self.base_url = base_url.rstrip("/")
         self.endpoint = endpoint_id(self.base_url, tenant)  # what links made through us belong to
         self.page_size = page_size
         self._config: ServiceProviderConfig | None = None
-        self.max_retries = max_retries
-        self.deadline = deadline
-        self.max_response_bytes = max_response_bytes
-        self.throttle = Throttle(requests_per_second, rate_share)
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
-        )
-        self._headers = httpx.Headers(default_headers)
-        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
-        self._transport = transport or httpx.HTTPTransport(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            proxy=environment_proxy(self.base_url),
-        )
 
     def close(self) -> None:
-        self._transport.close()
+        super().close()
         if self.oauth is not None:
             self.oauth.close()
 
-    def __enter__(self) -> ScimClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- transport -------------------------------------------------------------------------
 
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, ScimError) and error.retry_after is not None:
-            return error.retry_after
-        return self._backoff(state)
+    def _answer(self, response: httpx.Response, method: str, path: str) -> httpx.Response:
+        return response
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        hidden: Collection[str] = (),
-    ) -> httpx.Response:
-        """Send one request with retries; return the successful response or raise a ScimError.
-        ``hidden``: values of the request that must not come back in an error's text (sensitive
-        attributes), masked like the token."""
-        idempotent = method != "POST"
-
-        def retryable(error: BaseException) -> bool:
-            if not isinstance(error, ScimTransientError):
-                return False
-            return idempotent or not error.may_have_acted
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(retryable),
-            reraise=True,
-        )
-        return retrying(self._send, method, path, params, json, hidden)
-
-    def _send(
-        self, method: str, path: str, params: dict[str, Any] | None, json: Any, hidden: Collection[str]
-    ) -> httpx.Response:
+    def _respond(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any
+    ) -> tuple[httpx.Response, float]:
+        """The exchange with the current OAuth access token; after a 401 (revoked or expired
+        early), one new token and one more try (the next 401 is an answer)."""
         token = self._access_token(method, path, None)
-        response, sent = self._exchange(method, path, params, json, token)
+        response, sent = self._exchange(method, path, params, json, _bearer(token))
         if response.status_code == 401 and self.oauth is not None:
-            # revoked or expired early: one new token, one more try (the next 401 is an answer)
             token = self._access_token(method, path, token)
-            response, sent = self._exchange(method, path, params, json, token)
-        if response.is_success:
-            return response
-        error = self._error(response, method, path, hidden)
-        if response.status_code == 429:
-            self.throttle.slow_down(error.retry_after, sent)
-        raise error
+            response, sent = self._exchange(method, path, params, json, _bearer(token))
+        return response, sent
 
     def _access_token(self, method: str, path: str, rejected: str | None) -> str | None:
         """The OAuth access token to send (a new one when the app refused ``rejected``); None
@@ -234,85 +133,6 @@ class ScimClient:
             raise ScimAuthError(str(exc), status=exc.status, method=method, path=path) from None
         except TokenUnavailable as exc:
             raise ScimTokenUnavailable(str(exc), status=exc.status, method=method, path=path) from None
-
-    def _exchange(
-        self, method: str, path: str, params: dict[str, Any] | None, json: Any, token: str | None
-    ) -> tuple[httpx.Response, float]:
-        """One request and its whole response, within the app's rate: the response and when it
-        was sent (the throttle's measure)."""
-        sent = self.throttle.acquire()
-        try:
-            response = self._receive(method, path, params, json, token)
-        except httpx.ConnectError as exc:
-            raise ScimTransientError(
-                f"cannot connect to {self.base_url}: {exc}", method=method, path=path, scim_type="connect"
-            ) from None
-        except httpx.TimeoutException:
-            raise ScimTransientError(
-                "request timed out", method=method, path=path, scim_type="timeout"
-            ) from None
-        except httpx.TransportError as exc:
-            raise ScimTransientError(
-                f"transport error: {type(exc).__name__}", method=method, path=path, scim_type="transport"
-            ) from None
-        if response.status_code != 429:
-            self.throttle.accepted(sent)
-        return response, sent
-
-    def _receive(
-        self, method: str, path: str, params: dict[str, Any] | None, json: Any, token: str | None = None
-    ) -> httpx.Response:
-        """The whole response, read within the deadline and the size cap; ``token``: an OAuth
-        access token to send instead of the headers' static one."""
-        give_up_at = time.monotonic() + self.deadline
-        headers = self._headers
-        if token is not None:
-            headers = headers.copy()
-            headers["Authorization"] = f"Bearer {token}"
-        request = httpx.Request(
-            method,
-            self.base_url + path,
-            params=params,
-            json=json,
-            headers=headers,
-            extensions=self._extensions,
-        )
-        response = self._transport.handle_request(request)
-        response.request = request
-        try:
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > self.max_response_bytes:
-                raise self._too_large(response, method, path)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > self.max_response_bytes:
-                    raise self._too_large(response, method, path)
-                if time.monotonic() > give_up_at:
-                    raise ScimTransientError(
-                        f"no complete response within the {self.deadline:g} s deadline "
-                        "(target.request_deadline_seconds)",
-                        method=method,
-                        path=path,
-                        scim_type="deadline",
-                    )
-        finally:
-            response.close()
-        # the body is decoded already: the rebuilt response must not decode it again
-        headers = response.headers.copy()
-        for name in ("Content-Encoding", "Content-Length"):
-            headers.pop(name, None)
-        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request)
-
-    def _too_large(self, response: httpx.Response, method: str, path: str) -> ScimError:
-        return ScimRejectedError(
-            f"the app's response is larger than the limit of {self.max_response_bytes:,} bytes "
-            "(target.max_response_mib); it was not read",
-            status=response.status_code,
-            scim_type="too_large",
-            method=method,
-            path=path,
-        )
 
     def _error(
         self, response: httpx.Response, method: str, path: str, hidden: Collection[str] = ()
@@ -339,19 +159,10 @@ class ScimClient:
             )
         return ScimRejectedError("the app rejected the request", **kwargs)
 
-    def _masked(self, text: str | None, hidden: Collection[str] = ()) -> str | None:
-        """An app's text without our token (static, or the OAuth client's secret and access
-        tokens) or the request's ``hidden`` values in it. Some apps
-        echo the request, headers included, in their error bodies; the text goes into the
-        provisioning log, escrow, the cycle's error and alerts, and is masked here, where it
-        enters, not in each of those. Longer secrets first: one may contain another."""
-        if not text:
-            return text
+    def _secrets(self) -> Iterable[str]:
+        """Our static token, or the OAuth client's secret and access tokens."""
         oauth = self.oauth.secrets() if self.oauth is not None else ()
-        for secret in sorted({self._token or "", *oauth, *hidden}, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, MASK)
-        return text
+        return (self._token or "", *oauth)
 
     def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
         try:
@@ -501,6 +312,11 @@ class ScimClient:
 
     def delete_resource(self, kind: str, resource_id: str) -> None:
         self.request("DELETE", _resource_path(kind, resource_id))
+
+
+def _bearer(token: str | None) -> dict[str, str] | None:
+    """The header that sends an OAuth access token instead of the static one (None: the static)."""
+    return {"Authorization": f"Bearer {token}"} if token is not None else None
 
 
 def _endpoint(kind: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from provisioning.config import AppConfig
 from provisioning.config.scim_profile import ScimProfile
+from provisioning.connectors.http_connector import HttpConnector
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.errors import ScimError, ScimFilterRefused, ScimRejectedError
 from provisioning.connectors.scim.paths import ScimPath, parse_scim_path
@@ -53,7 +54,7 @@ def client_options(profile: ScimProfile | None) -> dict[str, Any]:
     }
 
 
-class ScimConnector:
+class ScimConnector(HttpConnector):
     """``paths``: object type -> the mapped target paths as the config writes them;
     ``member_removal``: how member removals are written (payloads.remove_members_body);
     ``profile``: what the app accepts (config/scim_profile.py), standard SCIM when None."""
@@ -86,20 +87,6 @@ class ScimConnector:
         paths = {kind: [m.target for m in section.mappings] for kind, section in sections.items()}
         sensitive = {kind: sensitive_paths(compile_mappings(s.mappings)) for kind, s in sections.items()}
         return cls(client, paths, removal, sensitive, getattr(config.target, "profile", None))
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> ScimConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def throttled(self) -> int:
-        """How often the app told us to slow down (429) since the connector was opened."""
-        return self.client.throttle.throttled
 
     def paths(self, object_type: str) -> dict[str, ScimPath]:
         return self._paths.setdefault(object_type, {})

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseHook
-
 from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import refuse_plain_http, token_url
+from provisioning.connectors.http_hook import HttpClientHook, transport_options
 from provisioning.connectors.oauth import ClientCredentials
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
@@ -30,7 +29,7 @@ from provisioning.connectors.scim.errors import ScimError
 from provisioning.engine.partitions import Partition
 
 
-class ScimHook(BaseHook):
+class ScimHook(HttpClientHook):
     conn_name_attr = "scim_conn_id"
     default_conn_name = "scim_default"
     conn_type = "scim"
@@ -39,25 +38,15 @@ class ScimHook(BaseHook):
     def __init__(
         self, scim_conn_id: str = default_conn_name, partition: Partition | None = None, **client_options: Any
     ):
-        super().__init__()
+        super().__init__(partition, client_options)
         self.scim_conn_id = scim_conn_id
-        self.partition = partition  # one of several clients sharing the app's rate
-        self.client_options = client_options
-        self._client: ScimClient | None = None
 
     def get_conn(self) -> ScimClient:
         if self._client is None:
             conn = self.get_connection(self.scim_conn_id)
             base_url = token_url(conn, self.scim_conn_id, "the SCIM base URL")
             extra = conn.extra_dejson
-            options = {**self.client_options}
-            for key in ("timeout", "max_retries", "page_size", "requests_per_second"):
-                # plain keys, or as a connection form saves its extra fields
-                value = extra.get(key, extra.get(f"extra__scim__{key}"))
-                if value not in (None, ""):
-                    options[key] = int(value) if key in ("max_retries", "page_size") else float(value)
-            if self.partition and options.get("requests_per_second"):
-                options["requests_per_second"] = self.partition.share(options["requests_per_second"])
+            options = self._options(extra)
             tenant = extra.get("tenant", extra.get("extra__scim__tenant")) or None
             oauth = self._oauth(conn, options.get("timeout"))
             token = None if oauth else conn.password
@@ -99,11 +88,6 @@ class ScimHook(BaseHook):
             **({"timeout": timeout} if timeout else {}),
         )
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     def test_connection(self) -> tuple[bool, str]:
         """Read /ServiceProviderConfig and one page of users: proves URL, token and permissions."""
         try:
@@ -125,16 +109,7 @@ def open_scim_connector(
     client = ScimHook(
         target.conn_id,
         partition,
-        timeout=target.timeout_seconds,
-        max_retries=target.max_retries,
-        max_connections=partition.share_of_slots(target.max_concurrency)
-        if partition
-        else target.max_concurrency,
-        page_size=target.page_size,
-        requests_per_second=target.requests_per_second,
-        deadline=target.request_deadline_seconds,
-        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
-        rate_share=rate_share,
+        **transport_options(target, partition, rate_share),
         **client_options(target.profile),
     ).get_conn()
     return ScimConnector.for_app(client, config)

@@ -2,36 +2,31 @@
 error mapping and paging, over the admin API (``/_synapse/admin``) and the few client-API calls
 rooms need (``/_matrix/client/v3``: create a room, kick, set its name).
 
-Kept free of Airflow (``SynapseHook`` builds it from a Connection) and thread-safe: apply sends
-many requests at once through one pooled ``httpx.Client``.
-
-Retries: GET, PUT and DELETE are idempotent and retried on connection errors, timeouts, 429 and
-5xx; a POST (deactivate, join, kick, createRoom) only when Synapse certainly did not act (a refused
-connection, a 429). Synapse says how long to wait in ``Retry-After`` or in the body's
-``retry_after_ms``; either wins over our own backoff, and the pause is shared by every thread
-through the same ``Throttle`` the SCIM client uses.
-
-Bounds: every attempt has a total ``deadline`` (checked while the body streams in) and a
-``max_response_bytes`` cap, as for SCIM apps; paging ends when Synapse gives no next token, and
-``MAX_PAGES`` bounds it whatever the server does.
+Kept free of Airflow (``SynapseHook`` builds it from a Connection). The transport is every HTTP
+connector's (connectors/http_exchange.py): one pooled transport, thread-safe; GET, PUT and DELETE
+retried on connection errors, timeouts, 429 and 5xx, a POST (deactivate, join, kick, createRoom)
+only when Synapse certainly did not act; the app-wide throttle; a total ``deadline`` and a
+``max_response_bytes`` cap per attempt. What is Synapse's: the admin token, Matrix error bodies
+(``errcode``; how long to wait in the body's ``retry_after_ms`` when there is no
+``Retry-After``: either wins over our own backoff) and paging, which ends when Synapse gives no
+next token (``MAX_PAGES`` bounds it whatever the server does).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from json import loads
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from provisioning.connectors.endpoint import endpoint_id
-from provisioning.connectors.proxies import environment_proxy
-from provisioning.connectors.rate_share import RateShare
-from provisioning.connectors.scim.client import MAX_RETRY_AFTER_SECONDS, parse_retry_after
-from provisioning.connectors.scim.throttle import Throttle
+from provisioning.connectors.http_exchange import (
+    MAX_RETRY_AFTER_SECONDS,
+    HttpExchange,
+    parse_retry_after,
+)
 from provisioning.connectors.synapse.errors import (
     SynapseError,
     SynapseProtocolError,
@@ -40,8 +35,6 @@ from provisioning.connectors.synapse.errors import (
     error_for,
 )
 
-MIB = 1024 * 1024
-MASK = "***"
 MAX_PAGES = 10_000
 ADMIN = "/_synapse/admin"
 CLIENT = "/_matrix/client/v3"
@@ -54,175 +47,48 @@ def segment(value: str) -> str:
     return text.replace(".", "%2E") if text in (".", "..") else text
 
 
-class SynapseClient:
+class SynapseClient(HttpExchange[Any]):
+    app_name = "Synapse"
+    transient_error = SynapseTransientError
+    rejected_error = SynapseRejected
+
     def __init__(
         self,
         base_url: str,
         token: str,
         *,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        max_connections: int = 8,
         page_size: int = 200,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
-        requests_per_second: float | None = None,
-        deadline: float = 120.0,
-        max_response_bytes: int = 16 * MIB,
-        transport: httpx.BaseTransport | None = None,
-        rate_share: RateShare | None = None,
+        **transport: Any,
     ):
+        """``transport``: the exchange's options (timeout, retries, rate, bounds:
+        connectors/http_exchange.py)."""
         if not token:
             raise ValueError("a Synapse connection needs an admin access token (the connection's password)")
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size} (app config target.page_size)")
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, headers={"Authorization": f"Bearer {token}"}, **transport)
         self.endpoint = endpoint_id(self.base_url)  # what links made through us belong to
         self._token = token
         self.page_size = page_size
-        self.max_retries = max_retries
-        self.deadline = deadline
-        self.max_response_bytes = max_response_bytes
-        self.throttle = Throttle(requests_per_second, rate_share)
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
-        )
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-            follow_redirects=False,
-            transport=transport
-            or httpx.HTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=max_connections, max_keepalive_connections=max_connections
-                ),
-                proxy=environment_proxy(self.base_url),
-            ),
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> SynapseClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- transport -------------------------------------------------------------------------
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        hidden: Collection[str] = (),
-    ) -> Any:
-        """Send one request with retries; the decoded JSON body of the success, or a SynapseError.
-        ``hidden``: request values (sensitive ones) an error's text must not carry back."""
-        idempotent = method != "POST"
-
-        def retryable(error: BaseException) -> bool:
-            if not isinstance(error, SynapseTransientError):
-                return False
-            return idempotent or not error.may_have_acted
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(retryable),
-            reraise=True,
-        )
-        return retrying(self._send, method, path, params, json, hidden)
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, SynapseError) and error.retry_after is not None:
-            return error.retry_after
-        return self._backoff(state)
-
-    def _send(
-        self, method: str, path: str, params: dict[str, Any] | None, json: Any, hidden: Collection[str]
-    ) -> Any:
-        sent = self.throttle.acquire()
+    def _answer(self, response: httpx.Response, method: str, path: str) -> Any:
+        """The decoded JSON body ({} for none)."""
         try:
-            status, headers, body = self._receive(method, path, params, json)
-        except httpx.ConnectError as exc:
-            raise SynapseTransientError(
-                f"cannot connect to {self.base_url}: {exc}", method=method, path=path, errcode="connect"
+            return loads(response.content) if response.content else {}
+        except ValueError:
+            raise SynapseProtocolError(
+                "Synapse answered with invalid JSON", status=response.status_code, method=method, path=path
             ) from None
-        except httpx.TimeoutException:
-            raise SynapseTransientError(
-                "request timed out", method=method, path=path, errcode="timeout"
-            ) from None
-        except httpx.TransportError as exc:
-            raise SynapseTransientError(
-                f"transport error: {type(exc).__name__}", method=method, path=path, errcode="transport"
-            ) from None
-        if 200 <= status < 300:
-            self.throttle.accepted(sent)
-            return self._json(body, status, method, path)
-        error = self._error(status, headers, body, method, path, hidden)
-        if status == 429:
-            self.throttle.slow_down(error.retry_after, sent)
-        else:
-            self.throttle.accepted(sent)
-        raise error
-
-    def _receive(
-        self, method: str, path: str, params: dict[str, Any] | None, json: Any
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """The whole response, read within the deadline and the size cap."""
-        give_up_at = time.monotonic() + self.deadline
-        request = self._http.build_request(method, path, params=params, json=json)
-        response = self._http.send(request, stream=True)
-        try:
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > self.max_response_bytes:
-                raise self._too_large(response.status_code, method, path)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > self.max_response_bytes:
-                    raise self._too_large(response.status_code, method, path)
-                if time.monotonic() > give_up_at:
-                    raise SynapseTransientError(
-                        f"no complete response within the {self.deadline:g} s deadline "
-                        "(target.request_deadline_seconds)",
-                        method=method,
-                        path=path,
-                        errcode="deadline",
-                    )
-        finally:
-            response.close()
-        return response.status_code, response.headers, bytes(body)
-
-    def _too_large(self, status: int, method: str, path: str) -> SynapseError:
-        return SynapseRejected(
-            f"Synapse's response is larger than the limit of {self.max_response_bytes:,} bytes "
-            "(target.max_response_mib); it was not read",
-            status=status,
-            errcode="too_large",
-            method=method,
-            path=path,
-        )
 
     def _error(
-        self,
-        status: int,
-        headers: httpx.Headers,
-        body: bytes,
-        method: str,
-        path: str,
-        hidden: Collection[str],
+        self, response: httpx.Response, method: str, path: str, hidden: Collection[str]
     ) -> SynapseError:
         errcode = detail = None
-        retry_after = parse_retry_after(headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         try:
-            data = loads(body)
+            data = loads(response.content)
         except ValueError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("errcode"), str):
@@ -232,23 +98,11 @@ class SynapseClient:
             if retry_after is None and isinstance(waited, int | float) and waited >= 0:
                 retry_after = min(waited / 1000, MAX_RETRY_AFTER_SECONDS)
         else:
-            detail = self._masked(body.decode("utf-8", "replace"), hidden)[:300] or None
-        return error_for(status, errcode, detail, method, path, retry_after)
+            detail = self._masked(response.content.decode("utf-8", "replace"), hidden)[:300] or None
+        return error_for(response.status_code, errcode, detail, method, path, retry_after)
 
-    def _masked(self, text: str, hidden: Collection[str] = ()) -> str:
-        """Synapse's text without our token or the request's hidden values, longest first."""
-        for secret in sorted({self._token, *hidden}, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, MASK)
-        return text
-
-    def _json(self, body: bytes, status: int, method: str, path: str) -> Any:
-        try:
-            return loads(body) if body else {}
-        except ValueError:
-            raise SynapseProtocolError(
-                "Synapse answered with invalid JSON", status=status, method=method, path=path
-            ) from None
+    def _secrets(self) -> Iterable[str]:
+        return (self._token,)
 
     def _object(self, data: Any, method: str, path: str) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -256,6 +110,17 @@ class SynapseClient:
                 "Synapse answered with a non-object JSON value", method=method, path=path
             )
         return data
+
+    def _lookup(self, path: str, field: str) -> str | None:
+        """The id ``field`` of what ``path`` finds, or None when Synapse finds nothing (404)."""
+        try:
+            found = self._object(self.request("GET", path), "GET", path)
+        except SynapseError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        value = found.get(field)
+        return value if isinstance(value, str) else None
 
     # --- admin API -------------------------------------------------------------------------
 
@@ -289,15 +154,7 @@ class SynapseClient:
 
     def user_by_email(self, address: str) -> str | None:
         """The account holding this e-mail address, or None."""
-        path = f"{ADMIN}/v1/threepid/email/users/{segment(address)}"
-        try:
-            found = self._object(self.request("GET", path), "GET", path)
-        except SynapseError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        user_id = found.get("user_id")
-        return user_id if isinstance(user_id, str) else None
+        return self._lookup(f"{ADMIN}/v1/threepid/email/users/{segment(address)}", "user_id")
 
     def list_rooms(self) -> Iterator[dict[str, Any]]:
         yield from self._pages(f"{ADMIN}/v1/rooms", "rooms", "next_batch", {"order_by": "name"})
@@ -319,15 +176,7 @@ class SynapseClient:
 
     def room_by_alias(self, alias: str) -> str | None:
         """The room an alias (``#sales:example.org``) points to, or None."""
-        path = f"{CLIENT}/directory/room/{segment(alias)}"
-        try:
-            found = self._object(self.request("GET", path), "GET", path)
-        except SynapseError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        room_id = found.get("room_id")
-        return room_id if isinstance(room_id, str) else None
+        return self._lookup(f"{CLIENT}/directory/room/{segment(alias)}", "room_id")
 
     def join(self, room_id: str, user_id: str) -> None:
         """Make a local user join a room the admin is in (the admin API invites and joins)."""

@@ -28,6 +28,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from provisioning.config import AppConfig
+from provisioning.connectors.http_connector import HttpConnector
 from provisioning.connectors.synapse.client import SynapseClient
 from provisioning.connectors.synapse.errors import (
     SynapseConflict,
@@ -55,7 +56,7 @@ KICK_REASON = "removed by directory provisioning"
 TRUE_TEXTS = ("true", "1", "yes", "y", "on")
 
 
-class SynapseConnector:
+class SynapseConnector(HttpConnector):
     """``fields``: object type -> the mapped fields (lower case, as fields.py names them);
     ``server_name``: what the config expects the server to be called (None: whatever it says)."""
 
@@ -85,19 +86,6 @@ class SynapseConnector:
         sensitive = {kind: sensitive_paths(compile_mappings(s.mappings)) for kind, s in sections.items()}
         target = config.target
         return cls(client, fields, target.server_name, sensitive, target.room_preset)
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> SynapseConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def throttled(self) -> int:
-        return self.client.throttle.throttled
 
     # --- who we are ----------------------------------------------------------------------------
 

@@ -2,95 +2,50 @@
 
 Matrix errors carry an ``errcode`` (``M_FORBIDDEN``, ``M_USER_IN_USE``, ...) and a human ``error``;
 the message keeps both, with the request's method and path -- never its headers, so the admin
-token cannot reach a log. A 403 from the admin API saying "You are not a server admin" means
+token cannot reach a log (the message, ``code`` and ``permanent`` are every HTTP connector's,
+connectors/http_errors.py). A 403 from the admin API saying "You are not a server admin" means
 every request will fail (the app is unusable); any other 403 is about one room (the admin account
 is not in it, or someone to kick already left) and fails only that request.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from provisioning.connectors.errors import (
     AlreadyExists,
     AppUnusable,
-    ConnectorError,
     NotFound,
     QueryRefused,
     Rejected,
-    TransientError,
 )
+from provisioning.connectors.http_errors import HttpError, HttpProtocolError, HttpTransientError
 
 ADMIN_PREFIX = "/_synapse/admin/"
 
 
-class SynapseError(ConnectorError):
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        errcode: str | None = None,
-        detail: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        retry_after: float | None = None,
-        permanent: bool = False,
-    ):
-        self.status = status
-        self.errcode = errcode
-        self.detail = detail
-        self.method = method
-        self.path = path
-        self.retry_after = retry_after
-        parts = [message]
-        if method and path:
-            parts.append(f"({method} {path})")
-        if status is not None:
-            parts.append(f"status={status}")
-        if errcode:
-            parts.append(f"errcode={errcode}")
-        if detail:
-            parts.append(f"detail={detail}")
-        ConnectorError.__init__(self, " ".join(parts), permanent=permanent)
+class SynapseError(HttpError):
+    error_type_label = "errcode"
+    error_type_keyword = "errcode"
+
+    def __init__(self, message: str, *, errcode: str | None = None, **details: Any):
+        HttpError.__init__(self, message, error_type=errcode, **details)
 
     @property
-    def code(self) -> str:
-        if self.errcode:
-            return f"{self.status}:{self.errcode}" if self.status else self.errcode
-        return str(self.status) if self.status is not None else type(self).__name__
-
-    @property
-    def permanent(self) -> bool:
-        """The same request would fail again: said by the connector, or a 4xx that is not about
-        credentials (quarantine), a missing object (the action resolves it) or throttling."""
-        if self._permanent:
-            return True
-        return (
-            self.status is not None and 400 <= self.status < 500 and self.status not in (401, 404, 408, 429)
-        )
+    def errcode(self) -> str | None:
+        return self.error_type
 
 
 class SynapseAuthError(SynapseError, AppUnusable):
     """401, or 403 from the admin API: the token is wrong, expired, or not a server admin's."""
 
 
-class SynapseProtocolError(SynapseError, AppUnusable):
+class SynapseProtocolError(HttpProtocolError, SynapseError):
     """An answer that is not what Synapse's admin API gives (not JSON, fields missing)."""
 
-    @property
-    def may_have_acted(self) -> bool:
-        return True
 
-
-class SynapseTransientError(SynapseError, TransientError):
+class SynapseTransientError(HttpTransientError, SynapseError):
     """Connection failures, timeouts, 429 (``M_LIMIT_EXCEEDED``) and 5xx."""
-
-    @property
-    def permanent(self) -> bool:
-        return False
-
-    @property
-    def may_have_acted(self) -> bool:
-        return self.status != 429 and self.errcode != "connect"
 
 
 class SynapseNotFound(SynapseError, NotFound):

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseHook
-
 from provisioning.config import AppConfig
 from provisioning.connectors.connection_url import token_url
+from provisioning.connectors.http_hook import HttpClientHook, transport_options
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.synapse.client import SynapseClient
 from provisioning.connectors.synapse.connector import SynapseConnector
 from provisioning.connectors.synapse.errors import SynapseError
 from provisioning.engine.partitions import Partition
 
-TRANSPORT_KEYS = ("timeout", "max_retries", "page_size", "requests_per_second")
 
-
-class SynapseHook(BaseHook):
+class SynapseHook(HttpClientHook):
     conn_name_attr = "synapse_conn_id"
     default_conn_name = "synapse_default"
     conn_type = "synapse"
@@ -40,11 +37,8 @@ class SynapseHook(BaseHook):
         partition: Partition | None = None,
         **client_options: Any,
     ):
-        super().__init__()
+        super().__init__(partition, client_options)
         self.synapse_conn_id = synapse_conn_id
-        self.partition = partition
-        self.client_options = client_options
-        self._client: SynapseClient | None = None
 
     def get_conn(self) -> SynapseClient:
         if self._client is None:
@@ -55,21 +49,9 @@ class SynapseHook(BaseHook):
                     f"connection {self.synapse_conn_id!r} has no password: it must hold the access "
                     "token of a Synapse server admin"
                 )
-            extra = conn.extra_dejson
-            options = {**self.client_options}
-            for key in TRANSPORT_KEYS:
-                value = extra.get(key, extra.get(f"extra__synapse__{key}"))
-                if value not in (None, ""):
-                    options[key] = int(value) if key in ("max_retries", "page_size") else float(value)
-            if self.partition and options.get("requests_per_second"):
-                options["requests_per_second"] = self.partition.share(options["requests_per_second"])
+            options = self._options(conn.extra_dejson)
             self._client = SynapseClient(base_url, conn.password, **options)
         return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask who the token is and read one page of accounts: proves URL, token and admin rights."""
@@ -88,17 +70,6 @@ def open_synapse_connector(
     """The connector of a ``kind: synapse`` target, from its Airflow connection."""
     target = config.target
     client = SynapseHook(
-        target.conn_id,
-        partition,
-        timeout=target.timeout_seconds,
-        max_retries=target.max_retries,
-        max_connections=partition.share_of_slots(target.max_concurrency)
-        if partition
-        else target.max_concurrency,
-        page_size=target.page_size,
-        requests_per_second=target.requests_per_second,
-        deadline=target.request_deadline_seconds,
-        max_response_bytes=int(target.max_response_mib * 1024 * 1024),
-        rate_share=rate_share,
+        target.conn_id, partition, **transport_options(target, partition, rate_share)
     ).get_conn()
     return SynapseConnector.for_app(client, config)
