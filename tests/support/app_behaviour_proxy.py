@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 from provisioning.config.scim_profile import ScimProfile
-from tests.support.fault_proxy import RateLimit, Recorded, _QuietServer
+from tests.support.fault_proxy import RateLimit, Recorded, local_http_server
 
 STANDARD_SPC = "/ServiceProviderConfig"
 COMPARISON = re.compile(
@@ -72,23 +72,7 @@ class AppBehaviourProxy:
         self.arrivals: list[float] = []  # when each request arrived (time.monotonic)
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                proxy.handle(self)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server, self.thread = local_http_server(self.handle)
 
     @property
     def url(self) -> str:

@@ -173,6 +173,29 @@ class _QuietServer(ThreadingHTTPServer):
         """A client that hung up (chaos, a killed process) is expected here, not a traceback."""
 
 
+def local_http_server(
+    handle: Callable[[BaseHTTPRequestHandler], None],
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """A threaded HTTP/1.1 server on a free port of 127.0.0.1 that hands every request to
+    ``handle``, and the thread to serve it from (not started)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # kept-alive answers would wait ~40 ms for a delayed ACK
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _handle(self) -> None:
+            handle(self)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+    server = _QuietServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server, threading.Thread(target=server.serve_forever, daemon=True)
+
+
 class FaultProxy:
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
@@ -190,23 +213,7 @@ class FaultProxy:
         self.echo_errors = False
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=30)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # kept-alive answers would wait ~40 ms for a delayed ACK
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                proxy.forward(self)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server, self.thread = local_http_server(self.forward)
 
     @property
     def url(self) -> str:
