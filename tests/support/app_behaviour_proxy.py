@@ -30,17 +30,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
-
 from provisioning.config.scim_profile import ScimProfile
-from tests.support.fault_proxy import RateLimit, Recorded, local_http_server
+from tests.support.fault_proxy import LocalProxy, RateLimit, Recorded
 
 STANDARD_SPC = "/ServiceProviderConfig"
 COMPARISON = re.compile(
@@ -57,12 +54,12 @@ class Violation:
     reason: str
 
 
-class AppBehaviourProxy:
+class AppBehaviourProxy(LocalProxy):
     """``with AppBehaviourProxy(server.url, profile) as proxy: proxy.url``; ``violations`` lists the
     requests refused as the app would refuse them, ``requests`` every request with its answer."""
 
     def __init__(self, upstream: str, profile: ScimProfile, rate_limit: RateLimit | None = None):
-        self.upstream = upstream.rstrip("/")
+        super().__init__(upstream)
         self.profile = profile
         self.rate_limit = rate_limit
         self.requests: list[Recorded] = []
@@ -70,13 +67,6 @@ class AppBehaviourProxy:
         self.throttled: list[float] = []  # when each 429 was answered (time.monotonic)
         self.retry_after: list[tuple[float, float]] = []  # (answered at, seconds to wait)
         self.arrivals: list[float] = []  # when each request arrived (time.monotonic)
-        self._lock = threading.Lock()
-        self._client = httpx.Client(timeout=30)
-        self.server, self.thread = local_http_server(self.handle)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def writes(self) -> list[Recorded]:
         return [r for r in self.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]
@@ -231,21 +221,6 @@ class AppBehaviourProxy:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
-
-    def start(self) -> AppBehaviourProxy:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._client.close()
-
-    def __enter__(self) -> AppBehaviourProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _is_group_path(path: str) -> bool:

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 import httpx
@@ -196,9 +197,42 @@ def local_http_server(
     return server, threading.Thread(target=server.serve_forever, daemon=True)
 
 
-class FaultProxy:
+class LocalProxy:
+    """What the test proxies share: an HTTP server on 127.0.0.1 in front of ``upstream`` that
+    hands each request to ``handle``, a client to the upstream, and their start and stop."""
+
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
+        self._lock = threading.Lock()
+        self._client = httpx.Client(timeout=30)
+        self.server, self.thread = local_http_server(self.handle)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FaultProxy(LocalProxy):
+    def __init__(self, upstream: str):
+        super().__init__(upstream)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.delay = 0.0  # seconds before forwarding
@@ -211,13 +245,6 @@ class FaultProxy:
         # every error answer (injected or the app's own, a 409 say) echoes the request, its
         # Authorization header and body included, as careless apps do
         self.echo_errors = False
-        self._lock = threading.Lock()
-        self._client = httpx.Client(timeout=30)
-        self.server, self.thread = local_http_server(self.forward)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         with self._lock:
@@ -243,7 +270,7 @@ class FaultProxy:
             time.sleep(0.01)
         assert self.active == 0, f"{self.active} request(s) still in flight after {timeout}s"
 
-    def forward(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
             self.active += 1
         try:
@@ -406,21 +433,6 @@ class FaultProxy:
                 handler.wfile.write(bytes([byte]))
                 handler.wfile.flush()
                 time.sleep(fault.drip_seconds)
-
-    def start(self) -> FaultProxy:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._client.close()
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _forwarded_headers(handler: BaseHTTPRequestHandler) -> dict[str, str]:
