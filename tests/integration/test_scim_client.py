@@ -300,6 +300,20 @@ def test_hook_builds_client_from_connection_and_tests_it(scim_app, monkeypatch):
     assert not ok and "401" in message and "nope" not in message
 
 
+def test_the_test_button_finds_salesforces_service_provider_configs(monkeypatch):
+    from provisioning.config.scim_profile import ScimProfile
+    from provisioning.demo.scim_server import ScimServer
+    from tests.support.app_behaviour_proxy import AppBehaviourProxy
+
+    salesforce = ScimProfile.model_validate({"preset": "salesforce"})
+    with ScimServer(token="t") as server, AppBehaviourProxy(server.url, salesforce) as proxy:
+        monkeypatch.setenv(*connection_env("salesforce", conn_type="scim", host=proxy.url, password="t"))
+        ok, message = ScimHook("salesforce").test_connection()
+        assert ok, message
+        assert [r.path for r in proxy.requests][:2] == ["/ServiceProviderConfig", "/ServiceProviderConfigs"]
+        assert [v.path for v in proxy.violations] == ["/ServiceProviderConfig"]  # the 404 we fell back from
+
+
 def _hammer(client, threads: int, each: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -25,7 +25,7 @@ from provisioning.connectors.oauth import ClientCredentials
 from provisioning.connectors.rate_share import RateShare
 from provisioning.connectors.scim.client import ScimClient
 from provisioning.connectors.scim.connector import ScimConnector, client_options
-from provisioning.connectors.scim.errors import ScimError
+from provisioning.connectors.scim.errors import ScimError, ScimNotFoundError
 from provisioning.engine.partitions import Partition
 
 
@@ -89,10 +89,16 @@ class ScimHook(HttpClientHook):
         )
 
     def test_connection(self) -> tuple[bool, str]:
-        """Read /ServiceProviderConfig and one page of users: proves URL, token and permissions."""
+        """Read /ServiceProviderConfig and one page of users: proves URL, token and permissions.
+        The button knows the connection, not the app config and its profile: where the standard
+        path is a 404 it asks where Salesforce answers (/ServiceProviderConfigs)."""
         try:
             client = self.get_conn()
-            config = client.service_provider_config()
+            try:
+                config = client.service_provider_config()
+            except ScimNotFoundError:
+                client.service_provider_config_path = "/ServiceProviderConfigs"
+                config = client.service_provider_config()
             next(iter(client.list_resources("user", attributes=["userName"])), None)
         except (ScimError, ValueError) as exc:
             return False, str(exc)
