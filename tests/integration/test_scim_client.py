@@ -11,6 +11,7 @@ from provisioning.connectors.scim.errors import (
     ScimError,
     ScimNotFoundError,
     ScimProtocolError,
+    ScimRejectedError,
     ScimTransientError,
 )
 from provisioning.connectors.scim.hook import ScimHook
@@ -298,6 +299,25 @@ def test_hook_builds_client_from_connection_and_tests_it(scim_app, monkeypatch):
     assert ok and "PATCH supported" in message
     ok, message = ScimHook("scim_bad").test_connection()
     assert not ok and "401" in message and "nope" not in message
+
+
+def test_a_create_answered_with_an_oversized_201_may_have_made_the_account(scim_app):
+    with client_for(scim_app, max_response_bytes=2000) as client:
+        huge = b'{"id": "x", "padding": "' + b"p" * 5000 + b'"}'
+        scim_app.proxy.inject(Fault(201, methods=("POST",), path="/Users", after_upstream=True, body=huge))
+        with pytest.raises(ScimTransientError, match="larger than the limit of 2,000 bytes") as info:
+            client.create_resource("user", new_user("big@x"))
+    assert info.value.may_have_acted  # the cycle looks the account up before any second create
+    assert scim_app.proxy.count("POST") == 1  # not re-sent by the client
+    assert list(scim_app.by_username()) == ["big@x"]
+
+
+def test_an_oversized_error_answer_is_a_refusal_of_that_request(scim_app):
+    with client_for(scim_app, max_response_bytes=2000) as client:
+        scim_app.proxy.inject(Fault(400, methods=("POST",), path="/Users", body=b"e" * 5000))
+        with pytest.raises(ScimRejectedError, match="larger than the limit") as info:
+            client.create_resource("user", new_user("big@x"))
+    assert not info.value.may_have_acted and scim_app.users() == []
 
 
 def test_the_test_button_finds_salesforces_service_provider_configs(monkeypatch):

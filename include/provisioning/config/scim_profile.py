@@ -246,10 +246,19 @@ def profile_problems(config: AppConfig, profile: ScimProfile | None) -> list[tup
         if "delete" in config.users.actions:
             found.append(("users.actions", why))
     groups = config.groups
-    if not profile.member_replace and groups is not None and groups.members.removal == "replace":
-        found.append(
-            ("groups.members.removal", f"{name} refuses replacing a group's members at once; use rfc")
-        )
+    if groups is not None and groups.members.removal == "replace":
+        if not profile.member_replace:
+            found.append(
+                ("groups.members.removal", f"{name} refuses replacing a group's members at once; use rfc")
+            )
+        elif profile.max_members_per_patch is not None:
+            found.append(
+                (
+                    "groups.members.removal",
+                    f"{name} takes at most {profile.max_members_per_patch} members a PATCH: a replace "
+                    "in several PATCHes would leave members out of the group between them; use rfc",
+                )
+            )
     if profile.max_page_size is not None and config.target.page_size > profile.max_page_size:
         found.append(("target.page_size", f"{name} returns at most {profile.max_page_size} resources a page"))
     return found

@@ -208,7 +208,8 @@ class HttpExchange(Generic[Answer]):
             raise self.transient_error.typed(
                 "request timed out", "timeout", method=method, path=path
             ) from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            # a corrupt compressed body too: the app answered, so it may have acted
             raise self.transient_error.typed(
                 f"transport error: {type(exc).__name__}", "transport", method=method, path=path
             ) from None
@@ -268,7 +269,11 @@ class HttpExchange(Generic[Answer]):
         )
 
     def _too_large(self, response: httpx.Response, method: str, path: str) -> HttpError:
-        return self.rejected_error.typed(
+        """A refusal of that one request; but a write the app answered with success was carried
+        out (a 201 with a huge body made the object): its outcome is unknown, never "not made",
+        so a create is looked for before it is sent again."""
+        acted = response.is_success and method != "GET"
+        return (self.transient_error if acted else self.rejected_error).typed(
             f"{self.app_name}'s response is larger than the limit of {self.max_response_bytes:,} bytes "
             "(target.max_response_mib); it was not read",
             "too_large",

@@ -128,6 +128,10 @@ def test_deletes_and_member_replaces_the_app_refuses_are_config_errors(tmp_path)
     found = dict(problems(write(tmp_path, text)))
     assert "refuses replacing a group's members" in found["groups.members.removal"]
     assert "at most 50 resources a page" in found["target.page_size"]
+    found = dict(
+        problems(write(tmp_path, text.replace("member_replace: false", "max_members_per_patch: 100")))
+    )
+    assert "at most 100 members a PATCH: a replace in several PATCHes" in found["groups.members.removal"]
 
 
 def connector(profile: dict, sent: list) -> ScimConnector:
@@ -152,13 +156,22 @@ def test_member_changes_go_in_patches_of_the_apps_limit():
     standard.replace_members("g", members)
     assert len(sent) == 1 and sent[0]["Operations"][0]["op"] == "replace"
     sent.clear()
+    # a replace larger than the cap is never sent in parts (the later parts' members would be out
+    # of the group meanwhile): the missing ones are added, then the strangers removed
     capped = connector({"max_members_per_patch": 100}, sent)
+    held = [{"value": m} for m in [*members[:50], "stranger-1", "stranger-2"]]
+    capped.client.get_resource = lambda kind, rid: {"id": rid, "members": held}
     capped.replace_members("g", members)
-    assert [(b["Operations"][0]["op"], len(b["Operations"][0]["value"])) for b in sent] == [
-        ("replace", 100),
-        ("add", 100),
-        ("add", 50),
+    assert [(b["Operations"][0]["op"], len(b["Operations"])) for b in sent] == [
+        ("add", 1),
+        ("add", 1),
+        ("remove", 2),
     ]
+    assert [len(b["Operations"][0]["value"]) for b in sent[:2]] == [100, 100]
+    assert {op["path"] for op in sent[2]["Operations"]} == {
+        'members[value eq "stranger-1"]',
+        'members[value eq "stranger-2"]',
+    }
 
 
 def test_a_filter_or_a_delete_the_app_refuses_is_not_sent():

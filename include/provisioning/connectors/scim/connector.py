@@ -210,12 +210,19 @@ class ScimConnector(HttpConnector):
             )
 
     def replace_members(self, group_id: str, member_ids: list[str]) -> None:
-        """One ``replace`` with the first part, the rest added: an app that caps member PATCHes
-        still ends with exactly these members (a retry starts again with the replace)."""
-        first, *rest = self._member_chunks(member_ids) or [[]]
-        self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", first))
-        for part in rest:
-            self.client.patch_resource(ObjectType.GROUP, group_id, members_body("add", part))
+        """One ``replace`` when it fits in a PATCH. Otherwise (an outbox planned before the config
+        check refused ``removal: replace`` with a member cap) never a partial replace, which would
+        drop the members of the later parts until they are sent: the missing members are added,
+        then the others removed, each in capped parts, from the group as the app holds it."""
+        parts = self._member_chunks(member_ids)
+        if len(parts) <= 1:
+            self.client.patch_resource(ObjectType.GROUP, group_id, members_body("replace", member_ids))
+            return
+        group = self.client.get_resource(ObjectType.GROUP, group_id)
+        held = {m["value"] for m in group.get("members") or [] if isinstance(m, dict) and "value" in m}
+        wanted = set(member_ids)
+        self.add_members(group_id, [m for m in member_ids if m not in held])
+        self.remove_members(group_id, sorted(held - wanted))
 
 
 def is_active(resource: dict[str, Any]) -> bool | None:
