@@ -320,6 +320,29 @@ def test_an_oversized_error_answer_is_a_refusal_of_that_request(scim_app):
     assert not info.value.may_have_acted and scim_app.users() == []
 
 
+def test_a_404_page_that_is_not_scim_is_not_read_as_a_missing_account(scim_app):
+    """A wrong base URL or a proxy that does not pass the path answers 404 with a web page: read as
+    "the account is gone", a leaver's disable would pass for done while the account stays active."""
+    with client_for(scim_app) as client:
+        user = client.create_resource("user", new_user("ana@x", active=True))
+        page = b"<html><body><h1>404 Not Found</h1>nginx</body></html>"
+        scim_app.proxy.inject(Fault(404, methods=("PATCH",), body=page))
+        with pytest.raises(ScimProtocolError, match="404 with a page that is not a SCIM error") as info:
+            client.patch_resource(
+                "user",
+                user["id"],
+                {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]},
+            )
+        assert info.value.stops_cycle
+        scim_app.proxy.inject(Fault(404, methods=("GET",)))  # the app's own SCIM 404: gone indeed
+        with pytest.raises(ScimNotFoundError):
+            client.get_resource("user", user["id"])
+        scim_app.proxy.inject(Fault(404, methods=("GET",), body=b""))  # an empty 404 too
+        with pytest.raises(ScimNotFoundError):
+            client.get_resource("user", user["id"])
+    assert scim_app.by_username()["ana@x"]["active"] is True
+
+
 def test_the_test_button_finds_salesforces_service_provider_configs(monkeypatch):
     from provisioning.config.scim_profile import ScimProfile
     from provisioning.demo.scim_server import ScimServer

@@ -139,15 +139,25 @@ class ScimClient(HttpExchange[httpx.Response]):
     ) -> ScimError:
         status = response.status_code
         scim_type = detail = None
+        scim_answer = True
         try:
             message = ScimErrorMessage.model_validate(response.json())
             scim_type, detail = self._masked(message.scim_type, hidden), self._masked(message.detail, hidden)
         except (ValueError, ValidationError):
             # masked before the cut: the start of a cut secret is still a leak
             detail = self._masked(response.text, hidden)[:300] or None
+            scim_answer = not response.content.strip()
         kwargs = {"status": status, "scim_type": scim_type, "detail": detail, "method": method, "path": path}
         if status in (401, 403):
             return ScimAuthError("the app refused our credentials", **kwargs)
+        if status == 404 and not scim_answer:
+            # a web server's page, not the SCIM app's answer (a wrong base URL, a proxy that does not
+            # pass the path): read as "the account is gone", every disable would pass for done
+            return ScimProtocolError(
+                "the app answered 404 with a page that is not a SCIM error: is the connection's base "
+                "URL the SCIM endpoint?",
+                **kwargs,
+            )
         if status == 404:
             return ScimNotFoundError("not found", **kwargs)
         if status == 409:
