@@ -664,3 +664,38 @@ def test_renaming_an_adopted_entry_named_by_another_attribute_keeps_its_name(har
     assert entry["dn"] == [hand_made] and entry["cn"] == [display] and entry["uid"] == [renamed]
     (row,) = [r for r in harness.store.log(APP, "cycle-2") if r["source_id"] == user_id]
     assert (row["action"], row["status"]) == (Action.UPDATE, LogStatus.SUCCESS)
+
+
+def test_a_delete_whose_answer_was_lost_leaves_no_member_value_behind(harness):
+    """slapd deletes the entry, the answer never arrives: the retry finds no entry, so the groups
+    must have been cleaned before the delete was sent."""
+    from provisioning.connectors.ldap_connection import open_bound
+    from provisioning.connectors.ldap_target.connector import LdapTargetConnector
+
+    def answer_lost(endpoint, timeout):
+        conn = open_bound(endpoint, timeout)
+        sent = conn.delete_s
+
+        def delete_s(dn):
+            sent(dn)
+            raise ldap.SERVER_DOWN({"desc": "Can't contact LDAP server"})
+
+        conn.delete_s = delete_s
+        return conn
+
+    plain = open_target(harness.config)
+    connector = LdapTargetConnector.for_app(harness.config, plain.server, answer_lost)
+    try:
+        user = plain.create("user", {"uid": "gone", "cn": "G", "sn": "G"}, True)
+        group = plain.create("group", {"cn": "Leavers"}, None)
+        plain.add_members(group.id, [user.id])
+        with pytest.raises(TransientError) as info:
+            connector.delete("user", user.id)
+        assert info.value.may_have_acted
+        with pytest.raises(NotFound):  # the retry: the executor takes it as "already gone"
+            connector.delete("user", user.id)
+        assert "gone" not in harness.people()
+        assert harness.groups()["Leavers"]["member"] == [f"cn=Leavers,{GROUPS}"]  # no dangling DN
+    finally:
+        plain.close()
+        connector.close()

@@ -14,7 +14,8 @@ left without members holds ``empty_member`` (its own DN by default), as groupOfN
 
 Every verb converges when repeated (the cycle may resend an action after a crash): a rename or
 move that already happened only finishes the member rewrite, values already added or removed are
-not sent again.
+not sent again. A user's DN is removed from groups before the entry is deleted, so a delete whose
+answer was lost leaves no member value behind (its retry finds no entry, hence no DN to follow).
 
 The apply step calls the connector from several threads; each thread binds its own connection.
 """
@@ -275,6 +276,7 @@ class LdapTargetConnector(MemberWrites):
 
     def delete(self, object_type: str, app_id: str) -> None:
         dn, _ = self._entry(object_type, app_id, ["1.1"])
-        self._call(f"LDAP delete of {dn!r}", lambda c: c.delete_s(dn), entry_write=True)
         if object_type == ObjectType.USER:
+            # members first: once the entry is gone a retry (the delete's answer lost) finds no DN
             self._follow(dn, None)
+        self._call(f"LDAP delete of {dn!r}", lambda c: c.delete_s(dn), entry_write=True)
