@@ -19,11 +19,11 @@ from collections import Counter
 import ldap
 import pytest
 
-from provisioning.connectors.errors import AppUnusable, Rejected, TransientError
+from provisioning.connectors.errors import AppUnusable, NotFound, Rejected, TransientError
 from provisioning.connectors.targets import open_target
 from provisioning.cycle import steps
 from provisioning.cycle.options import RunOptions
-from provisioning.demo.slapd import Slapd, slapd_installed
+from provisioning.demo.slapd import READER_DN, READER_PASSWORD, Slapd, slapd_installed
 from provisioning.engine.expressions.functions import normalize_diacritics
 from provisioning.engine.vocabulary import Action, LogStatus
 from tests.conftest import REPO, connection_env
@@ -513,4 +513,189 @@ def test_member_verbs_converge_and_an_empty_group_holds_its_own_dn(harness):
             connector.add_members(group.id, [ids[0], "00000000-0000-0000-0000-000000000000"])
         assert members() == {f"uid=m1,{PEOPLE}"}  # the others were written
     finally:
+        connector.close()
+
+
+def test_a_missing_disabled_ou_fails_the_disable_and_the_account_stays_active(harness):
+    """The disabled OU was renamed away after setup: "no such object" from its search is no
+    "the account no longer exists" -- the disable is a failure that stops the cycle, not a success."""
+    harness.configure(target=target(harness.port, disable={"mode": "move", "base_dn": DISABLED}))
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    upn = harness.expected_wiki_users().index[0]
+    user_id, _ = user_row(harness, upn)
+    conn = harness.admin()
+    conn.rename_s(DISABLED, "ou=retired", None, 1)  # an admin renames the OU (it is empty)
+    conn.unbind_s()
+    harness.sql("update users set accountEnabled = 0 where id = :id", id=user_id)
+
+    result = harness.cycle_tolerant()
+    assert result["report"]["quarantine"]["quarantined"] is True, result["report"]
+    assert harness.people()[upn]["dn"] == [f"uid={upn},{PEOPLE}"]  # still where enabled accounts are
+    (row,) = [
+        r for r in harness.store.log(APP, "cycle-2") if r["source_id"] == user_id and r["action"] != "note"
+    ]
+    assert (row["action"], row["status"], row["error_code"]) == (
+        Action.DISABLE,
+        LogStatus.FAILURE,
+        "LDAP:MissingOU",
+    )
+    assert f"the configured OU '{DISABLED}' (target.disable.base_dn) does not exist" in row["error_message"]
+
+
+def test_a_move_or_an_add_into_a_missing_ou_is_unusable_a_missing_entry_is_not_found(harness):
+    harness.configure(target=target(harness.port, disable={"mode": "move", "base_dn": DISABLED}))
+    connector = open_target(harness.config)
+    try:
+        made = connector.create("user", {"uid": "mover", "cn": "M", "sn": "M"}, True)
+        group = connector.create("group", {"cn": "Movers"}, None)
+        conn = harness.admin()
+        conn.delete_s(DISABLED)
+        conn.unbind_s()
+        dn = f"uid=mover,{PEOPLE}"
+        with pytest.raises(AppUnusable, match=r"target\.disable\.base_dn\) does not exist"):
+            connector._set_active(dn, {}, False)  # the move itself, past the searches
+        with pytest.raises(AppUnusable, match=r"target\.disable\.base_dn\) does not exist"):
+            connector.set_active("user", made.id, False)  # its search of the disabled OU
+        with pytest.raises(AppUnusable, match=r"LDAP add of .*target\.disable\.base_dn\) does not exist"):
+            connector.create("user", {"uid": "late", "cn": "L", "sn": "L"}, False)
+        assert set(harness.people()) == {"mover"}
+        conn = harness.admin()
+        conn.delete_s(f"cn=Movers,{GROUPS}")
+        conn.delete_s(GROUPS)
+        conn.unbind_s()
+        with pytest.raises(AppUnusable, match=r"target\.groups\.base_dn\) does not exist"):
+            connector.remove_members(group.id, [made.id])
+        conn = harness.admin()
+        conn.delete_s(dn)
+        conn.unbind_s()
+        harness.configure(target=target(harness.port))  # disabled by attribute: no disabled OU
+        connector.close()
+        connector = open_target(harness.config)
+        with pytest.raises(NotFound):  # an entry looked up that is not there
+            connector.set_active("user", made.id, False)
+    finally:
+        connector.close()
+
+
+# the bind DN (the reader account) may write every entry but those an admin protects
+WRITER_ACCESS = f"""access to filter=(description=protected) by dn.exact="{READER_DN}" read by * none
+access to * by dn.exact="{READER_DN}" write by anonymous auth by * none"""
+
+
+def test_a_write_refused_for_one_protected_entry_fails_that_user_only(directory_small, tmp_path, monkeypatch):
+    """As AD's AdminSDHolder guards some accounts: one refused write is that account's failure."""
+    with Slapd(tmp_path / "slapd", ou(PEOPLE) + ou(GROUPS) + ou(DISABLED), access=WRITER_ACCESS) as server:
+        harness = LdapHarness(directory_small, tmp_path / "state.db", server.port, groups=False)
+        upn = harness.expected_wiki_users().index[0]
+        user_id, _ = user_row(harness, upn)
+        monkeypatch.setenv(
+            *connection_env(
+                CONN_ID, **{**connection_fields(server.port), "login": READER_DN, "password": READER_PASSWORD}
+            )
+        )
+        conn = harness.admin()  # made by an admin, out of date: the cycle matches it and updates it
+        conn.add_s(
+            f"uid={upn},{PEOPLE}",
+            [
+                ("objectClass", [b"inetOrgPerson"]),
+                ("uid", [upn.encode()]),
+                ("cn", [b"Old"]),
+                ("sn", [b"Old"]),
+                ("description", [b"protected"]),
+            ],
+        )
+        conn.unbind_s()
+
+        result = harness.cycle()
+        assert result["report"]["quarantine"] == {"quarantined": False}, result["report"]
+        assert set(harness.people()) == set(harness.expected_wiki_users().index)
+        assert harness.people()[upn]["cn"] == ["Old"]  # refused, and only this one
+        rows = [r for r in harness.store.log(APP, "cycle-1") if r["action"] != "note"]
+        failed = [r for r in rows if r["status"] == LogStatus.FAILURE]
+        assert [(r["source_id"], r["error_code"]) for r in failed] == [(user_id, "LDAP:INSUFFICIENT_ACCESS")]
+        assert "the bind DN may not change this entry" in failed[0]["error_message"]
+        assert len([r for r in rows if r["status"] == LogStatus.SUCCESS]) == len(rows) - 1
+
+
+def test_entries_of_every_listed_class_only_are_read_as_users(harness):
+    classes = ["top", "person", "organizationalPerson", "inetOrgPerson"]
+    harness.configure(target=target(harness.port, users={"base_dn": PEOPLE, "object_classes": classes}))
+    conn = harness.admin()
+    conn.add_s(
+        f"ou=contractors,{PEOPLE}", [("objectClass", [b"organizationalUnit"]), ("ou", [b"contractors"])]
+    )
+    conn.unbind_s()
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    people = harness.entries(PEOPLE, "(objectClass=inetOrgPerson)")
+    assert len(people) == len(harness.expected_wiki_users())
+    assert all(a["objectClass"] == classes for a in people.values())
+    connector = open_target(harness.config)
+    try:
+        listed = {u.id for u in connector.list("user")}
+    finally:
+        connector.close()
+    assert listed == {a["entryUUID"][0] for a in people.values()}  # not ou=people, nor ou=contractors
+
+
+def test_renaming_an_adopted_entry_named_by_another_attribute_keeps_its_name(harness):
+    """``cn=Ann Lee,ou=people`` made by hand, matched by uid: a new uid is a value, not a new RDN
+    (a modrdn to uid=... would delete the old RDN value, the cn)."""
+    expected = harness.expected_wiki_users()
+    upn = expected.index[0]
+    user_id, display = user_row(harness, upn)
+    hand_made = f"cn={ldap.dn.escape_dn_chars(display)},{PEOPLE}"
+    conn = harness.admin()
+    conn.add_s(
+        hand_made,
+        [
+            ("objectClass", [b"inetOrgPerson"]),
+            ("uid", [upn.encode()]),
+            ("cn", [display.encode()]),
+            ("sn", [b"Old"]),
+        ],
+    )
+    conn.unbind_s()
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    renamed = f"renamed.{upn}"
+    harness.sql("update users set userPrincipalName = :new where id = :id", new=renamed, id=user_id)
+
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    entry = harness.people()[renamed]
+    assert entry["dn"] == [hand_made] and entry["cn"] == [display] and entry["uid"] == [renamed]
+    (row,) = [r for r in harness.store.log(APP, "cycle-2") if r["source_id"] == user_id]
+    assert (row["action"], row["status"]) == (Action.UPDATE, LogStatus.SUCCESS)
+
+
+def test_a_delete_whose_answer_was_lost_leaves_no_member_value_behind(harness):
+    """slapd deletes the entry, the answer never arrives: the retry finds no entry, so the groups
+    must have been cleaned before the delete was sent."""
+    from provisioning.connectors.ldap_connection import open_bound
+    from provisioning.connectors.ldap_target.connector import LdapTargetConnector
+
+    def answer_lost(endpoint, timeout):
+        conn = open_bound(endpoint, timeout)
+        sent = conn.delete_s
+
+        def delete_s(dn):
+            sent(dn)
+            raise ldap.SERVER_DOWN({"desc": "Can't contact LDAP server"})
+
+        conn.delete_s = delete_s
+        return conn
+
+    plain = open_target(harness.config)
+    connector = LdapTargetConnector.for_app(harness.config, plain.server, answer_lost)
+    try:
+        user = plain.create("user", {"uid": "gone", "cn": "G", "sn": "G"}, True)
+        group = plain.create("group", {"cn": "Leavers"}, None)
+        plain.add_members(group.id, [user.id])
+        with pytest.raises(TransientError) as info:
+            connector.delete("user", user.id)
+        assert info.value.may_have_acted
+        with pytest.raises(NotFound):  # the retry: the executor takes it as "already gone"
+            connector.delete("user", user.id)
+        assert "gone" not in harness.people()
+        assert harness.groups()["Leavers"]["member"] == [f"cn=Leavers,{GROUPS}"]  # no dangling DN
+    finally:
+        plain.close()
         connector.close()

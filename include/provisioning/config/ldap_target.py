@@ -11,6 +11,7 @@ import re
 from typing import Literal
 
 import ldap.dn
+import ldap.filter
 from pydantic import Field, field_validator, model_validator
 
 from provisioning.config.strict import StrictModel
@@ -105,8 +106,10 @@ class LdapEntries(StrictModel):
 
     @property
     def structural_filter(self) -> str:
-        """What the connector searches under ``base_dn`` for entries of this kind."""
-        return f"(objectClass={self.object_classes[0]})"
+        """What the connector searches under ``base_dn`` for entries of this kind: entries of every
+        listed class (``top`` alone would match the OUs and groups there too)."""
+        parts = [f"(objectClass={ldap.filter.escape_filter_chars(c)})" for c in self.object_classes]
+        return parts[0] if len(parts) == 1 else f"(&{''.join(parts)})"
 
     def required(self) -> set[str]:
         """Lowercased attributes a create must have: the RDN's and the ``required_attributes``."""

@@ -201,8 +201,6 @@ class LdapTargetConfig(TargetSection):
     @model_validator(mode="after")
     def _apart(self) -> LdapTargetConfig:
         disable = self.disable
-        if disable.mode == "move" and disable.base_dn.lower() == self.users.base_dn.lower():
-            raise ValueError("disable.base_dn is users.base_dn: disabled accounts must be moved elsewhere")
         if disable.attribute and disable.attribute.lower() == self.users.rdn_attribute.lower():
             raise ValueError(
                 "disable.attribute is users.rdn_attribute: the name of an entry cannot say it is disabled"
@@ -210,15 +208,34 @@ class LdapTargetConfig(TargetSection):
         return self
 
     def settings_problems(self, config: AppConfig) -> list[tuple[str, str]]:
+        found = []
+        if (problem := self._disabled_ou_problem()) is not None:
+            found.append(("target.disable.base_dn", problem))
         if config.groups is not None and self.groups is None:
-            return [
+            found.append(
                 (
                     "target.groups",
                     "the app provisions groups (its groups section): set target.groups.base_dn, the OU "
                     "they are written to",
                 )
-            ]
-        return []
+            )
+        return found
+
+    def _disabled_ou_problem(self) -> str | None:
+        """The disabled OU must be apart from the users OU, compared as DNs (case, spaces and
+        escapes aside): an account in it is read as disabled, one moved there leaves the users OU."""
+        if self.disable.mode != "move":
+            return None
+        from provisioning.connectors.directory.ldap.values import canonical_dn, under
+
+        disabled, users = canonical_dn(self.disable.base_dn), canonical_dn(self.users.base_dn)
+        if disabled == users:
+            return "disable.base_dn is users.base_dn: disabled accounts must be moved elsewhere"
+        if under(disabled, users):
+            return "disable.base_dn is under users.base_dn: disabled accounts must be moved outside it"
+        if under(users, disabled):
+            return "users.base_dn is under disable.base_dn: every account would be read as disabled"
+        return None
 
     def entries(self, object_type: str) -> LdapEntries:
         """The users or groups section; a config without groups cannot be asked about groups."""

@@ -68,14 +68,21 @@ class Slapd:
     """``with Slapd(tmp_path, ldif) as server: server.port`` -- a server with ``ldif`` loaded
     under ``dc=example,dc=org`` (the base entry and the reader account are added here).
 
-    ``tls``: also serve ldaps on ``ldaps_port`` and StartTLS, with ``(cert, key)`` PEM files."""
+    ``tls``: also serve ldaps on ``ldaps_port`` and StartTLS, with ``(cert, key)`` PEM files.
+    ``access``: slapd.conf ``access to`` lines placed before the default ones (first match wins)."""
 
     def __init__(
-        self, folder: Path, ldif: str = "", tls: tuple[Path, Path] | None = None, port: int | None = None
+        self,
+        folder: Path,
+        ldif: str = "",
+        tls: tuple[Path, Path] | None = None,
+        port: int | None = None,
+        access: str = "",
     ):
         self.folder = folder
         self.ldif = ldif
         self.tls = tls
+        self.access = access
         self.port = port or free_port()
         self.ldaps_port = free_port() if tls else None
         self.process: subprocess.Popen | None = None
@@ -153,6 +160,7 @@ modulepath {MODULE_DIR}
 moduleload back_mdb
 {tls}
 sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited
+{self.access}
 access to attrs=userPassword by anonymous auth by * none
 access to * by dn.exact="{READER_DN}" read by * none
 

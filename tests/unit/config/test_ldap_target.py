@@ -123,8 +123,26 @@ def test_disable_by_moving_to_another_ou(tmp_path):
         (
             "{mode: attribute, attribute: employeeType, disabled_value: disabled}",
             "{mode: move, base_dn: 'OU=People,dc=example,dc=org'}",
-            "target",
+            "target.disable.base_dn",
             "disable.base_dn is users.base_dn",
+        ),
+        (  # the same DN spelled with other spaces and case
+            "{mode: attribute, attribute: employeeType, disabled_value: disabled}",
+            "{mode: move, base_dn: 'OU=People, DC=example, dc=org'}",
+            "target.disable.base_dn",
+            "disable.base_dn is users.base_dn",
+        ),
+        (
+            "{mode: attribute, attribute: employeeType, disabled_value: disabled}",
+            "{mode: move, base_dn: 'ou=disabled, ou=People,dc=example,dc=org'}",
+            "target.disable.base_dn",
+            "disable.base_dn is under users.base_dn",
+        ),
+        (
+            "{mode: attribute, attribute: employeeType, disabled_value: disabled}",
+            "{mode: move, base_dn: 'dc=example, dc=org'}",
+            "target.disable.base_dn",
+            "users.base_dn is under disable.base_dn",
         ),
         (
             "{mode: attribute, attribute: employeeType, disabled_value: disabled}",
@@ -194,3 +212,17 @@ def test_the_id_attribute_must_be_an_attribute_name(tmp_path):
     )
     text = GOOD.replace("  kind: ldap\n", "  kind: ldap\n  id_attribute: objectGUID\n")
     assert load_app_config(write(tmp_path, text)).target.id_attribute == "objectGUID"
+
+
+def test_entries_are_searched_by_every_listed_object_class(tmp_path):
+    text = GOOD.replace(
+        "{base_dn: 'ou=people,dc=example,dc=org'}",
+        "{base_dn: 'ou=people,dc=example,dc=org', "
+        "object_classes: [top, person, organizationalPerson, inetOrgPerson]}",
+    )
+    target = load_app_config(write(tmp_path, text)).target
+    assert target.users.structural_filter == (
+        "(&(objectClass=top)(objectClass=person)(objectClass=organizationalPerson)"
+        "(objectClass=inetOrgPerson))"
+    )
+    assert target.groups.structural_filter == "(objectClass=groupOfNames)"

@@ -80,3 +80,25 @@ def test_a_filter_the_server_cannot_evaluate_is_a_refused_query():
         ldap.INAPPROPRIATE_MATCHING({"desc": "Inappropriate matching"}), "LDAP search", attribute="photo"
     )
     assert isinstance(found, QueryRefused) and found.attribute == "photo"
+
+
+def test_no_such_object_under_a_configured_ou_means_the_ou_is_missing():
+    error = ldap.NO_SUCH_OBJECT({"desc": "No such object"})
+    missing = translate(
+        error,
+        "LDAP search of 'ou=gone'",
+        missing="the configured OU 'ou=gone' (target.disable.base_dn) does not exist",
+    )
+    assert type(missing) is AppUnusable and missing.code == "LDAP:MissingOU"
+    assert str(missing) == (
+        "LDAP search of 'ou=gone': the configured OU 'ou=gone' (target.disable.base_dn) does not exist"
+    )
+    assert type(translate(error, "LDAP modify of 'uid=a,ou=p'")) is NotFound  # the entry is gone
+
+
+def test_missing_rights_to_write_one_entry_are_that_entrys_failure():
+    error = ldap.INSUFFICIENT_ACCESS({"desc": "Insufficient access"})
+    refused = translate(error, "LDAP modify of 'cn=admin,ou=p'", entry_write=True)
+    assert type(refused) is Rejected and refused.permanent and not refused.stops_cycle
+    assert "the bind DN may not change this entry" in str(refused)
+    assert translate(error, "LDAP search of 'ou=p'").stops_cycle  # a search of the OU: every one fails

@@ -19,7 +19,7 @@ from provisioning.config.target import LdapTargetConfig
 from provisioning.connectors.errors import AppUnusable, NotFound, Rejected, TransientError
 from provisioning.connectors.ldap_connection import Entry, LdapEndpoint, open_bound, paged_search
 from provisioning.connectors.ldap_target.entries import canonical_dn, id_filter, read_id, under
-from provisioning.connectors.ldap_target.errors import ldap_request
+from provisioning.connectors.ldap_target.errors import ldap_request, missing_ou
 from provisioning.engine.vocabulary import ObjectType
 
 Values = dict[str, list[bytes]]  # lowercased attribute name -> raw values
@@ -73,10 +73,22 @@ class EntryAccess:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what: str, request: Callable[[LDAPObject], Any], *, attribute: str | None = None) -> Any:
-        """One request on this thread's connection."""
+    def _call(
+        self,
+        what: str,
+        request: Callable[[LDAPObject], Any],
+        *,
+        attribute: str | None = None,
+        missing: str | None = None,
+        entry_write: bool = False,
+    ) -> Any:
+        """One request on this thread's connection; ``missing`` and ``entry_write`` as in
+        errors.translate (a write of one entry, one naming a configured OU)."""
         conn = self._conn()
-        with self._dropped_when_lost(), ldap_request(what, attribute=attribute):
+        with (
+            self._dropped_when_lost(),
+            ldap_request(what, attribute=attribute, missing=missing, entry_write=entry_write),
+        ):
             return request(conn)
 
     @contextmanager
@@ -101,13 +113,35 @@ class EntryAccess:
 
     def _bases(self, object_type: str) -> list[str]:
         """The OUs entries of this type are searched under: users also in the disabled OU."""
-        bases = [self._section(object_type).base_dn]
+        return [base for base, _ in self._located(object_type)]
+
+    def _located(self, object_type: str) -> list[tuple[str, str]]:
+        """The OUs entries of this type are searched under, each with its config field."""
+        kind = "users" if object_type == ObjectType.USER else "groups"
+        bases = [(self._section(object_type).base_dn, f"target.{kind}.base_dn")]
         disable = self.target.disable
         if object_type == ObjectType.USER and disable.mode == "move":
             moved = canonical_dn(disable.base_dn)
-            if not under(moved, canonical_dn(bases[0])):
-                bases.append(disable.base_dn)
+            if not under(moved, canonical_dn(bases[0][0])):
+                bases.append((disable.base_dn, "target.disable.base_dn"))
         return bases
+
+    def _missing(self, base: str) -> str:
+        """What "no such object" means for a request naming the configured OU ``base``."""
+        fields = {
+            canonical_dn(self.target.users.base_dn): "target.users.base_dn",
+            **(
+                {canonical_dn(self.target.groups.base_dn): "target.groups.base_dn"}
+                if self.target.groups
+                else {}
+            ),
+            **(
+                {canonical_dn(self.target.disable.base_dn): "target.disable.base_dn"}
+                if self.target.disable.base_dn
+                else {}
+            ),
+        }
+        return missing_ou(base, fields.get(canonical_dn(base), "target"))
 
     def _attributes(self, object_type: str, members: bool, extra: tuple[str, ...] = ()) -> list[str]:
         wanted = [self.target.id_attribute, *self._paths.get(object_type, []), *extra]
@@ -124,7 +158,8 @@ class EntryAccess:
         section = self._section(object_type)
         filterstr = f"(&{section.structural_filter}{condition})"
         seen: set[str] = set()
-        for base in self._bases(object_type):
+        for base, field in self._located(object_type):
+            # the base is a configured OU: "no such object" means it is missing, not an entry
             found = paged_search(
                 self._conn(),
                 base,
@@ -132,7 +167,9 @@ class EntryAccess:
                 filterstr,
                 attributes,
                 self.target.page_size,
-                lambda what: ldap_request(what, attribute=attribute),
+                lambda what, b=base, f=field: ldap_request(
+                    what, attribute=attribute, missing=missing_ou(b, f)
+                ),
             )
             with self._dropped_when_lost():
                 for dn, values in found:

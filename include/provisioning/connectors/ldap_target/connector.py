@@ -14,7 +14,8 @@ left without members holds ``empty_member`` (its own DN by default), as groupOfN
 
 Every verb converges when repeated (the cycle may resend an action after a crash): a rename or
 move that already happened only finishes the member rewrite, values already added or removed are
-not sent again.
+not sent again. A user's DN is removed from groups before the entry is deleted, so a delete whose
+answer was lost leaves no member value behind (its retry finds no entry, hence no DN to follow).
 
 The apply step calls the connector from several threads; each thread binds its own connection.
 """
@@ -29,7 +30,7 @@ import ldap.filter
 
 from provisioning.config import AppConfig
 from provisioning.config.target import LdapTargetConfig
-from provisioning.connectors.errors import Rejected
+from provisioning.connectors.errors import NotFound, Rejected
 from provisioning.connectors.ldap_connection import LdapEndpoint, open_bound
 from provisioning.connectors.ldap_target.access import Opener, Values
 from provisioning.connectors.ldap_target.entries import (
@@ -37,6 +38,7 @@ from provisioning.connectors.ldap_target.entries import (
     child_dn,
     encode,
     first_rdn,
+    naming,
     parent_dn,
     rdn_value,
     read_value,
@@ -145,7 +147,12 @@ class LdapTargetConnector(MemberWrites):
         if object_type == ObjectType.GROUP:
             groups = self._groups()
             entry[groups.member_attribute] = [(groups.empty_member or dn).encode()]
-        self._call(f"LDAP add of {dn!r}", lambda c: c.add_s(dn, list(entry.items())))
+        self._call(
+            f"LDAP add of {dn!r}",
+            lambda c: c.add_s(dn, list(entry.items())),
+            missing=self._missing(parent_dn(dn)),  # an add finds no entry: its OU is missing
+            entry_write=True,
+        )
         found = self._call(
             f"LDAP read of {dn!r} after adding it",
             lambda c: c.search_s(
@@ -157,9 +164,11 @@ class LdapTargetConnector(MemberWrites):
 
     def update(self, object_type: str, app_id: str, change: AttributeUpdate) -> None:
         section = self._section(object_type)
-        rdn = section.rdn_attribute.lower()
         wanted = [*change.set, *change.clear]
         dn, values = self._entry(object_type, app_id, self._attributes(object_type, False, tuple(wanted)))
+        # an entry named by another attribute (adopted: cn=John Smith while rdn_attribute is uid)
+        # keeps its name: its rdn_attribute is a plain value, as a rename would drop the old RDN's
+        rdn = section.rdn_attribute.lower() if section.rdn_attribute.lower() in naming(dn) else None
         modlist = []
         new_name = None
         for path, value in change.set.items():
@@ -184,6 +193,7 @@ class LdapTargetConnector(MemberWrites):
             self._call(
                 f"LDAP modify of {dn!r} ({', '.join(m[1] for m in modlist)})",
                 lambda c: c.modify_s(dn, modlist),
+                entry_write=True,
             )
         if new_name is not None:
             dn = self._rename(dn, section.rdn_attribute, new_name[0].decode(), change.previous)
@@ -196,7 +206,11 @@ class LdapTargetConnector(MemberWrites):
         new_dn = child_dn(rdn_attribute, value, parent)
         if not same_dn(dn, new_dn) or rdn_value(dn)[1] != value:
             new_rdn = first_rdn(new_dn)
-            self._call(f"LDAP rename of {dn!r} to {new_rdn!r}", lambda c: c.rename_s(dn, new_rdn, None, 1))
+            self._call(
+                f"LDAP rename of {dn!r} to {new_rdn!r}",
+                lambda c: c.rename_s(dn, new_rdn, None, 1),
+                entry_write=True,
+            )
             self._follow(dn, new_dn)
         else:  # renamed by an earlier attempt: finish what it may have left (members)
             old = next(
@@ -221,7 +235,7 @@ class LdapTargetConnector(MemberWrites):
             if same_dn(parent_dn(dn), target):  # moved by an earlier attempt: members may lag
                 self._follow(f"{first},{other}", dn)
                 return
-            self._call(f"LDAP move of {dn!r} to {target!r}", lambda c: c.rename_s(dn, first, target, 1))
+            self._move(dn, first, target)
             self._follow(dn, f"{first},{target}")
             return
         name = disable.attribute
@@ -232,6 +246,7 @@ class LdapTargetConnector(MemberWrites):
                 self._call(
                     f"LDAP modify of {dn!r} ({name})",
                     lambda c: c.modify_s(dn, [(ldap.MOD_REPLACE, name, [state.encode()])]),
+                    entry_write=True,
                 )
             return
         # enabled means "without the disabled value": other values of the attribute are kept
@@ -242,10 +257,26 @@ class LdapTargetConnector(MemberWrites):
             self._call(
                 f"LDAP modify of {dn!r} ({name})",
                 lambda c: c.modify_s(dn, [(ldap.MOD_DELETE, name, flagged)]),
+                entry_write=True,
             )
+
+    def _move(self, dn: str, first: str, target: str) -> None:
+        """modrdn to the configured OU ``target``. "No such object" names the entry or that OU: an
+        OU that is missing stops the cycle (a disable must not pass for done), an entry is gone."""
+        what = f"LDAP move of {dn!r} to {target!r}"
+        try:
+            self._call(what, lambda c: c.rename_s(dn, first, target, 1), entry_write=True)
+        except NotFound:
+            self._call(
+                f"{what} (reading the OU)",
+                lambda c: c.search_s(target, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"]),
+                missing=self._missing(target),
+            )
+            raise
 
     def delete(self, object_type: str, app_id: str) -> None:
         dn, _ = self._entry(object_type, app_id, ["1.1"])
-        self._call(f"LDAP delete of {dn!r}", lambda c: c.delete_s(dn))
         if object_type == ObjectType.USER:
+            # members first: once the entry is gone a retry (the delete's answer lost) finds no DN
             self._follow(dn, None)
+        self._call(f"LDAP delete of {dn!r}", lambda c: c.delete_s(dn), entry_write=True)

@@ -74,6 +74,11 @@ def rdn_value(dn: str) -> tuple[str, str]:
     return first[0], first[1]
 
 
+def naming(dn: str) -> set[str]:
+    """The lowercased attributes of a DN's first RDN (``cn`` for ``cn=John Smith,ou=people``)."""
+    return {kind.lower() for kind, _, _ in ldap.dn.str2dn(dn)[0]}
+
+
 def parent_dn(dn: str) -> str:
     return ldap.dn.dn2str(ldap.dn.str2dn(dn)[1:])
 

@@ -1,10 +1,14 @@
 """python-ldap's results in the cycle's terms (connectors/errors.py), each message naming the
 request and the DN it was about; never a value or the bind password.
 
-A refused bind or missing rights stop the cycle (every write would fail the same way); a server
-that is down, busy or slow is transient; an existing DN is "already exists", so the cycle looks
-the entry up and links it; schema and naming refusals are this one object's, and permanent (the
-same request would be refused again).
+A refused bind, or missing rights to search a configured OU, stop the cycle (every request
+would fail the same way); missing rights to write one entry are that entry's (Active Directory
+protects some accounts, e.g. those AdminSDHolder guards, from writes it allows on others). A
+configured OU that does not exist (a search base, the parent of an add, the OU of a move) stops the
+cycle too: "no such object" means "not found" only for one entry looked up. A server that is
+down, busy or slow is transient; an existing DN is "already exists", so the cycle looks the entry
+up and links it; schema and naming refusals are this one object's, and permanent (the same
+request would be refused again).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ UNUSABLE = (
     ldap.INAPPROPRIATE_AUTH,
     ldap.STRONG_AUTH_REQUIRED,
     ldap.CONFIDENTIALITY_REQUIRED,
-    ldap.INSUFFICIENT_ACCESS,
+    ldap.INSUFFICIENT_ACCESS,  # a write of one entry: that entry's (see translate)
     ldap.PROTOCOL_ERROR,
 )
 TRANSIENT = (
@@ -59,17 +63,40 @@ class LdapTransient(TransientError):
         return self._acted
 
 
+def missing_ou(base: str, field: str) -> str:
+    """What ``no such object`` means when ``base`` is a configured OU (at ``field``)."""
+    return f"the configured OU {base!r} ({field}) does not exist"
+
+
 def translate(
-    exc: ldap.LDAPError, what: str, *, attribute: str | None = None, acting: bool = True
+    exc: ldap.LDAPError,
+    what: str,
+    *,
+    attribute: str | None = None,
+    acting: bool = True,
+    missing: str | None = None,
+    entry_write: bool = False,
 ) -> ConnectorError:
     """The connector error for ``exc``, raised while doing ``what`` (``LDAP add of 'uid=...'``);
-    ``acting``: whether the request could have changed anything (a bind cannot)."""
+    ``acting``: whether the request could have changed anything (a bind cannot); ``missing``: what
+    "no such object" means when the request named a configured OU (missing_ou), else the entry is
+    not found; ``entry_write``: an add, modify, rename or delete of one entry, whose refusal for
+    lack of rights is that entry's."""
     message = f"{what}: {describe_error(exc)}"
     code = f"LDAP:{type(exc).__name__}"
     if isinstance(exc, ldap.ALREADY_EXISTS):
         return AlreadyExists(message, code=code)
     if isinstance(exc, ldap.NO_SUCH_OBJECT):
+        if missing is not None:
+            return AppUnusable(f"{what}: {missing}", code="LDAP:MissingOU")
         return NotFound(message, code=code)
+    if isinstance(exc, ldap.INSUFFICIENT_ACCESS) and entry_write:
+        return Rejected(
+            f"{message} (the bind DN may not change this entry; directories protect some entries, "
+            "e.g. Active Directory's AdminSDHolder accounts)",
+            code=code,
+            permanent=True,
+        )
     if isinstance(exc, UNUSABLE):
         return AppUnusable(message, code=code)
     if isinstance(exc, REFUSED_QUERY) and attribute is not None:
@@ -80,9 +107,18 @@ def translate(
 
 
 @contextmanager
-def ldap_request(what: str, *, attribute: str | None = None, acting: bool = True) -> Iterator[None]:
+def ldap_request(
+    what: str,
+    *,
+    attribute: str | None = None,
+    acting: bool = True,
+    missing: str | None = None,
+    entry_write: bool = False,
+) -> Iterator[None]:
     """Run one LDAP request, raising the cycle's error for whatever went wrong."""
     try:
         yield
     except ldap.LDAPError as exc:
-        raise translate(exc, what, attribute=attribute, acting=acting) from None
+        raise translate(
+            exc, what, attribute=attribute, acting=acting, missing=missing, entry_write=entry_write
+        ) from None

@@ -112,6 +112,7 @@ class MemberWrites(EntryAccess):
             self._call(
                 f"LDAP modify of {dn!r} ({groups.member_attribute}: {len(new)} added, {len(gone)} removed)",
                 lambda c: c.modify_s(dn, modlist),
+                entry_write=True,
             )
 
     def _dns_of_ids(self, ids: list[str]) -> dict[str, str]:
