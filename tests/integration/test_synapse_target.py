@@ -20,13 +20,16 @@ import pytest
 from provisioning.config.errors import ConfigError
 from provisioning.config.loader import load_app_config
 from provisioning.connectors.directory.registry import open_source
-from provisioning.connectors.errors import AppUnusable
+from provisioning.connectors.errors import AppUnusable, Rejected
 from provisioning.connectors.synapse.client import SynapseClient
 from provisioning.connectors.synapse.connector import SynapseConnector
+from provisioning.connectors.synapse.errors import SynapseNotFound, SynapseProtocolError
 from provisioning.connectors.synapse.hook import SynapseHook
 from provisioning.cycle.context import CycleContext
 from provisioning.cycle.options import RunOptions
 from provisioning.demo.directory import build_sqlite
+from provisioning.engine.changes import AttributeUpdate
+from provisioning.engine.vocabulary import ObjectType
 from tests.integration.cycle_helpers import MEMBERS_SQL, Harness, wiki_scope
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.synapse_server import SERVER_NAME, SynapseServer
@@ -133,7 +136,7 @@ class SynapseHarness(Harness):
         every other account we made is deactivated; every room holds exactly its members in scope."""
         expected = self.expected_accounts()
         accounts = self.accounts()
-        active = {k for k, v in accounts.items() if not v["deactivated"]}
+        active = {k for k, v in accounts.items() if not v["deactivated"] and not v["locked"]}
         assert active == set(expected)
         for localpart, (name, mail) in expected.items():
             account = accounts[localpart]
@@ -210,9 +213,11 @@ def test_cycles_with_joiners_a_mover_and_a_leaver_end_exact(harness):
     assert third["report"]["status"] == "succeeded", third["report"]
     harness.assert_exact()
     accounts = harness.accounts()
-    assert not accounts[harness.prefix + joiner]["deactivated"]
-    assert accounts[harness.prefix + leaver]["deactivated"]
-    # the leaver's account is disabled, not erased: its e-mail address stays with it
+    assert not accounts[harness.prefix + joiner]["locked"]
+    assert (
+        accounts[harness.prefix + leaver]["locked"] and not accounts[harness.prefix + leaver]["deactivated"]
+    )
+    # the leaver's account is disabled (locked), not erased: its e-mail address stays with it
     assert accounts[harness.prefix + leaver]["threepids"] and not accounts[harness.prefix + leaver]["erased"]
     assert accounts[harness.prefix + renamed]["displayname"] == "Renamed Person"
     rooms = harness.rooms()
@@ -226,7 +231,11 @@ def test_cycles_with_joiners_a_mover_and_a_leaver_end_exact(harness):
     assert log[("user", "update", "success")] == 1
 
 
-def test_disable_and_re_enable_round_trip(harness):
+@pytest.mark.parametrize("mode", ["lock", "deactivate"])
+def test_disable_and_re_enable_round_trip(harness, mode):
+    """Lock (the default) and deactivate both keep the account's addresses and name while it is
+    disabled and give back its rooms when it is re-enabled."""
+    harness.configure(target={**harness.raw("target"), "disable": mode})
     first = harness.cycle()
     assert first["report"]["status"] == "succeeded", first["report"]
     upn = sorted(harness.upns(MEMBERS_SQL, g="g-dept-design") & wiki_scope(harness))[0]
@@ -239,8 +248,10 @@ def test_disable_and_re_enable_round_trip(harness):
     disabled = harness.cycle()
     assert disabled["report"]["status"] == "succeeded", disabled["report"]
     account = harness.accounts()[localpart]
-    assert account["deactivated"] is True
+    assert (account["locked"], account["deactivated"]) == ((True, False) if mode == "lock" else (False, True))
     assert _addresses(account) == _addresses(before) and account["displayname"] == before["displayname"]
+    # out of scope, it is no member of its groups' rooms in either mode (the cycle removes it; a
+    # deactivation parts them anyway) and is joined again when it comes back
     assert not {a for a, r in harness.rooms().items() if localpart in r["members"]}
     harness.assert_exact()
 
@@ -248,7 +259,7 @@ def test_disable_and_re_enable_round_trip(harness):
     enabled = harness.cycle()
     assert enabled["report"]["status"] == "succeeded", enabled["report"]
     account = harness.accounts()[localpart]
-    assert account["deactivated"] is False
+    assert account["deactivated"] is False and account["locked"] is False
     assert _addresses(account) == _addresses(before)
     assert {a for a, r in harness.rooms().items() if localpart in r["members"]} == rooms_before
     harness.assert_exact()
@@ -434,3 +445,111 @@ def test_a_connection_to_a_server_of_another_name_writes_nothing(harness):
         failed
     )
     assert harness.proxy.writes() == [] and harness.accounts() == {}
+
+
+def test_synapse_answers_m_not_found_for_what_does_not_exist_and_m_unrecognized_for_a_wrong_path(synapse):
+    """The real server's answers the connector tells apart: an unknown account, address or alias
+    is ``M_NOT_FOUND`` (nothing there); an endpoint it does not serve is a 404 ``M_UNRECOGNIZED``,
+    which says nothing about any account and stops the cycle."""
+    client = SynapseClient(synapse.url, synapse.admin_token, max_retries=0)
+    with pytest.raises(SynapseNotFound):
+        client.get_user(f"@nobody-at-all:{SERVER_NAME}")
+    with pytest.raises(SynapseNotFound):
+        client.deactivate(f"@nobody-at-all:{SERVER_NAME}")
+    assert client.user_by_email("nobody-at-all@example.invalid") is None
+    assert client.room_by_alias(f"#nothing-at-all:{SERVER_NAME}") is None
+    with pytest.raises(SynapseProtocolError) as error:
+        client.request("GET", "/_synapse/admin/v2/no-such-endpoint")
+    assert error.value.status == 404 and error.value.errcode == "M_UNRECOGNIZED"
+    assert isinstance(error.value, AppUnusable) and "admin API is not reachable" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("mode", "body"),
+    [
+        ("deactivate", b'{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}'),
+        ("lock", b"<html><body><h1>404 Not Found</h1>nginx</body></html>"),
+    ],
+)
+def test_a_404_that_is_not_m_not_found_disables_nobody_and_stops_the_cycle(harness, mode, body):
+    """A reverse proxy that does not pass /_synapse/admin (an HTML 404) or a path Synapse does not
+    serve (M_UNRECOGNIZED) is not "the account is gone": the disable is a failure in the
+    provisioning log, the cycle stops, and the account is still active in Synapse."""
+    harness.configure(target={**harness.raw("target"), "disable": mode})
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    upn = sorted(wiki_scope(harness))[0]
+    localpart = harness.localpart(upn)
+    harness.sql("update users set accountEnabled = 0 where userPrincipalName = :upn", upn=upn)
+    harness.proxy.inject(Fault(404, body=body, path="/_synapse/admin/"), times=50)
+    result = harness.cycle_tolerant()
+    assert result["report"]["status"] == "failed" and result["report"]["quarantine"]["quarantined"]
+    assert "admin API is not reachable" in result["apply"]["stopped"]
+    account = harness.accounts()[localpart]
+    assert account["deactivated"] is False and account["locked"] is False
+    rows = [r for r in harness.store.log("demo_wiki", "cycle-2") if r["action"] == "disable"]
+    assert rows and all(r["status"] != "success" for r in rows), rows
+    assert all("no longer exists" not in (r["error_message"] or "") for r in rows)
+
+
+def test_the_connections_own_account_is_never_matched_nor_changed(harness, synapse):
+    """The token's owner holds the localpart and the e-mail address of a directory user: it is not
+    matched, not linked, and neither a leave of scope nor a direct call locks, deactivates,
+    erases or edits it (that would lock the connector out for good)."""
+    upn = sorted(wiki_scope(harness))[0]
+    localpart = harness.localpart(upn)
+    mail = harness.rows("select mail from users where userPrincipalName = :upn", upn=upn)[0][0].lower()
+    me = f"@{localpart}:{SERVER_NAME}"
+    harness.token = synapse.register(localpart, "a-long-password-3", admin=True)
+    synapse.admin("POST", f"/_synapse/admin/v1/users/{me}/override_ratelimit", json={})
+    synapse.admin(
+        "PUT", f"/_synapse/admin/v2/users/{me}", json={"threepids": [{"medium": "email", "address": mail}]}
+    )
+    before = synapse.user(localpart)
+
+    harness.cycle_tolerant()
+    row = next(r for r in harness.store.log("demo_wiki", "cycle-1") if r["source_display"] == upn)
+    assert row["status"] != "success" and "the account this connection acts as" in row["error_message"]
+    harness.sql("update users set accountEnabled = 0 where userPrincipalName = :upn", upn=upn)
+    harness.cycle_tolerant()
+
+    connector = SynapseConnector.for_app(
+        SynapseClient(synapse.url, harness.token, max_retries=0), harness.config
+    )
+    assert connector.find(ObjectType.USER, "localpart", localpart) == []
+    assert connector.find(ObjectType.USER, "email", mail) == []
+    for act in (
+        lambda: connector.get(ObjectType.USER, me),
+        lambda: connector.set_active(ObjectType.USER, me, False),
+        lambda: connector.delete(ObjectType.USER, me),
+        lambda: connector.update(ObjectType.USER, me, AttributeUpdate(set={"displayname": "X"})),
+    ):
+        with pytest.raises(Rejected) as refused:
+            act()
+        assert refused.value.permanent and "never changed by provisioning" in str(refused.value)
+    after = synapse.user(localpart)
+    assert (after["deactivated"], after["locked"], after["erased"]) == (False, False, False)
+    assert after["displayname"] == before["displayname"] and _addresses(after) == _addresses(before)
+    assert connector.client.whoami() == me  # the token still works
+
+
+def test_an_e_mail_change_keeps_the_accounts_phone_and_other_addresses(harness, synapse):
+    """The admin API's threepids replace the whole set: only the address provisioning applied is
+    swapped; a phone number and a second address added in Synapse stay."""
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    upn = sorted(wiki_scope(harness))[0]
+    localpart = harness.localpart(upn)
+    (old,) = [a for m, a in _addresses(harness.accounts()[localpart]) if m == "email"]
+    others = [
+        {"medium": "msisdn", "address": "447700900123"},
+        {"medium": "email", "address": "second@example.org"},
+    ]
+    synapse.admin(
+        "PUT",
+        f"/_synapse/admin/v2/users/@{localpart}:{SERVER_NAME}",
+        json={"threepids": [{"medium": "email", "address": old}, *others]},
+    )
+    harness.sql("update users set mail = 'moved@example.org' where userPrincipalName = :upn", upn=upn)
+    assert harness.cycle()["report"]["status"] == "succeeded"
+    assert sorted(_addresses(harness.accounts()[localpart])) == sorted(
+        [("msisdn", "447700900123"), ("email", "second@example.org"), ("email", "moved@example.org")]
+    )

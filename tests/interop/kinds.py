@@ -413,7 +413,10 @@ class SynapseTarget:
             emails = [t["address"] for t in user["threepids"] if t["medium"] == "email"]
             if emails:
                 found[emails[0]] = Account(
-                    user["name"], emails[0], user["displayname"] or "", not user["deactivated"]
+                    user["name"],
+                    emails[0],
+                    user["displayname"] or "",
+                    not user["deactivated"] and not user["locked"],  # disabled: locked, or deactivated
                 )
         return found
 

@@ -152,9 +152,9 @@ class SynapseServer(ServerProcess):
         return self.admin("GET", f"/_synapse/admin/v2/users/@{localpart}:{SERVER_NAME}").json()
 
     def users(self, prefix: str = "") -> dict[str, dict]:
-        """Accounts whose localpart starts with ``prefix`` (the admin's left out), deactivated ones
-        included, each read whole (the listing has no e-mail addresses)."""
-        params = {"deactivated": "true", "limit": 10_000, "user_id": f"@{prefix}"}
+        """Accounts whose localpart starts with ``prefix`` (the admin's left out), deactivated and
+        locked ones included, each read whole (the listing has no e-mail addresses)."""
+        params = {"deactivated": "true", "locked": "true", "limit": 10_000, "user_id": f"@{prefix}"}
         listed = self.admin("GET", "/_synapse/admin/v2/users", params=params).json()["users"]
         localparts = [u["name"][1:].split(":")[0] for u in listed if u["name"] != self.admin_id]
         return {lp: self.user(lp) for lp in localparts if lp.startswith(prefix)}

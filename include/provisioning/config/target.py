@@ -302,6 +302,12 @@ class SynapseTargetConfig(TargetSection):
     room_preset: Literal["private_chat", "trusted_private_chat", "public_chat"] = Field(
         "private_chat", description="how the rooms made for groups are created (who may join, see history)"
     )
+    disable: Literal["lock", "deactivate"] = Field(
+        "lock",
+        description="how an account leaving scope is disabled: 'lock' (it cannot log in, keeps its "
+        "rooms, e-mail addresses and password; reversible) or 'deactivate' (Matrix deactivation: it also "
+        "leaves every room and loses its password)",
+    )
 
     def settings_problems(self, config: AppConfig) -> list[tuple[str, str]]:
         """A field of the other object type (``alias`` on users, ``email`` on groups) passes the

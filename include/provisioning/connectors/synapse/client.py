@@ -29,6 +29,7 @@ from provisioning.connectors.http_exchange import (
 )
 from provisioning.connectors.synapse.errors import (
     SynapseError,
+    SynapseNotFound,
     SynapseProtocolError,
     SynapseRejected,
     SynapseTransientError,
@@ -115,10 +116,8 @@ class SynapseClient(HttpExchange[Any]):
         """The id ``field`` of what ``path`` finds, or None when Synapse finds nothing (404)."""
         try:
             found = self._object(self.request("GET", path), "GET", path)
-        except SynapseError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        except SynapseNotFound:
+            return None
         value = found.get(field)
         return value if isinstance(value, str) else None
 
@@ -133,8 +132,8 @@ class SynapseClient(HttpExchange[Any]):
         return user_id
 
     def list_users(self) -> Iterator[dict[str, Any]]:
-        """Every local account, deactivated ones included, guests left out."""
-        params = {"deactivated": "true", "guests": "false", "order_by": "name"}
+        """Every local account, deactivated and locked ones included, guests left out."""
+        params = {"deactivated": "true", "locked": "true", "guests": "false", "order_by": "name"}
         yield from self._pages(f"{ADMIN}/v2/users", "users", "next_token", params)
 
     def get_user(self, user_id: str) -> dict[str, Any]:

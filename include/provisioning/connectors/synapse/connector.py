@@ -8,17 +8,20 @@ What Synapse does differently from a SCIM app, and how the verbs keep the cycle'
 
 - One ``PUT`` both creates and modifies an account, so a create looks first and raises
   ``AlreadyExists`` rather than silently taking over an account it did not make.
-- Disabling is Matrix's deactivation (``erase: false``): the account cannot log in and leaves its
-  rooms. Synapse also drops the account's e-mail addresses when it deactivates; the connector puts
-  them back at once, so the account holds what the cycle last applied and a re-enable (the admin
-  API's ``deactivated: false``) gives back a complete account without any attribute changing.
+- Disabling is, by default (``target.disable: lock``), the admin API's ``locked: true``: the
+  account cannot log in and its tokens stop working, but it keeps its rooms, e-mail addresses and
+  password, and ``locked: false`` gives it all back. ``target.disable: deactivate`` uses Matrix's
+  deactivation (``erase: false``) instead: the account also leaves every room and loses its
+  password. Synapse drops the account's e-mail addresses when it deactivates; the connector puts
+  them back at once (not atomically: see docs/targets/synapse.md).
 - Synapse never deletes an account: a delete (opt-in twice in the app config) deactivates it with
   ``erase: true`` (profile and messages hidden from new members, the localpart never reusable). A
   group delete shuts the room down and purges it.
 - Joining and kicking are one request per member; a membership change tries every member, then
   raises the first error (joins and kicks are idempotent, so the retried action is harmless).
-- The connection's own account is never listed nor reported as a member: deactivating it or
-  kicking it from its rooms would lock the connector out.
+- The connection's own account is never listed, found, matched nor reported as a member, and
+  every write to it is refused: disabling it or kicking it from its rooms would lock the connector
+  out for good.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from provisioning.connectors.synapse.errors import (
     SynapseConflict,
     SynapseError,
     SynapseMisconfigured,
+    SynapseNotFound,
     SynapseProtocolError,
     SynapseQueryRefused,
     SynapseRejected,
@@ -53,6 +57,8 @@ from provisioning.engine.mapping import compile_mappings, sensitive_paths
 from provisioning.engine.vocabulary import ObjectType
 
 KICK_REASON = "removed by directory provisioning"
+# what re-enables an account, whichever way it was disabled (``target.disable`` may have changed)
+ENABLE = {"deactivated": False, "locked": False}
 TRUE_TEXTS = ("true", "1", "yes", "y", "on")
 
 
@@ -67,6 +73,7 @@ class SynapseConnector(HttpConnector):
         server_name: str | None = None,
         sensitive: dict[str, frozenset[str]] | None = None,
         room_preset: str = "private_chat",
+        disable: str = "lock",
     ):
         self.client = client
         self.endpoint = client.endpoint
@@ -74,6 +81,7 @@ class SynapseConnector(HttpConnector):
         self._expected_server = server_name
         self._sensitive = sensitive or {}
         self.room_preset = room_preset
+        self.disable_mode = disable
         self._me: str | None = None
         self._lock = threading.Lock()
 
@@ -85,7 +93,7 @@ class SynapseConnector(HttpConnector):
         fields = {kind: [m.target for m in section.mappings] for kind, section in sections.items()}
         sensitive = {kind: sensitive_paths(compile_mappings(s.mappings)) for kind, s in sections.items()}
         target = config.target
-        return cls(client, fields, target.server_name, sensitive, target.room_preset)
+        return cls(client, fields, target.server_name, sensitive, target.room_preset, target.disable)
 
     # --- who we are ----------------------------------------------------------------------------
 
@@ -129,6 +137,18 @@ class SynapseConnector(HttpConnector):
             )
         return f"#{text}:{self.server_name}"
 
+    def _not_me(self, user_id: str) -> None:
+        """Refuse any change to the connection's own account (permanently: it is never ours to
+        change), whoever in the directory it was matched or linked to."""
+        if user_id == self.me:
+            raise SynapseRejected(
+                f"{user_id} is the account this connection acts as (the admin token's owner); it is "
+                "never changed by provisioning (map the directory user to another localpart, or use "
+                "another account for the connection)",
+                errcode="M_FORBIDDEN",
+                permanent=True,
+            )
+
     def fields(self, object_type: str) -> list[str]:
         return self._fields.setdefault(object_type, [])
 
@@ -148,7 +168,7 @@ class SynapseConnector(HttpConnector):
         return AppObject(
             id=user["name"],
             attributes={f: values.get(f) for f in self.fields(ObjectType.USER)},
-            active=not user.get("deactivated", False),
+            active=not user.get("deactivated", False) and not user.get("locked", False),
         )
 
     def room_record(self, room: dict[str, Any], members: list[str] | None) -> AppObject:
@@ -193,7 +213,9 @@ class SynapseConnector(HttpConnector):
                 if field == LOCALPART
                 else self.client.user_by_email(value.lower())
             )
-            user = self._user_or_none(user_id) if user_id else None
+            if not user_id or user_id == self.me:  # the connection's own account is never matched
+                return []
+            user = self._user_or_none(user_id)
             return [self.user_record(user)] if user else []
         if object_type == ObjectType.GROUP and field == ALIAS:
             room_id = self.client.room_by_alias(self.alias(value))
@@ -203,13 +225,12 @@ class SynapseConnector(HttpConnector):
     def _user_or_none(self, user_id: str) -> dict[str, Any] | None:
         try:
             return self.client.get_user(user_id)
-        except SynapseError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        except SynapseNotFound:
+            return None
 
     def get(self, object_type: str, app_id: str) -> AppObject:
         if object_type == ObjectType.USER:
+            self._not_me(app_id)
             return self.user_record(self.client.get_user(app_id))
         return self.room_record(self.client.get_room(app_id), None)
 
@@ -220,6 +241,7 @@ class SynapseConnector(HttpConnector):
         if object_type == ObjectType.GROUP:
             return self._create_room(values)
         user_id = self.user_id(values.get(LOCALPART, ""))
+        self._not_me(user_id)
         if self._user_or_none(user_id) is not None:
             raise SynapseConflict(
                 f"the account {user_id} exists already; it is matched, not created (it may be "
@@ -227,8 +249,10 @@ class SynapseConnector(HttpConnector):
                 errcode="M_USER_IN_USE",
             )
         body = _user_body(values, [])
+        if active is False and self.disable_mode == "lock":
+            body["locked"] = True  # made locked in the same request
         created = self.client.put_user(user_id, body, self._hidden(ObjectType.USER, attributes))
-        if active is False:
+        if active is False and self.disable_mode != "lock":
             self._deactivate(user_id)
             created = self.client.get_user(user_id)
         if created.get("name") != user_id:
@@ -245,6 +269,7 @@ class SynapseConnector(HttpConnector):
         if object_type == ObjectType.GROUP:
             self._update_room(app_id, values, cleared)
             return
+        self._not_me(app_id)
         if LOCALPART in values or LOCALPART in cleared:
             raise SynapseRejected(
                 f"{app_id}: a Matrix user id cannot change (localpart {values.get(LOCALPART)!r} asked); "
@@ -253,16 +278,24 @@ class SynapseConnector(HttpConnector):
                 permanent=True,
             )
         body = _user_body(values, cleared)
+        if EMAIL in values or EMAIL in cleared:
+            previous = _canonical(change.previous).get(EMAIL)
+            body["threepids"] = _replace_email(
+                self.client.get_user(app_id).get("threepids"), previous, values.get(EMAIL)
+            )
         if change.active is True:
-            body["deactivated"] = False
+            body.update(ENABLE)
         if body:
             self.client.put_user(app_id, body, self._hidden(ObjectType.USER, change.set))
 
     def set_active(self, object_type: str, app_id: str, active: bool) -> None:
         if object_type != ObjectType.USER:
             raise SynapseRejected(f"a {object_type} has no active state in Synapse", permanent=True)
+        self._not_me(app_id)
         if active:
-            self.client.put_user(app_id, {"deactivated": False})
+            self.client.put_user(app_id, dict(ENABLE))
+        elif self.disable_mode == "lock":
+            self.client.put_user(app_id, {"locked": True})
         else:
             self._deactivate(app_id)
 
@@ -284,6 +317,7 @@ class SynapseConnector(HttpConnector):
         if object_type == ObjectType.GROUP:
             self.client.delete_room(app_id)
         else:
+            self._not_me(app_id)
             self.client.deactivate(app_id, erase=True)  # Synapse cannot delete an account
 
     # --- writes: rooms -------------------------------------------------------------------------
@@ -375,9 +409,27 @@ def _user_body(values: dict[str, Any], cleared: list[str]) -> dict[str, Any]:
         body["displayname"] = ""
     if values.get(EMAIL):
         body["threepids"] = [{"medium": "email", "address": str(values[EMAIL]).strip()}]
-    elif EMAIL in values or EMAIL in cleared:
-        body["threepids"] = []
     if ADMIN in values or ADMIN in cleared:
         value = values.get(ADMIN)
         body["admin"] = value if isinstance(value, bool) else str(value or "").strip().lower() in TRUE_TEXTS
     return body
+
+
+def _replace_email(threepids: Any, previous: Any, new: Any) -> list[dict[str, str]]:
+    """The account's addresses with the one provisioning applied (``previous``; when unknown, the
+    first e-mail address, the one the cycle reads as the account's) replaced by ``new`` (or removed
+    when there is none): phone numbers and other addresses stay, as the PUT replaces the whole set."""
+    kept = [
+        {"medium": t["medium"], "address": t["address"]}
+        for t in threepids or []
+        if isinstance(t, dict) and isinstance(t.get("medium"), str) and isinstance(t.get("address"), str)
+    ]
+    emails = [t["address"] for t in kept if t["medium"] == "email"]
+    old = str(previous).strip().lower() if previous not in (None, "") else None
+    if old is None or old not in emails:
+        old = emails[0] if emails else None
+    result = [t for t in kept if not (t["medium"] == "email" and t["address"] == old)]
+    address = str(new).strip().lower() if new not in (None, "") else None
+    if address and not any(t["medium"] == "email" and t["address"] == address for t in result):
+        result.append({"medium": "email", "address": address})
+    return result

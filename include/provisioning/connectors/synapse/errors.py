@@ -6,6 +6,13 @@ token cannot reach a log (the message, ``code`` and ``permanent`` are every HTTP
 connectors/http_errors.py). A 403 from the admin API saying "You are not a server admin" means
 every request will fail (the app is unusable); any other 403 is about one room (the admin account
 is not in it, or someone to kick already left) and fails only that request.
+
+Only a 404 whose body is Matrix's ``M_NOT_FOUND`` means "no such account or room" (what Synapse
+answers for an unknown user, room, alias or address). Any other 404 -- Synapse's
+``M_UNRECOGNIZED`` for an endpoint it does not serve, or a reverse proxy's HTML page because it
+does not pass ``/_synapse/admin`` -- says nothing about the object: taken for "gone", a disable
+would be recorded as done and a delete as already made while the account stays active. It is a
+protocol error that stops the cycle.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class SynapseQueryRefused(SynapseError, QueryRefused):
 
 
 CONFLICT_CODES = ("M_USER_IN_USE", "M_ROOM_IN_USE")
+NOT_FOUND = "M_NOT_FOUND"
 # what Synapse's admin API says to a token whose account is no server admin; its other 403s are
 # about one room (the admin account is not in it) and fail only that request
 NOT_ADMIN = "not a server admin"
@@ -88,8 +96,15 @@ def error_for(
         return SynapseAuthError(
             "Synapse refused the token (it must be a server admin's access token)", **kwargs
         )
-    if status == 404:
+    if status == 404 and errcode == NOT_FOUND:
         return SynapseNotFound("not found", **kwargs)
+    if status == 404:
+        return SynapseProtocolError(
+            "the Synapse admin API is not reachable at this path (a 404 without Matrix's M_NOT_FOUND: "
+            "an endpoint this Synapse does not serve, or a reverse proxy that does not pass "
+            "/_synapse/admin and /_matrix to Synapse); check the connection's host",
+            **kwargs,
+        )
     if errcode in CONFLICT_CODES or status == 409:
         return SynapseConflict("already exists", **kwargs)
     if status == 429 or status >= 500:
