@@ -118,24 +118,22 @@ class SynapseConnector(HttpConnector):
         return self.me.split(":", 1)[1]
 
     def user_id(self, localpart: Any) -> str:
-        text = str(localpart).strip()
-        if not text or text.startswith("@") or ":" in text:
-            raise SynapseRejected(
-                f"{text!r} is not a Matrix localpart (map the part before ':' without '@', e.g. 'jdoe')",
-                errcode="M_INVALID_USERNAME",
-                permanent=True,
-            )
-        return f"@{text}:{self.server_name}"
+        return self._qualified("@", localpart, "a Matrix localpart", "jdoe", "M_INVALID_USERNAME")
 
     def alias(self, name: Any) -> str:
-        text = str(name).strip()
-        if not text or text.startswith("#") or ":" in text:
+        return self._qualified("#", name, "a room alias localpart", "sales", "M_INVALID_PARAM")
+
+    def _qualified(self, sigil: str, value: Any, what: str, example: str, errcode: str) -> str:
+        """``<sigil><value>:<server name>`` from the mapped part before the ':'; a whole id or an
+        empty value is that object's permanent error, not a request Synapse would refuse."""
+        text = str(value).strip()
+        if not text or text.startswith(sigil) or ":" in text:
             raise SynapseRejected(
-                f"{text!r} is not a room alias localpart (map the part before ':' without '#', e.g. 'sales')",
-                errcode="M_INVALID_PARAM",
+                f"{text!r} is not {what} (map the part before ':' without '{sigil}', e.g. '{example}')",
+                errcode=errcode,
                 permanent=True,
             )
-        return f"#{text}:{self.server_name}"
+        return f"{sigil}{text}:{self.server_name}"
 
     def _not_me(self, user_id: str) -> None:
         """Refuse any change to the connection's own account (permanently: it is never ours to
